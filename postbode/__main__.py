@@ -1,0 +1,3 @@
+from postbode.cli import main
+
+main()
