@@ -1,0 +1,1 @@
+"""Transports: where messages go (outbox folder, SMTP server, provider API), named by URL."""
