@@ -1,0 +1,398 @@
+"""Render stage: a LocalizedNewsletter becomes the HTML and text of one (locale, segment view) variant."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import textwrap
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+import jinja2
+import nh3
+from babel import Locale, dates, lists, numbers
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from postbode.config import Settings
+from postbode.content import Figure, Newsletter, image_size
+from postbode.errors import TemplateError
+from postbode.i18n import LocalizedNewsletter
+
+HTML_TEMPLATE = "email.html"
+TEXT_TEMPLATE = "email.txt"
+GREETINGS_TEMPLATE = "partials/greetings.txt"
+GREETING_KINDS = ("formal", "informal", "formal_anonymous", "informal_anonymous")
+
+# Plain tokens filled per recipient by the message stage; they survive premailer unchanged.
+MARKERS = {
+    "greeting": "__PB_GREETING__",
+    "name": "__PB_NAME__",
+    "unsubscribe_url": "__PB_UNSUBSCRIBE_URL__",
+    "preferences_url": "__PB_PREFERENCES_URL__",
+    "web_url": "__PB_WEB_URL__",
+}
+
+COLUMN_WIDTH = 600
+TEXT_WIDTH = 72
+
+SAFE_TAGS = {
+    "p", "br", "strong", "b", "em", "i", "s", "del", "a", "ul", "ol", "li", "blockquote",
+    "h3", "h4", "code", "pre", "hr", "table", "thead", "tbody", "tr", "th", "td",
+}
+SAFE_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+SAFE_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One variant of a newsletter: subject, preheader, HTML and text, with markers still in place."""
+
+    newsletter_id: str
+    locale: str
+    view: str | None
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    lang: str                     # BCP 47, e.g. "nl-BE"
+    direction: str                # "ltr" or "rtl"
+    greetings: Mapping[str, str]  # kind → plain text with the name marker
+
+
+# --- Markdown ---------------------------------------------------------------
+
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def markdown_to_html(source: str) -> Markup:
+    """Markdown as sanitised HTML: raw HTML is text, only a small safe set of tags survives."""
+    html = _markdown.render(source or "")
+    clean = nh3.clean(
+        html,
+        tags=SAFE_TAGS,
+        attributes=SAFE_ATTRIBUTES,
+        url_schemes=SAFE_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+    return Markup(clean)
+
+
+def markdown_to_text(source: str, width: int = TEXT_WIDTH) -> str:
+    """Markdown as readable plain text; each link keeps its URL in brackets after the label."""
+    lines: list[str] = []
+    lists_open: list[list[Any]] = []  # [bullet or None, next number]
+    quote = 0
+    row: list[str] = []
+    in_cell = False
+    pending_bullet = ""
+    for token in _markdown.parse(source or ""):
+        kind = token.type
+        indent = "> " * quote + "   " * max(len(lists_open) - 1, 0)
+        if kind == "bullet_list_open":
+            lists_open.append(["-", 0])
+        elif kind == "ordered_list_open":
+            lists_open.append([None, int(token.attrGet("start") or 1)])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists_open.pop()
+            if not lists_open:
+                lines.append("")
+        elif kind == "list_item_open":
+            bullet, number = lists_open[-1]
+            pending_bullet = f"{bullet} " if bullet else f"{number}. "
+            if bullet is None:
+                lists_open[-1][1] += 1
+        elif kind == "blockquote_open":
+            quote += 1
+        elif kind == "blockquote_close":
+            quote -= 1
+            lines.append("")
+        elif kind in ("th_open", "td_open"):
+            row.append("")
+            in_cell = True
+        elif kind in ("th_close", "td_close"):
+            in_cell = False
+        elif kind == "inline" and in_cell:
+            row[-1] = _inline_text(token.children or [])
+        elif kind == "inline":
+            text = _inline_text(token.children or [])
+            first = indent + pending_bullet
+            rest = indent + " " * len(pending_bullet)
+            pending_bullet = ""
+            lines.extend(_wrap(text, width, first, rest))
+        elif kind == "tr_close":
+            lines.append(indent + " | ".join(row))
+            row = []
+        elif kind == "table_close":
+            lines.append("")
+        elif kind in ("paragraph_close", "heading_close") and not token.hidden:
+            lines.append("")
+        elif kind in ("fence", "code_block"):
+            lines.extend(indent + "    " + line for line in token.content.rstrip("\n").split("\n"))
+            lines.append("")
+        elif kind == "hr":
+            lines.extend([indent + "-" * 20, ""])
+    return _squeeze("\n".join(lines))
+
+
+def _inline_text(children: Iterable[Any]) -> str:
+    """The text of an inline token; links become 'label (url)'."""
+    out: list[str] = []
+    links: list[tuple[str, int]] = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            out.append(child.content)
+        elif child.type == "softbreak":
+            out.append(" ")
+        elif child.type == "hardbreak":
+            out.append("\n")
+        elif child.type == "image":
+            out.append(child.content)
+        elif child.type == "link_open":
+            links.append((str(child.attrGet("href") or ""), len(out)))
+        elif child.type == "link_close" and links:
+            href, start = links.pop()
+            label = "".join(out[start:]).strip()
+            if href and href.removeprefix("mailto:") != label:
+                out.append(f" ({href})")
+    return "".join(out)
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """Wrap one paragraph, keeping hard line breaks and never breaking a URL."""
+    wrapped: list[str] = []
+    for number, part in enumerate(text.split("\n")):
+        wrapped.extend(textwrap.wrap(
+            part, width, initial_indent=first if number == 0 else rest, subsequent_indent=rest,
+            break_long_words=False, break_on_hyphens=False,
+        ) or [first.rstrip()])
+    return wrapped
+
+
+def safe_url(url: str) -> str:
+    """The URL itself if it is http(s) or mailto; anything else (javascript:, data:) is refused."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in SAFE_URL_SCHEMES:
+        raise TemplateError(f"link {url!r} is not a web or mailto address; "
+                            "use a full https:// URL in the newsletter file or postbode.toml")
+    return url
+
+
+def _squeeze(text: str) -> str:
+    """At most one blank line in a row, no trailing spaces."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+# --- Locale formatting --------------------------------------------------------
+
+def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., Any]]:
+    """The Babel-backed filters, all bound to the recipient's full locale."""
+
+    def local(value: dt.datetime) -> dt.datetime:
+        return value.astimezone(timezone) if value.tzinfo else value
+
+    def format_date(value: dt.date | dt.datetime, format: str = "medium") -> str:
+        if isinstance(value, dt.datetime):
+            value = local(value).date()
+        return dates.format_date(value, format=format, locale=locale)
+
+    def format_datetime(value: dt.datetime, format: str = "medium") -> str:
+        return dates.format_datetime(value, format=format, tzinfo=timezone, locale=locale)
+
+    def format_number(value: Any, format: str | None = None) -> str:
+        return numbers.format_decimal(value, format=format, locale=locale)
+
+    def format_currency(value: Any, currency: str, format: str | None = None) -> str:
+        return numbers.format_currency(value, currency, format=format, locale=locale)
+
+    def format_percent(value: Any, format: str | None = None) -> str:
+        return numbers.format_percent(value, format=format, locale=locale)
+
+    def format_list(items: Iterable[str], style: str = "standard") -> str:
+        return lists.format_list([str(item) for item in items], style=style, locale=locale)
+
+    def format_figure(figure: Figure) -> str:
+        """A figure's value the way its kind asks (a percent is written as 85 for 85 %)."""
+        if figure.kind == "currency":
+            return format_currency(figure.number, figure.currency or "EUR")
+        if figure.kind == "percent":
+            return format_percent(figure.number)
+        return format_number(figure.number)
+
+    return {
+        "format_date": format_date,
+        "format_datetime": format_datetime,
+        "format_number": format_number,
+        "format_currency": format_currency,
+        "format_percent": format_percent,
+        "format_list": format_list,
+        "format_figure": format_figure,
+        "markdown": markdown_to_html,
+        "plaintext": markdown_to_text,
+        "safe_url": safe_url,
+    }
+
+
+# --- The one Jinja environment factory ---------------------------------------
+
+def make_environment(settings: Settings, locale: str, translations: Any) -> jinja2.Environment:
+    """The Jinja environment for one locale; built once per (templates, timezone, locale, catalogs)."""
+    return _environment(Path(settings.templates_dir), settings.timezone, str(locale), translations)
+
+
+@lru_cache(maxsize=64)
+def _environment(templates_dir: Path, timezone: str, locale: str, translations: Any) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml"),
+            disabled_extensions=("txt",),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(_formatters(Locale.parse(locale), ZoneInfo(timezone)))
+    env.globals["markers"] = MARKERS
+    return env
+
+
+# --- Rendering ---------------------------------------------------------------
+
+def render(localized: LocalizedNewsletter, view: str | None, settings: Settings) -> Rendered:
+    """Render the HTML and text of one variant; per-recipient values stay as markers."""
+    env = make_environment(settings, localized.locale, localized.translations)
+    newsletter = localized.newsletter
+    context = _context(localized, view, settings)
+    return Rendered(
+        newsletter_id=newsletter.id,
+        locale=localized.locale,
+        view=view,
+        subject=newsletter.subject,
+        preheader=newsletter.preheader,
+        html=_render(env, HTML_TEMPLATE, context),
+        text=_squeeze(_render(env, TEXT_TEMPLATE, context)),
+        lang=context["lang"],
+        direction=localized.direction,
+        greetings=render_greetings(env),
+    )
+
+
+def render_greetings(env: jinja2.Environment) -> dict[str, str]:
+    """Each greeting kind as plain text in this locale, with the name marker where a name goes."""
+    module = _guard(GREETINGS_TEMPLATE,
+                    lambda: env.get_template(GREETINGS_TEMPLATE).make_module({"name": MARKERS["name"]}))
+    return {kind: str(getattr(module, kind)).strip() for kind in GREETING_KINDS}
+
+
+def _context(localized: LocalizedNewsletter, view: str | None, settings: Settings) -> dict[str, Any]:
+    newsletter = localized.newsletter
+    rtl = localized.direction == "rtl"
+    return {
+        "newsletter": newsletter,
+        "sections": [_section_view(s, settings) for s in newsletter.sections_for(view)],
+        "logos": _logos(newsletter, settings),
+        "view": view,
+        "locale": localized.locale,
+        "lang": bcp47(localized.locale),
+        "dir": localized.direction,
+        "rtl": rtl,
+        "start": "right" if rtl else "left",
+        "end": "left" if rtl else "right",
+        "organisation": {
+            "name": settings.organisation_name or settings.sender_name,
+            "postal_address": settings.postal_address,
+            "website": settings.website,
+        },
+        "column_width": COLUMN_WIDTH,
+    }
+
+
+def bcp47(locale: str) -> str:
+    """'nl_BE' → 'nl-BE'."""
+    return str(locale).replace("_", "-")
+
+
+def _section_view(section: Any, settings: Settings) -> dict[str, Any]:
+    image = None
+    if section.image is not None:
+        width, height = _display_size(section.image.src, section.image.width, section.image.height,
+                                      settings, COLUMN_WIDTH)
+        image = {"src": image_url(section.image.src, settings), "alt": section.image.alt,
+                 "credit": section.image.credit, "width": width, "height": height}
+    return {"section": section, "image": image}
+
+
+def _logos(newsletter: Newsletter, settings: Settings) -> list[dict[str, Any]]:
+    if newsletter.acknowledgement is None:
+        return []
+    result = []
+    for logo in newsletter.acknowledgement.logos:
+        width, height = _display_size(logo.src, None, None, settings, 140, fallback=(140, 70))
+        result.append({"src": image_url(logo.src, settings), "alt": logo.alt,
+                       "width": width, "height": height})
+    return result
+
+
+def image_url(src: str, settings: Settings) -> str:
+    """An absolute URL for an image: https URLs stay, `images/NAME` is served by the web app at /images/NAME."""
+    if re.match(r"^https?://", src):
+        return src
+    return f"{settings.base_url}/{src.lstrip('/')}"
+
+
+def _display_size(src: str, width: int | None, height: int | None, settings: Settings,
+                  max_width: int, fallback: tuple[int, int] = (600, 338)) -> tuple[int, int]:
+    """Width and height attributes for an <img>: the given or intrinsic size, scaled to fit the column."""
+    if height is None or width is None:
+        intrinsic = _intrinsic_size(src, settings)
+        if intrinsic is None:
+            return (width or fallback[0], height or round((width or fallback[0]) * fallback[1] / fallback[0]))
+        width, height = (width or intrinsic[0]), round((width or intrinsic[0]) * intrinsic[1] / intrinsic[0])
+    if width > max_width:
+        width, height = max_width, round(height * max_width / width)
+    return width, height
+
+
+def _intrinsic_size(src: str, settings: Settings) -> tuple[int, int] | None:
+    """Pixel size of a local image file next to the newsletters (None for URLs or unknown files)."""
+    if re.match(r"^[a-z]+:", src):
+        return None
+    return image_size(settings.newsletters_dir / src)
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    return _guard(name, lambda: env.get_template(name).render(context))
+
+
+def _guard(name: str, work: Callable[[], Any]) -> Any:
+    """Run a template step; a Jinja failure becomes a TemplateError naming template and line."""
+    try:
+        return work()
+    except jinja2.TemplateNotFound as err:
+        raise TemplateError(f"template {err.name!r} not found in the templates folder; "
+                            "restore it or check [paths] templates in postbode.toml") from err
+    except jinja2.TemplateSyntaxError as err:
+        where = f"{err.filename or err.name or name}:{err.lineno}"
+        raise TemplateError(f"{where}: template syntax error: {err.message}; fix the template") from err
+    except jinja2.TemplateError as err:
+        raise TemplateError(f"{_template_location(err, name)}: {err}; "
+                            "fix the template or give it the value it uses") from err
+
+
+def _template_location(err: BaseException, name: str) -> str:
+    """'templates/email.html:12' from the innermost traceback frame that belongs to a template."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename.endswith((".html", ".txt")) and frame.lineno:
+            return f"{frame.filename}:{frame.lineno}"
+    return name
