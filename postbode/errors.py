@@ -80,3 +80,9 @@ class CampaignPaused(CampaignError):
     """Sending stopped cleanly; the message says how to resume."""
 
     exit_code = 3
+
+
+class CampaignInterrupted(CampaignPaused):
+    """Sending was stopped with Ctrl-C; mails in flight were recorded; run again to resume."""
+
+    exit_code = 130

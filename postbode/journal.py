@@ -421,3 +421,14 @@ def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:
         raise CampaignError(f"no campaign {campaign_id!r} in the journal (known: {known}); "
                             "run `report` without arguments to list them")
     return campaign
+
+
+def discard(conn: sqlite3.Connection, campaign_id: str) -> None:
+    """Remove a campaign that never sent anything (its variants could not be built)."""
+    with transaction(conn):
+        busy = conn.execute("SELECT 1 FROM journal WHERE campaign_id = ? AND state != 'pending'"
+                            " LIMIT 1", (campaign_id,)).fetchone()
+        if busy:
+            raise CampaignError(f"campaign {campaign_id} has already sent mail; it is kept")
+        conn.execute("DELETE FROM journal WHERE campaign_id = ?", (campaign_id,))
+        conn.execute("DELETE FROM campaigns WHERE id = ?", (campaign_id,))
