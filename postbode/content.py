@@ -348,9 +348,9 @@ def _compose(text: str, shown: str) -> _Tree:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "not valid YAML"
-        raise _fail(shown, f"YAML syntax error: {problem} — check the indentation, and put text "
-                    "containing ': ', ' #' or starting with a quote in quotes",
+        raise _fail(shown, f"YAML syntax error: {_plain_yaml_words(err.problem or err.context)} — "
+                    "check the indentation and unclosed quotes on this or the line before; "
+                    "put text containing ': ' or ' #' in quotes",
                     mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except yaml.reader.ReaderError as err:
         line, column = _position(text.encode("utf-8"), len(text[:err.position].encode("utf-8")))
@@ -364,9 +364,20 @@ def _compose(text: str, shown: str) -> _Tree:
     return tree
 
 
+def _plain_yaml_words(problem: str | None) -> str:
+    """PyYAML's parser vocabulary, in words a writer knows."""
+    words = {"<block end>": "the end of the indented block", "'<scalar>'": "more text",
+             "<block mapping start>": "a new field", "<block sequence start>": "a list item",
+             "'<document start>'": "'---'", "<stream end>": "the end of the file"}
+    problem = problem or "not valid YAML"
+    for token, word in words.items():
+        problem = problem.replace(token, word)
+    return problem
+
+
 def _convert(node: yaml.Node, loc: Loc, tree: _Tree, seen: set[int]) -> Any:
     if id(node) in seen:
-        tree.add(node.start_mark, loc, "anchors and aliases (&name, *name) are not supported here "
+        tree.add(tree.key_marks.get(loc, node.start_mark), loc, "anchors and aliases (&name, *name) are not supported here "
                  "— write the value out")
         return None
     seen.add(id(node))
@@ -424,6 +435,13 @@ MISSING_HINTS = {
     "label": "say in words what this is",
     "url": "give a web address starting with https://",
     "sections": "a newsletter needs at least one section",
+    "title": "every section needs a title",
+    "body": "write the section's text (Markdown)",
+    "subject": "every mail needs a subject line",
+    "preheader": "give the short line mail clients show after the subject",
+    "intro": "write a short opening paragraph",
+    "sign_off": "give the closing line, e.g. \"Met vriendelijke groet\"",
+    "text": "write the thank-you text",
 }
 
 
@@ -431,10 +449,14 @@ def _validate(data: dict[str, Any], path: Path, tree: _Tree) -> Newsletter | Non
     try:
         return Newsletter.model_validate(data, context={"folder": path.parent})
     except ValidationError as err:
-        for error in err.errors():
+        errors = err.errors()
+        misspelt = {_suggested(tuple(e["loc"])) for e in errors if e["type"] == "extra_forbidden"}
+        for error in errors:
             loc = tuple(error["loc"])
             if any(loc[:n] in tree.reported for n in range(len(loc) + 1)):
                 continue
+            if error["type"] == "missing" and loc in misspelt:
+                continue  # the unknown field's "did you mean" already says it
             mark = tree.key_marks.get(loc) if error["type"] == "extra_forbidden" else _mark_for(loc, tree)
             tree.add(mark, loc, _message(error, loc, tree))
         return None
@@ -503,6 +525,12 @@ def _unknown_field(loc: Loc) -> str:
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else f"known fields here: {', '.join(allowed)}"
     return f"unknown field '{name}' — {hint}"
+
+
+def _suggested(loc: Loc) -> Loc | None:
+    """Where an unknown field probably meant to be: the known field it resembles."""
+    close = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=1, cutoff=0.6)
+    return loc[:-1] + (close[0],) if close else None
 
 
 def _fields_at(loc: Loc) -> list[str]:
