@@ -1,10 +1,49 @@
-"""Audience stage: subscribers, consent, lists, segments and suppression in the state database."""
+"""Audience stage: subscribers, consent, lists, segments and suppression in the state database.
+
+Entry point for sending: `resolve(conn, segments, settings)` streams the
+`Recipient`s of the requested segments. Importing CSV files lives in
+`postbode.importer`, the segment rules in `postbode.segments`.
+
+Addresses: the local part is kept as given for display, the domain is
+lower-cased (email-validator's normalisation). Two addresses are the same
+person when they are equal ignoring case (`email_key`); that key, hashed with
+SHA-256, is what the suppression list keeps after a subscriber is forgotten.
+
+Consent is one state per subscriber (not per list): unsubscribing, a bounce or
+a complaint stops every mail, and puts the address on the suppression list so
+that no later import brings it back.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import hashlib
+import json
+import sqlite3
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Literal
+
+from email_validator import EmailNotValidError, validate_email
+
+from postbode.db import migration
+from postbode.errors import AudienceError
+
+if TYPE_CHECKING:
+    from postbode.config import Settings
+    from postbode.importer import ImportSummary
+    from postbode.segments import Segment
 
 Formality = Literal["formal", "informal"]
+Consent = Literal["unconfirmed", "subscribed", "unsubscribed", "bounced", "complained"]
+SuppressionReason = Literal["unsubscribed", "bounced", "complained", "forgotten", "manual"]
+
+CONSENT_STATES = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
+# Formality when neither the segment nor the subscriber says: "u" is never rude.
+DEFAULT_FORMALITY: Formality = "formal"
+BATCH_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +57,301 @@ class Recipient:
     formality: Formality
     view: str | None
     segment: str
+
+
+@dataclass
+class PlanCounts:
+    """What a send to some segments would reach: recipients per segment × locale, and who is left out."""
+
+    recipients: dict[tuple[str, str], int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.recipients.values())
+
+    @property
+    def total_left_out(self) -> int:
+        return sum(self.left_out.values())
+
+
+@migration("0001_audience")
+def _schema(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE lists ("
+        " name TEXT PRIMARY KEY,"
+        " created TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE subscribers ("
+        " id INTEGER PRIMARY KEY,"
+        " email TEXT NOT NULL,"
+        " email_key TEXT NOT NULL UNIQUE,"
+        " email_hash TEXT NOT NULL,"
+        " name TEXT,"
+        " formality TEXT CHECK (formality IN ('formal', 'informal')),"
+        " locale TEXT,"
+        " attributes TEXT NOT NULL DEFAULT '{}',"
+        " tags TEXT NOT NULL DEFAULT '[]',"
+        " source TEXT NOT NULL,"
+        " created TEXT NOT NULL,"
+        " consent TEXT NOT NULL CHECK (consent IN"
+        "  ('unconfirmed', 'subscribed', 'unsubscribed', 'bounced', 'complained')),"
+        " consent_at TEXT NOT NULL,"
+        " consent_source TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE memberships ("
+        " subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,"
+        " list TEXT NOT NULL REFERENCES lists(name),"
+        " added TEXT NOT NULL,"
+        " source TEXT NOT NULL,"
+        " PRIMARY KEY (subscriber_id, list)) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX memberships_by_list ON memberships(list, subscriber_id)")
+    conn.execute(
+        "CREATE TABLE suppressions ("
+        " email_hash TEXT PRIMARY KEY,"
+        " reason TEXT NOT NULL CHECK (reason IN"
+        "  ('unsubscribed', 'bounced', 'complained', 'forgotten', 'manual')),"
+        " source TEXT NOT NULL,"
+        " created TEXT NOT NULL) WITHOUT ROWID"
+    )
+    # The event log never holds an address, only its hash: it survives `forget`.
+    conn.execute(
+        "CREATE TABLE audience_events ("
+        " id INTEGER PRIMARY KEY,"
+        " at TEXT NOT NULL,"
+        " kind TEXT NOT NULL,"
+        " email_hash TEXT,"
+        " source TEXT NOT NULL,"
+        " detail TEXT NOT NULL DEFAULT '{}')"
+    )
+    conn.execute("CREATE INDEX audience_events_by_hash ON audience_events(email_hash)")
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def now() -> str:
+    """The current UTC time as stored in the database."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalise(email: str) -> tuple[str, str]:
+    """(address as shown, comparison key) of a valid address; AudienceError if invalid."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as err:
+        raise AudienceError(f"{email!r} is not a valid email address: {err}") from None
+    return result.normalized, result.normalized.lower()
+
+
+def address_key(email: str) -> str:
+    """The comparison key of any address, even one email-validator refuses (e.g. from a bounce)."""
+    try:
+        return normalise(email)[1]
+    except AudienceError:
+        return email.strip().lower()
+
+
+def email_hash(key: str) -> str:
+    """What the suppression list keeps of an address: SHA-256 of its comparison key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction, or a savepoint when the caller already has one open."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT audience")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO audience")
+            conn.execute("RELEASE audience")
+            raise
+        conn.execute("RELEASE audience")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def log_event(conn: sqlite3.Connection, kind: str, hash_: str | None, source: str, **detail: object) -> None:
+    conn.execute(
+        "INSERT INTO audience_events(at, kind, email_hash, source, detail) VALUES (?, ?, ?, ?, ?)",
+        (now(), kind, hash_, source, json.dumps(detail, ensure_ascii=False)),
+    )
+
+
+# ---------------------------------------------------------------- consent and suppression
+
+
+def suppress(conn: sqlite3.Connection, email: str, reason: SuppressionReason,
+             source: str = "postbode") -> None:
+    """Never mail this address again; an existing subscriber's consent becomes the reason."""
+    if reason not in SUPPRESSION_REASONS:
+        raise AudienceError(f"unknown suppression reason {reason!r}; use one of {', '.join(SUPPRESSION_REASONS)}")
+    key = address_key(email)
+    hash_ = email_hash(key)
+    with atomic(conn):
+        conn.execute(
+            "INSERT INTO suppressions(email_hash, reason, source, created) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(email_hash) DO NOTHING",
+            (hash_, reason, source, now()),
+        )
+        if reason in ("unsubscribed", "bounced", "complained"):
+            conn.execute(
+                "UPDATE subscribers SET consent = ?, consent_at = ?, consent_source = ? WHERE email_key = ?",
+                (reason, now(), source, key),
+            )
+        log_event(conn, reason, hash_, source)
+
+
+def unsubscribe(conn: sqlite3.Connection, email: str, source: str = "postbode") -> None:
+    """The person asked to receive nothing more."""
+    suppress(conn, email, "unsubscribed", source)
+
+
+def is_suppressed(conn: sqlite3.Connection, email: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM suppressions WHERE email_hash = ?", (email_hash(address_key(email)),)
+    ).fetchone()
+    return row is not None
+
+
+def forget(conn: sqlite3.Connection, email: str, source: str = "postbode") -> bool:
+    """Erase a person: delete their data, keep only the suppression hash. True if they were known."""
+    key = address_key(email)
+    with atomic(conn):
+        suppress(conn, email, "forgotten", source)
+        deleted = conn.execute("DELETE FROM subscribers WHERE email_key = ?", (key,)).rowcount
+    return deleted > 0
+
+
+def find_subscriber(conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM subscribers WHERE email_key = ?", (address_key(email),)
+    ).fetchone()
+
+
+# ---------------------------------------------------------------- resolution
+
+
+def effective_locale(locale: str | None, settings: "Settings") -> str:
+    """The subscriber's own locale when its language is one we send in, else the default."""
+    if locale:
+        languages = {loc.split("_")[0] for loc in settings.locales}
+        if locale.split("_")[0] in languages:
+            return locale
+    return settings.default_locale
+
+
+def _segment_case(chosen: list["Segment"]) -> tuple[str, list[object]]:
+    """SQL giving the index of the first requested segment a subscriber belongs to (NULL: none)."""
+    parts, params = [], []
+    for i, segment in enumerate(chosen):
+        parts.append(f"WHEN ({segment.sql}) THEN {i}")
+        params.extend(segment.params)
+    return f"CASE {' '.join(parts)} END", params
+
+
+def _chosen(segment_names: list[str], settings: "Settings") -> list["Segment"]:
+    from postbode.segments import load_segments
+
+    if not segment_names:
+        raise AudienceError("no segment given; name at least one, e.g. --segment everyone")
+    known = load_segments(settings)
+    unknown = [n for n in segment_names if n not in known]
+    if unknown:
+        raise AudienceError(
+            f"unknown segment {', '.join(map(repr, unknown))}; {settings.segments_file} defines "
+            f"{', '.join(sorted(known))}"
+        )
+    return [known[n] for n in dict.fromkeys(segment_names)]
+
+
+def resolve(conn: sqlite3.Connection, segments: list[str], settings: "Settings") -> Iterator[Recipient]:
+    """The unique, subscribed, unsuppressed recipients of the segments, streamed in batches.
+
+    A person in several requested segments gets the first one requested.
+    """
+    chosen = _chosen(segments, settings)
+    case, params = _segment_case(chosen)
+    sql = (
+        f"SELECT id, email, name, locale, formality, seg FROM ("
+        f" SELECT s.id, s.email, s.name, s.locale, s.formality, {case} AS seg"
+        f" FROM subscribers s"
+        f" WHERE s.id > ? AND s.consent = 'subscribed'"
+        f" AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_hash = s.email_hash)"
+        f" ORDER BY s.id) WHERE seg IS NOT NULL LIMIT {BATCH_SIZE}"
+    )
+    last_id = 0
+    while True:
+        rows = conn.execute(sql, (*params, last_id)).fetchall()
+        for row in rows:
+            segment = chosen[row[5]]
+            yield Recipient(
+                subscriber_id=row[0],
+                email=row[1],
+                name=row[2],
+                locale=effective_locale(row[3], settings),
+                formality=segment.formality or row[4] or DEFAULT_FORMALITY,
+                view=segment.view,
+                segment=segment.name,
+            )
+        if len(rows) < BATCH_SIZE:
+            return
+        last_id = rows[-1][0]
+
+
+def plan_counts(conn: sqlite3.Connection, segments: list[str], settings: "Settings") -> PlanCounts:
+    """Recipients per (segment, locale) and members left out by consent state or suppression."""
+    chosen = _chosen(segments, settings)
+    case, params = _segment_case(chosen)
+    rows = conn.execute(
+        f"SELECT seg, locale, consent, suppressed, count(*) FROM ("
+        f" SELECT {case} AS seg, s.locale, s.consent,"
+        f" EXISTS (SELECT 1 FROM suppressions x WHERE x.email_hash = s.email_hash) AS suppressed"
+        f" FROM subscribers s) WHERE seg IS NOT NULL GROUP BY 1, 2, 3, 4",
+        params,
+    ).fetchall()
+    recipients: Counter[tuple[str, str]] = Counter()
+    left_out: Counter[str] = Counter()
+    for seg, locale, consent, suppressed, count in rows:
+        if consent != "subscribed":
+            left_out[consent] += count
+        elif suppressed:
+            left_out["suppressed"] += count
+        else:
+            recipients[(chosen[seg].name, effective_locale(locale, settings))] += count
+    return PlanCounts(dict(sorted(recipients.items())), dict(sorted(left_out.items())))
+
+
+# ---------------------------------------------------------------- imports
+
+
+def import_csv(conn: sqlite3.Connection, path: Path, list_name: str, settings: "Settings", *,
+               dry_run: bool = False, unconfirmed: bool = False) -> "ImportSummary":
+    """Import one CSV file into a list (see postbode.importer)."""
+    from postbode.importer import import_file
+
+    return import_file(conn, path, list_name, settings, dry_run=dry_run, unconfirmed=unconfirmed)
+
+
+def import_samples_if_empty(conn: sqlite3.Connection, settings: "Settings") -> list["ImportSummary"]:
+    """Import each list's sample file (segments.yaml `lists:`) when the database has no subscribers."""
+    from postbode.segments import load_lists
+
+    if conn.execute("SELECT 1 FROM subscribers LIMIT 1").fetchone():
+        return []
+    summaries = []
+    for name, spec in load_lists(settings).items():
+        if spec.file is not None:
+            summaries.append(import_csv(conn, spec.file, name, settings))
+    return summaries
