@@ -1,0 +1,205 @@
+"""Every variant of a newsletter, rendered and inlined: the one render path for build, check and send.
+
+`build_variants` loads the newsletter once, then localizes, renders and inlines
+each (locale, view) variant, collecting every problem before it raises, so a
+campaign never starts with half its variants broken. `write_build` turns the
+result into files for people to look at: HTML, text and a sample .eml each.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from postbode import message
+from postbode.audience import Recipient
+from postbode.config import Settings
+from postbode.content import Newsletter, load_newsletter
+from postbode.errors import AudienceError, InputError, PostbodeError
+from postbode.i18n import localize
+from postbode.inline import inline
+from postbode.render import Rendered, render
+
+VariantKey = tuple[str, str | None]          # (locale, view); view None is the public view
+GMAIL_CLIP_BYTES = 102 * 1024                # Gmail cuts a mail's HTML off above this
+VIEW_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+SAMPLE_NAME = "Voorbeeld Lezer"
+SAMPLE_EMAIL = "lezer@example.org"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The inlined variants of one newsletter, and which fields fell back per locale."""
+
+    newsletter: Newsletter
+    variants: Mapping[VariantKey, Rendered]
+    fallbacks: Mapping[str, tuple[str, ...]]
+
+    def variant(self, locale: str, view: str | None = None) -> Rendered:
+        return self.variants[(locale, view)]
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """One variant's files as written: paths and the sizes people care about."""
+
+    key: VariantKey
+    subject: str
+    html_path: Path
+    text_path: Path
+    eml_path: Path
+    html_bytes: int
+    text_bytes: int
+
+    @property
+    def clipped(self) -> bool:
+        return self.html_bytes > GMAIL_CLIP_BYTES
+
+
+def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterable[str | None],
+                   settings: Settings) -> BuildResult:
+    """Load, localize, render and inline every (locale, view); raise once with all problems."""
+    newsletter = load_newsletter(Path(newsletter_path))
+    views = list(dict.fromkeys(views)) or [None]
+    variants: dict[VariantKey, Rendered] = {}
+    fallbacks: dict[str, tuple[str, ...]] = {}
+    failures: list[tuple[str, PostbodeError]] = []
+    for locale in dict.fromkeys(locales or settings.locales):
+        try:
+            localized = localize(newsletter, locale, settings)
+        except PostbodeError as err:
+            failures.append((locale, err))
+            continue
+        fallbacks[locale] = tuple(localized.fallbacks)
+        for view in views:
+            try:
+                variants[(locale, view)] = inline(render(localized, view, settings))
+            except PostbodeError as err:
+                failures.append((variant_name(locale, view), err))
+    raise_all(failures)
+    return BuildResult(newsletter=newsletter, variants=variants, fallbacks=fallbacks)
+
+
+def prepare_all(result: BuildResult, settings: Settings) -> dict[VariantKey, message.PreparedVariant]:
+    """message.prepare for every variant (markers, header checks); raise once with all problems."""
+    prepared: dict[VariantKey, message.PreparedVariant] = {}
+    failures: list[tuple[str, PostbodeError]] = []
+    for key, rendered in result.variants.items():
+        try:
+            prepared[key] = message.prepare(rendered, settings)
+        except PostbodeError as err:
+            failures.append((variant_name(*key), err))
+    raise_all(failures)
+    return prepared
+
+
+def sample_messages(result: BuildResult, settings: Settings) -> dict[VariantKey, message.OutgoingMessage]:
+    """One message per variant for a sample reader; `settings` must carry a signing key."""
+    prepared = prepare_all(result, settings)
+    campaign = f"preview:{result.newsletter.id}"
+    return {key: message.build(variant, sample_recipient(*key), campaign, settings)
+            for key, variant in prepared.items()}
+
+
+def sample_recipient(locale: str, view: str | None) -> Recipient:
+    """The made-up reader whose name and links fill the preview files."""
+    return Recipient(subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, locale=locale,
+                     formality="formal", view=view, segment=view or "everyone")
+
+
+def write_build(result: BuildResult, out_dir: Path, settings: Settings) -> list[BuiltFile]:
+    """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml; all files or none."""
+    folder = Path(out_dir) / result.newsletter.id
+    files: dict[Path, bytes] = {}
+    built: list[BuiltFile] = []
+    for key, mail in sample_messages(result, settings).items():
+        stem = folder / variant_name(*key)
+        html, text = mail.html.encode("utf-8"), mail.text.encode("utf-8")
+        paths = stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml")
+        files.update(zip(paths, (html, text, mail.as_bytes())))
+        built.append(BuiltFile(key, mail.subject, *paths, len(html), len(text)))
+    write_atomically(files)
+    return built
+
+
+def write_atomically(files: Mapping[Path, bytes]) -> None:
+    """Write every file to a temporary name first and rename them only when all are written."""
+    pending: list[tuple[str, Path]] = []
+    current: Path | None = None
+    mode = _file_mode()
+    try:
+        for current, data in files.items():
+            current.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=current.parent, prefix=f".{current.name}.", suffix=".tmp")
+            pending.append((temp, current))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(temp, mode)
+        for temp, current in pending:
+            os.replace(temp, current)
+    except OSError as err:
+        for temp, _ in pending:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        raise PostbodeError(f"{current}: could not write it ({err.strerror or err}); "
+                            "check that the output folder is writable") from err
+
+
+def _file_mode() -> int:
+    """What a plainly created file would get (mkstemp makes them private)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str | None]:
+    """The public view plus the view of each segment named (a segment's own name if it sets none)."""
+    names = list(dict.fromkeys(segments))
+    known = _known_segments(settings)
+    unknown = [n for n in names if known is not None and n not in known]
+    if unknown:
+        raise AudienceError(f"unknown segment {', '.join(map(repr, unknown))}; "
+                            f"{settings.segments_file} defines {', '.join(sorted(known or ()))}")
+    bad = [n for n in names if not VIEW_NAME.match(n)]
+    if bad:
+        raise AudienceError(f"segment name {', '.join(map(repr, bad))} is not valid; use lower-case "
+                            "letters, digits, '-' and '_', starting with a letter")
+    views: list[str | None] = [None]
+    for name in names:
+        segment = known.get(name) if known is not None else None
+        views.append(segment.view if segment is not None else name)
+    return list(dict.fromkeys(views))
+
+
+def _known_segments(settings: Settings) -> dict | None:
+    """The segments of segments.yaml, or None when the project has no such file yet."""
+    if not Path(settings.segments_file).is_file():
+        return None
+    from postbode.segments import load_segments
+
+    return load_segments(settings)
+
+
+def variant_name(locale: str, view: str | None) -> str:
+    """`nl` for the public view, `nl--donors` for a segment's view (also the file stem)."""
+    return f"{locale}--{view}" if view else locale
+
+
+def raise_all(failures: list[tuple[str, PostbodeError]]) -> None:
+    """Raise nothing, the one error, or one error listing every problem (each once)."""
+    if not failures:
+        return
+    if len(failures) == 1:
+        raise failures[0][1]
+    if all(isinstance(err, InputError) for _, err in failures):
+        problems = list(dict.fromkeys(p for _, err in failures for p in err.problems))
+        raise InputError(problems, summary=f"{len(problems)} problems in {len(failures)} variants:")
+    grouped: dict[str, list[str]] = {}
+    for name, err in failures:
+        grouped.setdefault(str(err), []).append(name)
+    lines = [f"{len(failures)} variants failed:"]
+    lines += [f"[{', '.join(names)}] {text}" for text, names in grouped.items()]
+    raise PostbodeError("\n".join(lines))
