@@ -1,0 +1,300 @@
+"""Render stage: locale filters, the one Jinja environment, templates, escaping and markers."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.support import NullTranslations, Translations
+from markupsafe import Markup
+
+from postbode.config import Settings
+from postbode.content import Figure, Newsletter, load_newsletter
+from postbode.errors import TemplateError
+from postbode.i18n import LocalizedNewsletter, localize
+from postbode.render import (MARKERS, Rendered, make_environment, markdown_to_html,
+                             markdown_to_text, render, safe_url)
+
+SAMPLE = "newsletters/2018-07-resultaten.yaml"
+HOSTILE = "{{ 7*7 }} {% include 'x' %} <script>alert(1)</script>"
+
+
+@pytest.fixture
+def sample(project: Path) -> Newsletter:
+    return load_newsletter(project / SAMPLE)
+
+
+def filters(settings: Settings, locale: str) -> dict:
+    return make_environment(settings, locale, NullTranslations()).filters
+
+
+def with_text(newsletter: Newsletter, text: str) -> Newsletter:
+    """The newsletter with `text` in every kind of text field the templates show."""
+    first, *rest = newsletter.sections
+    section = first.model_copy(update={
+        "title": text, "body": text,
+        "figures": [Figure(value="3", label=text)],
+    })
+    ack = newsletter.acknowledgement.model_copy(update={"text": text, "funders": [text, "Fonds B"]})
+    return newsletter.model_copy(update={
+        "subject": text, "preheader": text, "intro": text, "sign_off": text,
+        "sections": [section, *rest], "acknowledgement": ack,
+    })
+
+
+def rendered(newsletter: Newsletter, settings: Settings, locale: str = "nl",
+             view: str | None = None, translations=None) -> Rendered:
+    """Render through i18n.localize, or, given template `translations`, with the newsletter text as is."""
+    if translations is None:
+        localized = localize(newsletter, locale, settings)
+    else:
+        direction = "rtl" if locale.startswith("ar") else "ltr"
+        localized = LocalizedNewsletter(newsletter=newsletter, locale=locale, language=locale[:2],
+                                        direction=direction, translations=translations)
+    return render(localized, view, settings)
+
+
+# --- Babel filters -------------------------------------------------------------
+
+@pytest.mark.parametrize("locale, expected", [
+    ("nl_NL", "€\xa01.234,50"),
+    ("en_GB", "€1,234.50"),
+    ("de_DE", "1.234,50\xa0€"),
+])
+def test_currency_follows_the_full_locale(settings: Settings, locale: str, expected: str) -> None:
+    assert filters(settings, locale)["format_currency"](1234.5, "EUR") == expected
+
+
+@pytest.mark.parametrize("locale, expected", [
+    ("nl_NL", "30 maart 2025"),
+    ("en_GB", "30 March 2025"),
+    ("de_DE", "30. März 2025"),
+])
+def test_long_date_follows_the_full_locale(settings: Settings, locale: str, expected: str) -> None:
+    assert filters(settings, locale)["format_date"](dt.date(2025, 3, 30), "long") == expected
+
+
+def test_datetime_is_shown_in_the_configured_timezone(settings: Settings) -> None:
+    utc_morning = dt.datetime(2018, 7, 12, 8, 0, tzinfo=dt.timezone.utc)
+    assert filters(settings, "nl_NL")["format_datetime"](utc_morning, "d MMMM y HH:mm") == "12 juli 2018 10:00"
+    late_utc = dt.datetime(2025, 3, 29, 23, 30, tzinfo=dt.timezone.utc)  # already the 30th in Amsterdam
+    assert filters(settings, "nl_NL")["format_date"](late_utc, "long") == "30 maart 2025"
+
+
+def test_numbers_percent_and_lists_per_locale(settings: Settings) -> None:
+    nl, en = filters(settings, "nl_NL"), filters(settings, "en_GB")
+    assert nl["format_number"](Decimal("1234567.5")) == "1.234.567,5"
+    assert en["format_number"](Decimal("1234567.5")) == "1,234,567.5"
+    assert nl["format_percent"](Decimal("0.85")) == "85%"
+    assert nl["format_list"](["Adessium", "Janivo", "Loterij"]) == "Adessium, Janivo en Loterij"
+    assert en["format_list"](["Adessium", "Janivo", "Loterij"]) == "Adessium, Janivo and Loterij"
+
+
+def test_figures_are_formatted_by_their_kind(settings: Settings) -> None:
+    format_figure = filters(settings, "de_DE")["format_figure"]
+    assert format_figure(Figure(value="1234.5", kind="currency", currency="EUR", label="x")) == "1.234,50\xa0€"
+    assert format_figure(Figure(value="85", kind="percent", label="x")) == "85\xa0%"
+    assert format_figure(Figure(value="249", label="x")) == "249"
+
+
+# --- The environment factory -------------------------------------------------
+
+def test_environment_is_built_once_per_locale_and_catalog(settings: Settings) -> None:
+    catalog = NullTranslations()
+    nl = make_environment(settings, "nl_NL", catalog)
+    assert make_environment(settings, "nl_NL", catalog) is nl
+    assert make_environment(settings, "de_DE", catalog) is not nl
+    assert make_environment(settings, "nl_NL", NullTranslations()) is not nl
+
+
+def test_environment_is_strict_and_escapes_html_but_not_text(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text("{{ value }}")
+    (tmp_path / "a.txt").write_text("{{ value }}")
+    env = make_environment(dataclasses.replace(settings, templates_dir=tmp_path), "nl", NullTranslations())
+    assert env.get_template("a.html").render(value="<b>") == "&lt;b&gt;"
+    assert env.get_template("a.txt").render(value="<b>") == "<b>"
+    assert env.policies["ext.i18n.trimmed"] is True
+
+
+# --- Markdown ----------------------------------------------------------------
+
+def test_markdown_renders_safe_html_only() -> None:
+    html = markdown_to_html(
+        "**vet** en [link](https://example.org/a)\n\n"
+        "<img src=x onerror=alert(1)> [kwaad](javascript:alert(1)) <a href='https://example.org'>x</a>"
+    )
+    assert isinstance(html, Markup)
+    assert "<strong>vet</strong>" in html
+    assert '<a href="https://example.org/a" rel="noopener noreferrer">link</a>' in html
+    assert "<img" not in html and "javascript:" not in html.replace("](javascript:", "")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'href="javascript' not in html
+
+
+def test_markdown_as_text_lists_link_urls_and_keeps_lists() -> None:
+    text = markdown_to_text("Lees [het rapport](https://example.org/r).\n\n- een\n- twee\n\n1. drie\n2. vier")
+    assert text == ("Lees het rapport (https://example.org/r).\n\n- een\n- twee\n\n1. drie\n2. vier\n")
+
+
+def test_unsafe_link_schemes_are_refused() -> None:
+    assert safe_url("https://example.org/x") == "https://example.org/x"
+    with pytest.raises(TemplateError, match="javascript:alert"):
+        safe_url("javascript:alert(1)")
+
+
+# --- Rendering the newsletter ------------------------------------------------
+
+def test_sample_renders_with_markers_footer_and_figures(sample: Newsletter, settings: Settings) -> None:
+    result = rendered(sample, settings, "nl_NL", "funders")
+    assert result.subject == sample.subject and result.preheader == sample.preheader
+    assert (result.newsletter_id, result.locale, result.view) == (sample.id, "nl_NL", "funders")
+    for marker in ("greeting", "web_url", "preferences_url", "unsubscribe_url"):
+        assert MARKERS[marker] in result.html and MARKERS[marker] in result.text, marker
+    assert f'href="{MARKERS["unsubscribe_url"]}"' in result.html
+    assert f'href="{MARKERS["preferences_url"]}"' in result.html
+    assert f'href="{MARKERS["web_url"]}"' in result.html
+    for part in (result.html, result.text):
+        assert settings.postal_address in part
+        assert "U ontvangt deze e-mail omdat" in part
+        assert "Nationale Postcode Loterij, Adessium en Stichting Janivo" in part
+        assert "249" in part and "12 juli 2018" in part
+    assert "Watch Nederland (https://www.example.org/watch-nederland)" in result.text
+    assert "Lees het rapport: https://www.example.org/rapport-aangifte-doe-je-niet" in result.text
+
+
+def test_greetings_carry_the_name_marker(sample: Newsletter, settings: Settings) -> None:
+    assert rendered(sample, settings).greetings == {
+        "formal": "Geachte __PB_NAME__,",
+        "informal": "Beste __PB_NAME__,",
+        "formal_anonymous": "Geachte lezer,",
+        "informal_anonymous": "Beste lezer,",
+    }
+
+
+def test_newsletter_text_is_data_never_template_source(sample: Newsletter, settings: Settings) -> None:
+    result = rendered(with_text(sample, HOSTILE), settings)
+    assert "<script>" not in result.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in result.html
+    assert "49" not in result.html.replace("249", "")
+    assert result.html.count("{{ 7*7 }}") >= 8          # subject, title, preheader, intro, body, label, …
+    assert result.html.count("{% include") >= 8
+    assert "{{ 7*7 }} {% include 'x' %} <script>alert(1)</script>" in result.text
+    assert "49" not in result.text.replace("249", "")
+
+
+def test_attribute_values_are_escaped(sample: Newsletter, settings: Settings) -> None:
+    section = sample.sections_for("funders")[2]
+    image = section.image.model_copy(update={"alt": 'x" onerror="alert(1)'})
+    hostile = sample.model_copy(update={"sections": [section.model_copy(update={"image": image})]})
+    html = rendered(hostile, settings).html
+    assert 'alt="x&#34; onerror=&#34;alert(1)"' in html
+    assert 'onerror="alert' not in html
+
+
+@pytest.mark.parametrize("locale, lang, direction", [
+    ("nl", "nl", "ltr"), ("nl_BE", "nl-BE", "ltr"), ("ar", "ar", "rtl"), ("de_AT", "de-AT", "ltr"),
+])
+def test_lang_and_dir_on_html_and_wrapper(sample: Newsletter, settings: Settings,
+                                          locale: str, lang: str, direction: str) -> None:
+    result = rendered(sample, settings, locale)
+    assert (result.lang, result.direction) == (lang, direction)
+    assert f'<html lang="{lang}" dir="{direction}"' in result.html
+    assert f'<div class="wrapper" lang="{lang}" dir="{direction}"' in result.html
+    start = "right" if direction == "rtl" else "left"
+    assert f'class="px content intro" align="{start}" style="text-align: {start};"' in result.html
+
+
+@pytest.mark.parametrize("view, shown, hidden", [
+    (None, [], ["Wat uw steun mogelijk maakte", "Dank aan onze donateurs"]),
+    ("funders", ["Wat uw steun mogelijk maakte"], ["Dank aan onze donateurs"]),
+    ("donors", ["Dank aan onze donateurs"], ["Wat uw steun mogelijk maakte"]),
+])
+def test_sections_with_an_audience_only_in_their_view(sample: Newsletter, settings: Settings,
+                                                      view, shown, hidden) -> None:
+    result = rendered(sample, settings, view=view)
+    for title in shown:
+        assert title in result.html and title in result.text
+    for title in hidden:
+        assert title not in result.html and title not in result.text
+    assert "Nieuwe wet maakt de lokpuber mogelijk" in result.html
+
+
+def test_every_image_has_alt_width_and_height(sample: Newsletter, settings: Settings) -> None:
+    html = rendered(sample, settings).html
+    images = html.split("<img")[1:]
+    assert images
+    for tag in images:
+        tag = tag.split(">", 1)[0]
+        assert ' alt="' in tag and ' width="' in tag and ' height="' in tag
+    assert 'src="https://nieuwsbrief.example.org/images/toerisme-training.png"' in html
+
+
+def _catalog(locale: str, entries: list[tuple]) -> Translations:
+    """An in-memory compiled catalog: entries are (msgid, msgstr[, context])."""
+    catalog = Catalog(locale=locale)
+    for msgid, msgstr, *context in entries:
+        catalog.add(msgid, msgstr, context=context[0] if context else None)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def test_template_strings_go_through_the_catalog(sample: Newsletter, settings: Settings) -> None:
+    english = _catalog("en", [
+        ("Afmelden", "Unsubscribe", "footer link"),
+        (("In deze nieuwsbrief één onderwerp:", "In deze nieuwsbrief %(count)s onderwerpen:"),
+         ("One topic in this newsletter:", "%(count)s topics in this newsletter:")),
+        ("Geachte %(name)s,", "Dear %(name)s,"),
+        ("U ontvangt deze e-mail omdat u zich hebt aangemeld voor de nieuwsbrief van %(organisation)s. "
+         "Via de links hierboven past u uw voorkeuren aan of meldt u zich met één klik af.",
+         "You receive this email because you subscribed to the newsletter of %(organisation)s. "
+         "Use the links above to change your preferences or unsubscribe in one click."),
+    ])
+    result = rendered(sample, settings, "en_GB", translations=english)
+    assert "Unsubscribe</a>" in result.html and "Unsubscribe: __PB_UNSUBSCRIBE_URL__" in result.text
+    assert "3 topics in this newsletter:" in result.html
+    assert "newsletter of Coalitie tegen seksuele kinderuitbuiting." in result.html
+    assert result.greetings["formal"] == "Dear __PB_NAME__,"
+    assert result.greetings["informal"] == "Beste __PB_NAME__,"  # untranslated falls back to Dutch
+
+
+def test_plural_follows_the_number_of_sections(sample: Newsletter, settings: Settings) -> None:
+    two = sample.model_copy(update={"sections": sample.sections[:2]})
+    assert "In deze nieuwsbrief 2 onderwerpen:" in rendered(two, settings).html
+    english = _catalog("en", [(("In deze nieuwsbrief één onderwerp:", "In deze nieuwsbrief %(count)s onderwerpen:"),
+                               ("One topic in this newsletter:", "%(count)s topics in this newsletter:"))])
+    assert "2 topics in this newsletter:" in rendered(two, settings, "en", translations=english).text
+
+
+# --- Template errors -----------------------------------------------------------
+
+def _broken_templates(settings: Settings, tmp_path: Path, html: str) -> Settings:
+    folder = tmp_path / "templates"
+    (folder / "partials").mkdir(parents=True)
+    for source in Path(settings.templates_dir).rglob("*.*"):
+        target = folder / source.relative_to(settings.templates_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    (folder / "email.html").write_text(html)
+    return dataclasses.replace(settings, templates_dir=folder)
+
+
+def test_an_undefined_variable_names_template_and_line(sample: Newsletter, settings: Settings,
+                                                       tmp_path: Path) -> None:
+    broken = _broken_templates(settings, tmp_path, "<html>\n<body>\n{{ newsletter.no_such_field }}\n</body>")
+    with pytest.raises(TemplateError) as caught:
+        render(localize(sample, "nl", broken), None, broken)
+    message = str(caught.value)
+    assert "email.html:3" in message and "no_such_field" in message
+
+
+def test_a_syntax_error_names_template_and_line(sample: Newsletter, settings: Settings, tmp_path: Path) -> None:
+    broken = _broken_templates(settings, tmp_path, "<html>\n{% if %}\n</html>")
+    with pytest.raises(TemplateError, match=r"email\.html:2: template syntax error"):
+        render(localize(sample, "nl", broken), None, broken)
