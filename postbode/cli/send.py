@@ -1,8 +1,314 @@
-"""Commands of this group; each parses, then delegates to one pipeline function."""
+"""`send` and `report`: send a newsletter to segments exactly once, and say who got what."""
 from __future__ import annotations
 
+import csv
+import os
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
 import click
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                           TextColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from postbode import audience, campaign, db, journal
+from postbode.cli.common import Context, console, pass_context
+from postbode.config import Settings
+from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused
+
+COLUMNS = ("sent", "rejected", "retried", "unknown")
 
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the main group."""
+    """Add `send` and `report` to the main group."""
+    cli.add_command(send)
+    cli.add_command(report)
+
+
+@click.command()
+@click.argument("newsletter", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--segment", "segments", multiple=True, required=True, metavar="NAME",
+              help="Segment to send to (subscribers/segments.yaml); repeat for several.")
+@click.option("--transport", metavar="URL",
+              help="Where mail goes, e.g. outbox://outbox, smtp://user@host:587?tls=starttls "
+                   "(default: [send] transport in postbode.toml or POSTBODE_TRANSPORT).")
+@click.option("--dry-run", is_flag=True, help="Build every message, send none, write no journal.")
+@click.option("--test-to", "test_to", multiple=True, metavar="EMAIL",
+              help="Send one [TEST] mail of each variant to this address (not journaled).")
+@click.option("--rate", type=click.FloatRange(min=0), help="At most this many mails per second.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=64),
+              help="Parallel connections to the transport.")
+@click.option("--yes", is_flag=True, help="Send without asking for confirmation.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Also send to recipients whose mail may or may not have left in a crash.")
+@click.option("--new-campaign", is_flag=True,
+              help="Start a new campaign even though this one was sent (or begun) before.")
+@pass_context
+def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: str | None,
+         dry_run: bool, test_to: tuple[str, ...], rate: float | None, concurrency: int | None,
+         yes: bool, resend_unknown: bool, new_campaign: bool) -> None:
+    """Send a newsletter to segments, each recipient exactly once; resume by running it again.
+
+    \b
+    Example:
+      python send.py send newsletters/2018-07-resultaten.yaml --segment everyone --yes
+    """
+    settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
+    url = transport or settings.transport
+    _import_samples_if_empty(settings)
+    if test_to:
+        _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url))
+        return
+    the_plan = campaign.plan(settings, newsletter, segments, transport=url,
+                             new_campaign=new_campaign)
+    _print_plan(the_plan)
+    if dry_run:
+        outcome = campaign.dry_run(settings, newsletter, segments, transport=url)
+        console.print(f"dry run: built {outcome.built} messages ({outcome.bytes:,} bytes); "
+                      "nothing sent, nothing journaled")
+        return
+    if the_plan.finished and not resend_unknown:
+        console.print(f"campaign {the_plan.campaign_id} is finished; nothing left to send "
+                      "(see `report`, or add --new-campaign to send it again to everyone)")
+        return
+    _confirm(yes, the_plan)
+    policy = campaign.Policy.from_settings(settings)
+    with _progress() as progress:
+        try:
+            outcome = campaign.run(settings, newsletter, segments, transport=url, policy=policy,
+                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
+                                   progress=progress)
+        except KeyboardInterrupt:
+            raise CampaignInterrupted("stopped before sending began; run the same command "
+                                      "again to start") from None
+        except CampaignPaused:
+            _print_summary_of_latest(settings, the_plan.campaign_id)
+            raise
+    _print_outcome(settings, outcome)
+
+
+@click.command()
+@click.argument("campaign_id", metavar="[CAMPAIGN]", required=False)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every recipient's state, time, Message-ID and provider id to this file.")
+@pass_context
+def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None:
+    """List campaigns, or show one campaign's counts by state and locale.
+
+    \b
+    Examples:
+      python send.py report
+      python send.py report 2018-07-resultaten--everyone --csv sent.csv
+    """
+    if csv_path and not campaign_id:
+        raise CampaignError("--csv needs a campaign: run `report` to list them, then "
+                            "`report CAMPAIGN --csv FILE`")
+    conn = db.connect(ctx.settings.database)
+    try:
+        if not campaign_id:
+            _print_campaigns(conn)
+            return
+        found = journal.require_campaign(conn, campaign_id)
+        _print_campaign(conn, found)
+        if csv_path:
+            n = write_csv(conn, found.id, csv_path)
+            console.print(f"wrote {n} recipients to {csv_path}")
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- steps of `send`
+
+def _import_samples_if_empty(settings: Settings) -> None:
+    conn = db.connect(settings.database)
+    try:
+        summaries = audience.import_samples_if_empty(conn, settings)
+    finally:
+        conn.close()
+    if summaries:
+        lists = ", ".join(f"{s.list_name} ({s.new} new)" for s in summaries)
+        console.print(f"the database {settings.database} had no subscribers: "
+                      f"imported the sample lists {lists}")
+
+
+def _confirm(yes: bool, the_plan: campaign.Plan) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CampaignError("not sending: confirmation needs a terminal; add --yes to send "
+                            "without asking (check the plan above first, or use --dry-run)")
+    if not click.confirm(f"Send to {the_plan.total} recipients via {the_plan.transport}?"):
+        raise CampaignError("not sent: you declined; nothing was sent or journaled")
+
+
+class _progress:
+    """A rich progress bar with rate and ETA on a terminal; silent otherwise."""
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not console.is_terminal:
+            return None
+        self.bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
+                            TaskProgressColumn(), TextColumn("{task.speed} msg/s"),
+                            TimeRemainingColumn(), console=console, transient=False)
+        self.task = self.bar.add_task("send", total=None)
+        self.bar.start()
+        lock = threading.Lock()
+
+        def update(done: int, total: int) -> None:
+            with lock:
+                self.bar.update(self.task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if console.is_terminal:
+            self.bar.stop()
+
+
+# ---------------------------------------------------------------- output
+
+def _print_plan(p: campaign.Plan) -> None:
+    table = Table(title=f"plan: {p.newsletter_id} → {', '.join(p.segments)}")
+    for name in ("segment", "locale", "catalogs tried", "recipients"):
+        table.add_column(name, justify="right" if name == "recipients" else "left")
+    for line in p.lines:
+        table.add_row(line.segment, line.locale, " → ".join(line.chain), str(line.recipients))
+    table.add_row("total", "", "", str(p.total), style="bold")
+    console.print(table)
+    if p.left_out:
+        left = ", ".join(f"{n} {why}" for why, n in p.left_out.items())
+        console.print(f"left out: {left}")
+    console.print(f"transport: {p.transport}")
+    if p.development_key:
+        console.print("note: POSTBODE_SECRET_KEY is not set; unsubscribe links are signed with "
+                      "the development key (fine for the outbox, refused for real sending)")
+    if p.resume is not None:
+        r = p.resume
+        console.print(f"resuming campaign {p.campaign_id}: {r['sent']} sent, {r['rejected']} "
+                      f"rejected, {r['unknown']} unknown, {r['pending'] + r['retry']} to send")
+    else:
+        console.print(f"campaign: {p.campaign_id} (new)")
+
+
+def _locale_table(title: str, by_locale: dict[str | None, journal.Tally]) -> Table:
+    table = Table(title=title)
+    table.add_column("locale")
+    for name in (*COLUMNS, "to send"):
+        table.add_column(name, justify="right")
+    rows = [(k, t) for k, t in by_locale.items() if k is not None] + [("total", by_locale.get(None, journal.Tally()))]
+    for key, t in rows:
+        table.add_row(key, str(t["sent"]), str(t["rejected"]), str(t.retried), str(t["unknown"]),
+                      str(t["pending"] + t["retry"] + t["claimed"]),
+                      style="bold" if key == "total" else None)
+    return table
+
+
+def _print_outcome(settings: Settings, outcome: campaign.Outcome) -> None:
+    if outcome.recovered_unknown:
+        console.print(f"{outcome.recovered_unknown} recipients were being sent when an earlier "
+                      "run stopped; their mail may or may not have left (state: unknown)")
+    console.print(_locale_table(f"campaign {outcome.campaign_id}", outcome.by_locale))
+    _print_unknown(settings, outcome.campaign_id, outcome.totals["unknown"])
+
+
+def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
+    if not count:
+        return
+    conn = db.connect(settings.database)
+    try:
+        shown = journal.unknown_entries(conn, campaign_id, limit=20)
+    finally:
+        conn.close()
+    console.print(f"{count} unknown (not resent; check with your mail server or provider, "
+                  "then run the same command with --resend-unknown to send them again):")
+    for entry in shown:
+        console.print(f"  {entry.recipient.email}  {entry.message_id or ''}")
+    if count > len(shown):
+        console.print(f"  … and {count - len(shown)} more (report {campaign_id} --csv FILE)")
+
+
+def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
+    conn = db.connect(settings.database)
+    try:
+        if journal.get_campaign(conn, campaign_id):
+            console.print(_locale_table(f"campaign {campaign_id}",
+                                        journal.tally_by_locale(conn, campaign_id)))
+    finally:
+        conn.close()
+
+
+def _print_tests(outcome: campaign.Outcome) -> None:
+    table = Table(title="test mails (not journaled)")
+    for name in ("to", "locale", "view", "result"):
+        table.add_column(name)
+    for address, (locale, view), result in outcome.test_results:
+        table.add_row(address, locale, view or "", f"{result.status} {result.code or ''} {result.text}")
+    console.print(table)
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds") if stamp else ""
+
+
+def _print_campaigns(conn) -> None:
+    campaigns = journal.list_campaigns(conn)
+    if not campaigns:
+        console.print("no campaigns yet; start one with `send NEWSLETTER --segment NAME`")
+        return
+    table = Table(title="campaigns")
+    table.add_column("campaign", no_wrap=True)
+    for name in ("status", "recipients", "sent", "unknown", "created"):
+        table.add_column(name, justify="left" if name in ("status", "created") else "right")
+    for c in campaigns:
+        t = journal.tally(conn, c.id)
+        table.add_row(c.id, c.status, str(t.total), str(t["sent"]), str(t["unknown"]),
+                      _when(c.created_at)[:16])
+    console.print(table)
+
+
+def _print_campaign(conn, c: journal.Campaign) -> None:
+    console.print(f"campaign {c.id}: {c.newsletter_id} → {', '.join(c.segments)} via "
+                  f"{c.transport}; {c.status}; created {_when(c.created_at)}"
+                  + (f", finished {_when(c.finished_at)}" if c.finished_at else ""))
+    by_locale = journal.tally_by_locale(conn, c.id)
+    table = Table(title="recipients by state and locale")
+    table.add_column("locale")
+    for state in journal.STATES:
+        table.add_column(state, justify="right")
+    table.add_column("retried", justify="right")
+    for key, t in [(k, t) for k, t in by_locale.items() if k is not None] + [("total", by_locale[None])]:
+        table.add_row(key, *(str(t[s]) for s in journal.STATES), str(t.retried),
+                      style="bold" if key == "total" else None)
+    console.print(table)
+
+
+CSV_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "message_id",
+              "provider_id", "last_code", "last_text")
+
+
+def write_csv(conn, campaign_id: str, path: Path) -> int:
+    """Every recipient of the campaign, one line each; written to a temporary file, then moved."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with temporary.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_FIELDS)
+            for row in _csv_rows(conn, campaign_id):
+                writer.writerow(row)
+                count += 1
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return count
+
+
+def _csv_rows(conn, campaign_id: str) -> Iterator[tuple]:
+    for r in journal.iter_rows(conn, campaign_id):
+        when = r["sent_at"] or r["updated_at"] or r["created_at"]
+        yield (r["email"], r["locale"], r["segment"], r["state"], _when(when), r["attempts"],
+               r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
+               r["last_text"] or "")
