@@ -1,8 +1,144 @@
-"""Commands of this group; each parses, then delegates to one pipeline function."""
+"""Web commands: `serve` the subscriber pages, `preview` a newsletter, `archive` its web versions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from postbode.cli.common import Context, console, console_err, pass_context
+from postbode.config import Settings
+from postbode.errors import PostbodeError
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the main group."""
+    for command in (serve, preview, archive):
+        cli.add_command(command)
+
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True,
+                           help="Address to listen on.")
+port_option = click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+                           help="Port to listen on (0: any free port).")
+
+
+@click.command()
+@host_option
+@port_option
+@click.option("--preview", "with_preview", is_flag=True,
+              help="Also serve the /preview pages (for fundraisers and translators; never in public).")
+@pass_context
+def serve(ctx: Context, host: str, port: int, with_preview: bool) -> None:
+    """Serve web versions, unsubscribe and preferences pages.
+
+    Needs POSTBODE_SECRET_KEY (the key the mails' links were signed with).
+    In production, run the app behind a WSGI server instead:
+    `postbode.web:create_app()`.
+
+    \b
+    Example:
+      POSTBODE_SECRET_KEY=… python send.py serve --port 8080
+    """
+    settings = _signing_settings(ctx.settings, development_ok=with_preview)
+    _run(settings, host, port, with_preview, path="/")
+
+
+@click.command()
+@click.argument("newsletter", type=click.Path(path_type=Path))
+@click.option("--locale", "-l", help="Language to show next to the source (default: the project default).")
+@click.option("--segment", "-s", help="Show the view of this segment (segments.yaml).")
+@host_option
+@port_option
+@pass_context
+def preview(ctx: Context, newsletter: Path, locale: str | None, segment: str | None,
+            host: str, port: int) -> None:
+    """Show a newsletter in a browser: the source and a translation side by side.
+
+    \b
+    Example:
+      python send.py preview newsletters/2018-07-resultaten.yaml --locale de --segment funders
+    """
+    from postbode.web.versions import find_newsletter_id, view_of_segment
+
+    settings = _signing_settings(ctx.settings, development_ok=True)
+    newsletter_id = find_newsletter_id(settings, newsletter)
+    query = [f"locale={locale}"] if locale else []
+    view = view_of_segment(settings, segment) if segment else None
+    query += [f"view={view}"] if view else []
+    path = f"/preview/{newsletter_id}" + ("?" + "&".join(query) if query else "")
+    _run(settings, host, port, True, path=path)
+
+
+@click.command()
+@click.argument("newsletter", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to write to (default: <build>/web).")
+@pass_context
+def archive(ctx: Context, newsletter: Path, out: Path | None) -> None:
+    """Write a newsletter's web versions (every locale and view) as static files for hosting.
+
+    The files keep the web app's paths (v/<id>/<locale>/index.html, …) so the
+    folder can be served at the base URL.
+
+    \b
+    Example:
+      python send.py archive newsletters/2018-07-resultaten.yaml --out public
+    """
+    from postbode.web.archive import write_archive
+    from postbode.web.versions import find_newsletter_id
+
+    settings = ctx.settings
+    newsletter_id = find_newsletter_id(settings, newsletter)
+    out = (out or settings.build_dir / "web").resolve()
+    written = write_archive(settings, newsletter_id, out)
+    console.print(f"wrote {len(written)} files to {out}")
+    for path in written:
+        console.print(f"  {path.relative_to(out)}", markup=False)
+
+
+def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
+    """Settings with a token key; only a preview may fall back to the development key."""
+    from postbode import tokens
+
+    if not development_ok:
+        tokens.key_for(settings)  # refuses, saying how to set POSTBODE_SECRET_KEY
+        return settings
+    settings, development = tokens.with_development_key(settings)
+    if development:
+        console_err.print("note: POSTBODE_SECRET_KEY is not set; using a development key "
+                          "(links signed with it only work in this preview)")
+    return settings
+
+
+def _run(settings: Settings, host: str, port: int, with_preview: bool, *, path: str) -> None:
+    """Bind, print the URL, serve until Ctrl-C."""
+    from werkzeug.serving import make_server
+
+    from postbode.web import create_app
+
+    holder = _Later()
+    try:
+        server = make_server(host, port, holder, threaded=True)
+    except OSError as err:
+        raise PostbodeError(f"cannot listen on {host}:{port} ({err}); choose another --port") from err
+    url = f"http://{host}:{server.server_port}"
+    if with_preview:
+        # Images and links then point at this server, not the public site.
+        settings = settings.with_overrides(base_url=url)
+    holder.app = create_app(settings, {"PREVIEW": with_preview})
+    console.print(f"serving on {url}{path}  (Ctrl-C stops)", markup=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        server.server_close()
+
+
+class _Later:
+    """A WSGI app set after the port is known (the preview's base URL needs it)."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)

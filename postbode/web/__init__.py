@@ -1,0 +1,43 @@
+"""The subscriber-facing web app: web versions, unsubscribe, preferences, and (on request) previews.
+
+`create_app` builds a Flask app around one `Settings`. The preview blueprint is
+only registered when asked for (`serve --preview` or `test_config={"PREVIEW": True}`),
+never on the public app.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from postbode.config import Settings, load_settings
+from postbode.web import db, pages
+
+
+def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app factory: one app per settings object; `test_config` overrides Flask config keys."""
+    settings = settings or load_settings()
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        POSTBODE_SETTINGS=settings,
+        PREVIEW=False,
+        MAX_CONTENT_LENGTH=64 * 1024,  # forms here are tiny; refuse anything big
+        SESSION_COOKIE_HTTPONLY=True,
+    )
+    if test_config:
+        app.config.update(test_config)
+    pages.setup(app)
+    db.init_app(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from postbode.web import public, subscription
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(subscription.bp)
+    if app.config["PREVIEW"]:
+        from postbode.web import preview
+
+        app.register_blueprint(preview.bp)

@@ -1,0 +1,67 @@
+"""Static web versions for hosting: the web app's public pages written as files, through the app itself."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from flask import Flask
+
+from postbode.config import Settings
+from postbode.content import load_newsletter
+from postbode.errors import PostbodeError
+from postbode.web import create_app
+from postbode.web.public import cached_version
+from postbode.web.versions import newsletter_path, views_of
+
+
+def write_archive(settings: Settings, newsletter_id: str, out: Path) -> list[Path]:
+    """Render every locale × view of a newsletter, then (only if all worked) write them under `out`."""
+    app = create_app(settings)
+    pages = _web_versions(app, settings, newsletter_id)
+    pages.update(_public_pages(app, settings))
+    written = []
+    for url_path, body in sorted(pages.items()):
+        target = out / url_path.strip("/") / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        written.append(target)
+    return written + _copy_images(settings, out)
+
+
+def _web_versions(app: Flask, settings: Settings, newsletter_id: str) -> dict[str, bytes]:
+    """Every web version of the newsletter; all errors reported together, nothing written."""
+    newsletter = load_newsletter(newsletter_path(settings, newsletter_id))
+    pages: dict[str, bytes] = {}
+    problems: list[str] = []
+    for locale in settings.locales:
+        for view in [None, *views_of(newsletter)]:
+            url_path = "/".join(["", "v", newsletter_id, locale] + ([view] if view else []))
+            with app.test_request_context(url_path, base_url=settings.base_url):
+                try:
+                    pages[url_path] = cached_version(newsletter, locale, view).html.encode("utf-8")
+                except PostbodeError as err:
+                    problems.append(f"{locale}{'/' + view if view else ''}: {err}")
+    if problems:
+        raise PostbodeError("the archive was not written; fix these web versions first:\n"
+                            + "\n".join(problems))
+    return pages
+
+
+def _public_pages(app: Flask, settings: Settings) -> dict[str, bytes]:
+    """The index and the "manage your subscription" pages, as the app serves them."""
+    client = app.test_client()
+    pages = {}
+    for url_path in ["/", "/manage", *(f"/manage/{locale}" for locale in settings.locales)]:
+        response = client.get(url_path, base_url=settings.base_url)
+        if response.status_code != 200:
+            raise PostbodeError(f"the archive was not written: {url_path} answered {response.status}")
+        pages[url_path] = response.get_data()
+    return pages
+
+
+def _copy_images(settings: Settings, out: Path) -> list[Path]:
+    source = settings.newsletters_dir / "images"
+    if not source.is_dir():
+        return []
+    shutil.copytree(source, out / "images", dirs_exist_ok=True)
+    return sorted(p for p in (out / "images").rglob("*") if p.is_file())

@@ -1,0 +1,101 @@
+"""Public pages: the archive index, web versions of each newsletter, and the "manage" explanation."""
+from __future__ import annotations
+
+from babel.dates import format_date
+from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
+
+from postbode.content import Newsletter, load_newsletter
+from postbode.errors import PostbodeError
+from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
+from postbode.web.versions import (WebLinks, WebVersion, list_newsletters, newsletter_path,
+                                   render_web_version, views_of)
+
+bp = Blueprint("public", __name__)
+
+# A web version may show images from the newsletter's own https links.
+WEB_VERSION_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+                      "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+CACHE_SIZE = 64
+
+
+@bp.get("/")
+def index() -> Response:
+    """Every newsletter, newest first, with a link per language."""
+    s = settings()
+    locale = choose_locale()
+    entries = [{
+        "id": newsletter.id,
+        "date": newsletter.date,
+        "date_text": format_date(newsletter.date, "long", locale=locale),
+        "subject": newsletter.subject,
+        "versions": [(code, locale_name(code)) for code in s.locales],
+    } for newsletter in list_newsletters(s)]
+    return render_page("index.html", locale=locale, newsletters=entries,
+                       source_lang=s.source_locale.replace("_", "-"))
+
+
+@bp.get("/manage", strict_slashes=False)
+@bp.get("/manage/<locale>", strict_slashes=False)
+def manage(locale: str | None = None) -> Response:
+    """Where a web version's unsubscribe and preferences links lead: how to manage a subscription."""
+    return render_page("manage.html", locale=match_locale(locale, settings()))
+
+
+@bp.get("/v/<newsletter_id>/<locale>", strict_slashes=False)
+@bp.get("/v/<newsletter_id>/<locale>/<view>", strict_slashes=False)
+def web_version(newsletter_id: str, locale: str, view: str | None = None) -> Response:
+    """The mail as a web page, for one locale and (optionally) one segment view."""
+    newsletter, locale = _find(newsletter_id, locale, view)
+    try:
+        version = cached_version(newsletter, locale, view)
+    except PostbodeError as err:
+        current_app.logger.warning("web version %s/%s/%s: %s", newsletter_id, locale, view, err)
+        abort(404)
+    response = Response(version.html, mimetype="text/html")
+    response.headers["Content-Language"] = version.lang
+    response.headers["Content-Security-Policy"] = WEB_VERSION_POLICY
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/images/<path:name>")
+def image(name: str) -> Response:
+    """Images of the newsletters (newsletters/images/), as the mails link them."""
+    return send_from_directory(settings().newsletters_dir / "images", name, max_age=86400)
+
+
+def _find(newsletter_id: str, locale: str, view: str | None) -> tuple[Newsletter, str]:
+    """The newsletter and the configured locale asked for; 404 when either, or the view, is unknown."""
+    s = settings()
+    path = newsletter_path(s, newsletter_id)
+    code = match_locale(locale, s)
+    if path is None or code is None or code != locale:
+        abort(404)
+    try:
+        newsletter = load_newsletter(path)
+    except PostbodeError as err:
+        current_app.logger.warning("newsletter %s: %s", newsletter_id, err)
+        abort(404)
+    if view is not None and view not in views_of(newsletter):
+        abort(404)
+    return newsletter, code
+
+
+def cached_version(newsletter: Newsletter, locale: str, view: str | None) -> WebVersion:
+    """A web version, rendered once per (newsletter, its file's version, locale, view, links)."""
+    links = web_links(newsletter.id, locale, view)
+    stamp = newsletter.source_path.stat().st_mtime_ns if newsletter.source_path else 0
+    key = (newsletter.id, stamp, locale, view, links)
+    cache: dict = current_app.extensions.setdefault("postbode_web_versions", {})
+    if key not in cache:
+        if len(cache) >= CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = render_web_version(settings(), newsletter, locale, view, links)
+    return cache[key]
+
+
+def web_links(newsletter_id: str, locale: str, view: str | None) -> WebLinks:
+    here = url_for("public.web_version", newsletter_id=newsletter_id, locale=locale, view=view,
+                   _external=True)
+    return WebLinks(web=here, manage=url_for("public.manage", locale=locale, _external=True))
+

@@ -1,0 +1,132 @@
+"""Unsubscribe (`/u/<token>`, including RFC 8058 one-click) and preferences (`/p/<token>`).
+
+The signed token in the URL is the only proof of who is asking, so these
+routes need no session, cookie or CSRF token: a mail provider's one-click POST
+carries none. A GET never changes anything (link scanners prefetch links).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from postbode import audience, tokens
+from postbode.web import subscribers
+from postbode.web.db import get_db
+from postbode.web.pages import locale_name, match_locale, render_page, settings
+
+bp = Blueprint("subscription", __name__)
+
+SOURCE = "web"
+FORMALITIES = ("formal", "informal")
+
+
+@bp.get("/u/<token>")
+def confirm_unsubscribe(token: str) -> Response:
+    """One button; nothing happens until it is pressed."""
+    email = _email_from(token, "unsubscribe")
+    if email is None:
+        return _damaged()
+    subscriber = subscribers.get_subscriber(get_db(), email)
+    return _private(render_page(
+        "unsubscribe.html", locale=_locale_of(subscriber), email=email,
+        already=subscriber is None or subscriber.status != "subscribed",
+    ))
+
+
+@bp.post("/u/<token>")
+def unsubscribe(token: str) -> Response:
+    """The button's POST and the RFC 8058 one-click POST (`List-Unsubscribe=One-Click`)."""
+    email = _email_from(token, "unsubscribe")
+    if email is None:
+        return _damaged()
+    conn = get_db()
+    subscriber = subscribers.get_subscriber(conn, email)
+    audience.unsubscribe(conn, email, SOURCE)
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return Response("unsubscribed\n", status=200, mimetype="text/plain")
+    return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+
+
+@bp.get("/p/<token>")
+def preferences(token: str) -> Response:
+    email = _email_from(token, "preferences")
+    if email is None:
+        return _damaged()
+    return _preferences_page(email)
+
+
+@bp.post("/p/<token>")
+def save_preferences(token: str) -> Response:
+    """Save language, formality and lists, or unsubscribe from everything."""
+    email = _email_from(token, "preferences")
+    if email is None:
+        return _damaged()
+    conn = get_db()
+    subscriber = subscribers.get_subscriber(conn, email)
+    if subscriber is None:
+        return _preferences_page(email)
+    if request.form.get("action") == "unsubscribe":
+        audience.unsubscribe(conn, email, SOURCE)
+        return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+    choice = _read_form(conn)
+    if choice is None:
+        return _preferences_page(email, status=400, invalid=True)
+    locale, formality, lists = choice
+    if match_locale(subscriber.locale, settings()) == locale:
+        locale = None  # same language: keep a regional locale such as nl_BE
+    changed = subscribers.update_preferences(conn, email, locale=locale, formality=formality,
+                                          lists=lists, source=SOURCE)
+    return _preferences_page(email, saved=True, changed=changed)
+
+
+def _read_form(conn) -> tuple[str, str, list[str]] | None:
+    """The submitted choices, or None when one is not among those offered."""
+    s = settings()
+    locale = request.form.get("locale", "")
+    formality = request.form.get("formality", "")
+    lists = request.form.getlist("lists")
+    if locale not in s.locales or formality not in FORMALITIES:
+        return None
+    if not set(lists) <= set(subscribers.list_names(conn)):
+        return None
+    return locale, formality, sorted(set(lists))
+
+
+def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Response:
+    conn = get_db()
+    subscriber = subscribers.get_subscriber(conn, email)
+    if subscriber is None:
+        return _private(render_page("unknown_subscriber.html", status=404, email=email))
+    s = settings()
+    return _private(render_page(
+        "preferences.html", status=status, locale=_locale_of(subscriber), email=email,
+        subscriber=subscriber,
+        current_locale=match_locale(subscriber.locale, s) or s.default_locale,
+        locales=[(code, locale_name(code)) for code in s.locales],
+        all_lists=subscribers.list_names(conn),
+        saved=flags.get("saved", False), invalid=flags.get("invalid", False),
+    ))
+
+
+def _email_from(token: str, purpose: str) -> str | None:
+    """The address a valid token was signed for; None when the link is damaged."""
+    try:
+        return tokens.verify(settings(), purpose, token)["email"]
+    except tokens.InvalidToken:
+        return None
+
+
+def _locale_of(subscriber: subscribers.Subscriber | None) -> str | None:
+    return match_locale(subscriber.locale, settings()) if subscriber else None
+
+
+def _damaged() -> Response:
+    s = settings()
+    return _private(render_page("damaged.html", status=400,
+                                unsubscribe_address=s.unsubscribe_mailto or s.reply_to or s.sender_email))
+
+
+def _private(response: Response) -> Response:
+    """Pages about one person: never cached, never indexed."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response

@@ -1,0 +1,116 @@
+"""Web versions of a newsletter, rendered through the very functions sending uses.
+
+The mail's HTML comes from `build.build_variants` (render + inline) and its
+markers are filled by `message.fill`, as for a recipient, but with neutral
+values: a web version is the same for everyone, so the greeting is anonymous
+and the unsubscribe and preferences links lead to a page that explains how to
+manage a subscription.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from postbode import build, message
+from postbode.config import Settings
+from postbode.content import Newsletter, load_newsletter
+from postbode.errors import AudienceError, ContentError, PostbodeError
+
+# The web is not personal: no name, so the anonymous greeting.
+WEB_FORMALITY = "informal"
+
+
+@dataclass(frozen=True)
+class WebLinks:
+    """Where the mail's links point in a web version."""
+
+    web: str       # this web version itself
+    manage: str    # the "manage your subscription" page, in place of unsubscribe/preferences
+
+
+@dataclass(frozen=True)
+class WebVersion:
+    newsletter_id: str
+    locale: str
+    view: str | None
+    subject: str
+    lang: str
+    direction: str
+    html: str
+    text: str
+    fallbacks: tuple[str, ...]
+
+
+def newsletter_path(settings: Settings, newsletter_id: str) -> Path | None:
+    """The YAML file of a newsletter id (its file name without .yaml), or None."""
+    if not newsletter_id or "/" in newsletter_id or newsletter_id.startswith("."):
+        return None
+    path = settings.newsletters_dir / f"{newsletter_id}.yaml"
+    return path if path.is_file() else None
+
+
+def list_newsletters(settings: Settings) -> list[Newsletter]:
+    """Every newsletter that loads, newest first (a broken file is left out of the archive)."""
+    found = []
+    for path in sorted(settings.newsletters_dir.glob("*.yaml")):
+        try:
+            found.append(load_newsletter(path))
+        except ContentError:
+            continue
+    return sorted(found, key=lambda n: n.date, reverse=True)
+
+
+def views_of(newsletter: Newsletter) -> list[str]:
+    """The segment views that change what this newsletter shows (besides the general one)."""
+    return sorted({view for section in newsletter.sections for view in section.audience})
+
+
+def render_web_version(settings: Settings, newsletter: Newsletter, locale: str,
+                       view: str | None, links: WebLinks) -> WebVersion:
+    """One web version: the mail's variant for (locale, view), markers filled with neutral values."""
+    result = build.build_variants(newsletter.source_path, [locale], [view], settings)
+    rendered = result.variant(locale, view)
+    prepared = message.prepare(rendered, settings)
+    html, text = message.fill(prepared, neutral_values(prepared, links))
+    return WebVersion(newsletter_id=newsletter.id, locale=rendered.locale, view=view,
+                      subject=rendered.subject, lang=rendered.lang, direction=rendered.direction,
+                      html=html, text=text, fallbacks=result.fallbacks.get(locale, ()))
+
+
+def neutral_values(prepared: message.PreparedVariant, links: WebLinks) -> dict[str, str]:
+    """Marker values for a reader we do not know."""
+    return {
+        message.GREETING: message.greeting(prepared, WEB_FORMALITY, None),
+        message.WEB_URL: links.web,
+        message.UNSUBSCRIBE_URL: links.manage,
+        message.PREFERENCES_URL: links.manage,
+    }
+
+
+def find_newsletter_id(settings: Settings, given: Path) -> str:
+    """The id of a newsletter named by its file or id; it must live in the newsletters folder."""
+    if given.is_file():
+        newsletter = load_newsletter(given)
+        path = newsletter_path(settings, newsletter.id)
+        if path is None or not path.samefile(given):
+            raise PostbodeError(
+                f"{given}: the web app finds newsletters by id; save this file as "
+                f"{settings.newsletters_dir / (newsletter.id + '.yaml')}"
+            )
+        return newsletter.id
+    if newsletter_path(settings, str(given)) is None:
+        raise PostbodeError(
+            f"{given}: no such newsletter; give a file in {settings.newsletters_dir} or its id"
+        )
+    return str(given)
+
+
+def view_of_segment(settings: Settings, segment: str) -> str | None:
+    """The view a segment's members get (segments.yaml)."""
+    from postbode.segments import load_segments
+
+    known = load_segments(settings)
+    if segment not in known:
+        raise AudienceError(f"unknown segment {segment!r}; {settings.segments_file} defines "
+                            f"{', '.join(sorted(known))}")
+    return known[segment].view
