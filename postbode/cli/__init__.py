@@ -24,8 +24,9 @@ class PostbodeGroup(click.Group):
             obj = ctx.obj
             if isinstance(obj, Context) and obj.debug:
                 raise
-            console_err.print(f"[bold red]error:[/] {click.style('', reset=True)}", end="")
-            console_err.print(str(err), markup=False, highlight=False)
+            console_err.print("[bold red]error:[/] ", end="")
+            # soft_wrap: a long "file:line:column: …" line stays one line for editors and grep
+            console_err.print(str(err), markup=False, highlight=False, soft_wrap=True)
             sys.exit(err.exit_code)
 
 
