@@ -76,3 +76,236 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# ---------------------------------------------------------------------------
+# Mail servers for the transport and campaign tests: a real aiosmtpd on 127.0.0.1
+# with STARTTLS + AUTH (`smtp_server`) or implicit TLS (`smtps_server`), a self-signed
+# certificate made for the test session, and fault injection in its handler.
+# Providers are tested against pytest-httpserver's `httpserver` fixture.
+# ---------------------------------------------------------------------------
+import datetime as _dt
+import email.policy as _email_policy
+import ipaddress as _ipaddress
+import random as _random
+import socket as _socket
+import ssl as _ssl
+import threading as _threading
+from dataclasses import dataclass as _dataclass, field as _field
+from email.message import EmailMessage as _EmailMessage
+from email.parser import BytesParser as _BytesParser
+
+SMTP_USER = "mailer"
+SMTP_PASSWORD = "test-password-not-secret"
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """(cert.pem, key.pem): a self-signed certificate for localhost and 127.0.0.1, also used as CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "postbode test server")])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(days=1))
+        .not_valid_after(now + _dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(_ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@_dataclass
+class SmtpFaults:
+    """What the test SMTP server does wrong, on purpose."""
+
+    random_451_rate: float = 0.0          # share of RCPT commands answered 451 (seeded RNG)
+    seed: int = 5
+    reject: set[str] = _field(default_factory=set)               # 550 5.1.1 at RCPT
+    drop_during_data: set[str] = _field(default_factory=set)     # connection closed after the data
+
+    def __post_init__(self) -> None:
+        self.rng = _random.Random(self.seed)
+
+
+@_dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: _EmailMessage
+    raw: bytes
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every accepted message and injects the configured faults."""
+
+    def __init__(self) -> None:
+        self.faults = SmtpFaults()
+        self.received: list[ReceivedMail] = []
+        self.answers: list[tuple[str, str]] = []    # (address, reply) for every RCPT
+        self.lock = _threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        faults = self.faults
+        if address in faults.reject:
+            reply = "550 5.1.1 No such user here"
+        elif faults.random_451_rate and faults.rng.random() < faults.random_451_rate:
+            reply = "451 4.3.0 Try again later"
+        else:
+            envelope.rcpt_tos.append(address)
+            reply = "250 OK"
+        with self.lock:
+            self.answers.append((address, reply))
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        if set(envelope.rcpt_tos) & self.faults.drop_during_data:
+            server.transport.close()
+            return "421 4.4.2 Connection dropped on purpose"
+        raw = envelope.original_content or envelope.content
+        parsed = _BytesParser(policy=_email_policy.default).parsebytes(raw)
+        with self.lock:
+            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw))
+        return "250 2.0.0 Ok: queued as Q%06d" % len(self.received)
+
+
+@_dataclass
+class SmtpTestServer:
+    """A running test server: where it listens, what it received, how to make it fail."""
+
+    host: str
+    port: int
+    scheme: str
+    cafile: Path
+    handler: RecordingHandler
+    user: str = SMTP_USER
+    password: str = SMTP_PASSWORD
+
+    @property
+    def url(self) -> str:
+        """The transport URL (password not in it: see `env`)."""
+        tls = "&tls=starttls" if self.scheme == "smtp" else ""
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}?cafile={self.cafile}{tls}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"POSTBODE_SMTP_PASSWORD": self.password}
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        return self.handler.received
+
+    @property
+    def faults(self) -> SmtpFaults:
+        return self.handler.faults
+
+
+def _free_port() -> int:
+    with _socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    ok = (isinstance(auth_data, LoginPassword)
+          and auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)
+
+
+def _start_smtp(tls_certificate, implicit: bool):
+    from aiosmtpd.controller import Controller
+
+    cert, key = tls_certificate
+    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    common = dict(hostname="127.0.0.1", port=_free_port(), authenticator=_authenticator,
+                  auth_required=True, enable_SMTPUTF8=True, ready_timeout=10)
+    if implicit:
+        controller = Controller(handler, ssl_context=context, **common)
+    else:
+        controller = Controller(handler, tls_context=context, require_starttls=True, **common)
+    controller.start()
+    server = SmtpTestServer("127.0.0.1", common["port"], "smtps" if implicit else "smtp", cert, handler)
+    return controller, server
+
+
+@pytest.fixture
+def smtp_server(tls_certificate):
+    """aiosmtpd with STARTTLS (required) and AUTH LOGIN/PLAIN; `.received`, `.faults`, `.url`, `.env`."""
+    controller, server = _start_smtp(tls_certificate, implicit=False)
+    yield server
+    controller.stop()
+
+
+@pytest.fixture
+def smtps_server(tls_certificate):
+    """The same server speaking implicit TLS (as on port 465)."""
+    controller, server = _start_smtp(tls_certificate, implicit=True)
+    yield server
+    controller.stop()
+
+
+@pytest.fixture
+def outgoing():
+    """Build an OutgoingMessage with its bytes ready: outgoing("a@example.org", n=1, **fields)."""
+    from postbode.audience import Recipient
+    from postbode.message import OutgoingMessage
+
+    class Prebuilt(OutgoingMessage):
+        def as_bytes(self) -> bytes:
+            return self._bytes
+
+    def build(email: str, n: int = 1, *, subject: str = "Resultaten 2018", variant=None,
+              values: dict | None = None, extra_headers: list | None = None,
+              html: str | None = None, text: str | None = None) -> OutgoingMessage:
+        message_id = f"<c1.{n}.{email.replace('@', '.')}@newsletter.example.org>"
+        unsubscribe = f"https://newsletter.example.org/u/{n}"
+        headers = [
+            ("From", "Coalitie <newsletter@example.org>"),
+            ("To", email),
+            ("Subject", subject),
+            ("Message-ID", message_id),
+            ("List-Unsubscribe", f"<{unsubscribe}>, <mailto:unsubscribe@example.org?subject={n}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("List-Id", "Nieuwsbrief <newsletter.example.org>"),
+            *(extra_headers or []),
+        ]
+        html = html if html is not None else f"<p>Beste lezer {n}, <a href=\"{unsubscribe}\">afmelden</a></p>"
+        text = text if text is not None else f"Beste lezer {n}\nAfmelden: {unsubscribe}\n"
+        mail = _EmailMessage(policy=_email_policy.SMTP)
+        for name, value in headers:
+            mail[name] = value
+        mail.set_content(text)
+        mail.add_alternative(html, subtype="html")
+        recipient = Recipient(n, email, None, "nl", "informal", None, "everyone")
+        return Prebuilt(recipient=recipient, message_id=message_id, mail_from="bounces@example.org",
+                        rcpt_to=email, subject=subject, headers=headers, html=html, text=text,
+                        variant=variant, values=values or {}, _bytes=mail.as_bytes())
+
+    return build

@@ -1,0 +1,130 @@
+"""Mailgun: the messages API in batch mode, up to 1,000 recipients of one variant per call.
+
+Personal parts travel as recipient-variables: each marker of the variant becomes
+%recipient.<name>%, and each header whose value differs between recipients
+(Message-ID, To, List-Unsubscribe) becomes h:<Header>: %recipient.h_<n>%.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import requests
+
+from postbode.transports.base import SendResult, Status, results_for
+from postbode.transports.http import ApiTransport
+
+if TYPE_CHECKING:
+    from postbode.message import OutgoingMessage
+    from postbode.transports import TransportUrl
+
+REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+KEY_VARIABLE = "POSTBODE_MAILGUN_API_KEY"
+API_VARIABLE = "POSTBODE_MAILGUN_API_URL"
+MAX_RECIPIENTS = 1000
+# Set by the API's own fields or by Mailgun itself, never as h: headers.
+NOT_HEADERS = {"from", "to", "subject", "date", "mime-version", "content-type",
+               "content-transfer-encoding"}
+
+
+def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "MailgunTransport":
+    """mailgun://DOMAIN?region=eu|us (key: POSTBODE_MAILGUN_API_KEY)."""
+    from postbode.transports import secret
+
+    options = url.options({"region": tuple(REGIONS), "api": None, "timeout": None})
+    if not url.host:
+        raise url.error("name the Mailgun sending domain, e.g. mailgun://mg.example.org?region=eu")
+    base = options.get("api") or env.get(API_VARIABLE) or REGIONS[options.get("region", "us")]
+    key = secret(url, env, KEY_VARIABLE, "Mailgun API key")
+    return MailgunTransport(f"{base.rstrip('/')}/v3/{url.host}/messages", key,
+                            url.number("timeout", 60.0))
+
+
+class MailgunTransport(ApiTransport):
+    """One call per variant and ≤1,000 recipients; Mailgun queues one message per recipient."""
+
+    scheme = "mailgun"
+    provider = "Mailgun"
+    key_variable = KEY_VARIABLE
+    max_batch = MAX_RECIPIENTS
+
+    def __init__(self, endpoint: str, key: str, timeout: float):
+        super().__init__(endpoint, timeout)
+        self._key = key
+
+    def calls(self, messages: Sequence["OutgoingMessage"]) -> Iterator[list["OutgoingMessage"]]:
+        """Messages of one variant, subject and sender together, each address once per call."""
+        groups: dict[tuple[int, str, str], list[dict[str, "OutgoingMessage"]]] = {}
+        for message in messages:
+            if message.variant is None:
+                raise self.unsupported(
+                    "a message without its prepared variant: batch sending needs the variant's template"
+                )
+            chunks = groups.setdefault((id(message.variant), message.subject, message.mail_from), [{}])
+            if len(chunks[-1]) >= MAX_RECIPIENTS or message.rcpt_to in chunks[-1]:
+                chunks.append({})
+            chunks[-1][message.rcpt_to] = message
+        for chunks in groups.values():
+            for chunk in chunks:
+                yield list(chunk.values())
+
+    def request(self, group: Sequence["OutgoingMessage"]) -> dict[str, Any]:
+        first = group[0]
+        html_body, text_body = first.variant.template(_placeholder)
+        fields: list[tuple[str, str]] = [("from", _header(first, "From") or first.mail_from),
+                                         ("subject", first.subject),
+                                         ("html", html_body), ("text", text_body)]
+        fields += [("to", message.rcpt_to) for message in group]
+        variables = {message.rcpt_to: _marker_values(message) for message in group}
+        for index, (name, values) in enumerate(_headers_by_name(group).items()):
+            if len(set(values)) == 1:
+                fields.append((f"h:{name}", values[0]))
+                continue
+            key = f"h_{index}"
+            fields.append((f"h:{name}", f"%recipient.{key}%"))
+            for message, value in zip(group, values):
+                variables[message.rcpt_to][key] = value
+        for message in group:
+            variables[message.rcpt_to]["message_id"] = message.message_id
+        fields.append(("v:postbode-message-id", "%recipient.message_id%"))
+        fields.append(("recipient-variables", json.dumps(variables, ensure_ascii=False)))
+        return {"data": fields, "auth": ("api", self._key)}
+
+    def parse(self, group: Sequence["OutgoingMessage"], response: requests.Response) -> list[SendResult]:
+        """Mailgun answers one id for the whole call: every message of it is queued."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return results_for(group, Status.SENT, response.status_code,
+                           str(body.get("message", "queued")), provider_id=body.get("id"))
+
+
+def _placeholder(marker: str, context: str) -> str:
+    """Where a marker stood in the template: a recipient variable Mailgun fills in."""
+    return f"%recipient.{_variable(marker, context)}%"
+
+
+def _variable(marker: str, context: str) -> str:
+    return f"{marker.strip('_').lower()}_{context}"
+
+
+def _marker_values(message: "OutgoingMessage") -> dict[str, str]:
+    """This recipient's marker values: escaped for the HTML part, as they are for the text part."""
+    values: dict[str, str] = {}
+    for marker, value in message.values.items():
+        values[_variable(marker, "html")] = html.escape(value, quote=True)
+        values[_variable(marker, "text")] = value
+    return values
+
+
+def _headers_by_name(group: Sequence["OutgoingMessage"]) -> dict[str, list[str]]:
+    """Each header to pass as h:, with every message's value (in group order)."""
+    names = [name for name, _ in group[0].headers if name.lower() not in NOT_HEADERS]
+    return {name: [_header(message, name) or "" for message in group] for name in dict.fromkeys(names)}
+
+
+def _header(message: "OutgoingMessage", name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in message.headers if key.lower() == lowered), None)
