@@ -355,3 +355,62 @@ def import_samples_if_empty(conn: sqlite3.Connection, settings: "Settings") -> l
         if spec.file is not None:
             summaries.append(import_csv(conn, spec.file, name, settings))
     return summaries
+
+
+# ---------------------------------------------------------------- listing and export
+
+
+def iter_subscribers(conn: sqlite3.Connection) -> Iterator[sqlite3.Row]:
+    """Every subscriber with their lists, any consent state, streamed in batches."""
+    last_id = 0
+    while True:
+        rows = conn.execute(
+            "SELECT s.*, (SELECT group_concat(m.list, ';') FROM memberships m WHERE m.subscriber_id = s.id)"
+            " AS lists FROM subscribers s WHERE s.id > ? ORDER BY s.id LIMIT ?",
+            (last_id, BATCH_SIZE),
+        ).fetchall()
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        last_id = rows[-1]["id"]
+
+
+def count_by_consent(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT consent, count(*) FROM subscribers GROUP BY consent ORDER BY consent")
+    return {consent: count for consent, count in rows}
+
+
+def export(conn: sqlite3.Connection, path: Path, settings: "Settings", segments: list[str] | None = None) -> int:
+    """Write subscribers (or a send's recipients) to a UTF-8 CSV, atomically; return the row count."""
+    import csv
+    import os
+    import tempfile
+
+    from postbode.segments import load_file
+
+    path = Path(path)
+    fields = list(load_file(settings).fields)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            if segments:
+                writer.writerow(["email", "name", "locale", "formality", "segment", "view"])
+                for r in resolve(conn, segments, settings):
+                    writer.writerow([r.email, r.name or "", r.locale, r.formality, r.segment, r.view or ""])
+                    count += 1
+            else:
+                writer.writerow(["email", "name", "locale", "formality", "consent", "lists", "tags", *fields])
+                for row in iter_subscribers(conn):
+                    attributes = json.loads(row["attributes"])
+                    writer.writerow([row["email"], row["name"] or "", row["locale"] or "", row["formality"] or "",
+                                     row["consent"], row["lists"] or "", ";".join(json.loads(row["tags"])),
+                                     *(attributes.get(f, "") for f in fields)])
+                    count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count

@@ -40,6 +40,8 @@ ALIASES = {
 }
 FORMAL = {"u", "formeel", "formal", "geachte", "dhr", "dhr.", "mevr", "mevr.", "de heer", "mevrouw", "sie", "vous"}
 INFORMAL = {"je", "jij", "informeel", "informal", "beste", "hoi", "hallo", "du", "tu"}
+# Columns of postbode's own export that the database, not a file, decides.
+IGNORED = ("consent", "lists")
 DELIMITERS = (";", ",", "\t")
 TAG_SPLIT = re.compile(r"[,;|]")
 
@@ -137,7 +139,7 @@ def map_headers(headers: list[str], field_columns: dict[str, str] | None = None)
     for index, header in enumerate(headers):
         role = lookup.get(column_key(header))
         if role is None:
-            if not header.strip():
+            if not header.strip() or column_key(header) in IGNORED:
                 continue
             role = f"attr:{_attribute_name(header)}"
         mapping.setdefault(role, index)

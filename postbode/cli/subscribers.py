@@ -1,8 +1,210 @@
-"""Commands of this group; each parses, then delegates to one pipeline function."""
+"""`subscribers …`: import, list, export, forget and unsubscribe; each delegates to postbode.audience."""
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import click
+from rich.table import Table
+
+from postbode import audience
+from postbode.cli.common import Context, console, pass_context
+from postbode.db import connect
+from postbode.importer import ImportSummary
+
+MAX_SHOWN_PROBLEMS = 20
+
+
+def _db(ctx: Context) -> sqlite3.Connection:
+    return connect(ctx.settings.database)
+
+
+@click.group("subscribers")
+def subscribers() -> None:
+    """Subscribers, consent and segments in the state database.
+
+    \b
+    Example:
+      python send.py subscribers import subscribers/donors.csv --list donors
+      python send.py subscribers list --segment funders --count
+    """
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--list", "list_name", required=True, help="The list to add everyone to (declared in segments.yaml).")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, show the summary, write nothing.")
+@click.option("--unconfirmed", is_flag=True,
+              help="New addresses become unconfirmed (no mail until they confirm) instead of subscribed.")
+@pass_context
+def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed: bool) -> None:
+    """Import a CSV file (Excel or CRM export) into a list, all or nothing.
+
+    The delimiter (; , tab) and encoding (UTF-8, Windows-1252) are detected;
+    Dutch and English headers are understood (e-mail, naam, voornaam,
+    achternaam, taal, aanhef, tags). Invalid addresses are reported by line
+    and skipped. Addresses that unsubscribed, bounced, complained or were
+    forgotten stay suppressed.
+
+    \b
+    Example:
+      python send.py subscribers import subscribers/donors.csv --list donors --dry-run
+    """
+    conn = _db(ctx)
+    summary = audience.import_csv(conn, file, list_name, ctx.settings, dry_run=dry_run, unconfirmed=unconfirmed)
+    _print_summary(summary)
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    for label, problems in (("skipped", summary.invalid), ("warning", summary.warnings)):
+        for problem in problems[:MAX_SHOWN_PROBLEMS]:
+            console.print(f"[yellow]{label}:[/] ", end="")
+            console.print(str(problem), markup=False)
+        if len(problems) > MAX_SHOWN_PROBLEMS:
+            console.print(f"[yellow]{label}:[/] … and {len(problems) - MAX_SHOWN_PROBLEMS} more")
+    title = f"{summary.file.name} → list {summary.list_name}" + (" (dry run: nothing written)" if summary.dry_run else "")
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    delimiter = {"\t": "tab"}.get(summary.delimiter, summary.delimiter)
+    table.add_row("encoding, delimiter", f"{summary.encoding}, {delimiter}")
+    for label, value in (
+        ("rows read", summary.rows),
+        ("new subscribers", summary.new),
+        ("already known", summary.existing),
+        ("added to the list", summary.added_to_list),
+        ("duplicates merged", summary.duplicates),
+        ("suppressed (unsubscribed, bounced, complained, forgotten)", summary.suppressed),
+        ("invalid, skipped", len(summary.invalid)),
+        ("unknown locale (default used)", summary.unknown_locales),
+        ("other warnings", len(summary.warnings) - summary.unknown_locales),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+
+
+@subscribers.command("list")
+@click.option("--segment", "segments", multiple=True, help="Only the recipients a send to this segment reaches.")
+@click.option("--count", is_flag=True, help="Only the counts (per segment and locale, or per consent state).")
+@click.option("--limit", type=int, default=100, show_default=True, help="Show at most this many rows.")
+@pass_context
+def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> None:
+    """Show subscribers, or the recipients of a segment.
+
+    \b
+    Example:
+      python send.py subscribers list --segment donors
+      python send.py subscribers list --segment everyone --count
+    """
+    conn = _db(ctx)
+    if count:
+        _print_counts(conn, list(segments), ctx)
+    elif segments:
+        table = Table("email", "name", "locale", "formality", "segment", "view")
+        shown = 0
+        for r in audience.resolve(conn, list(segments), ctx.settings):
+            if shown < limit:
+                table.add_row(r.email, r.name or "", r.locale, r.formality, r.segment, r.view or "(public)")
+            shown += 1
+        _print_table(table, shown, limit)
+    else:
+        table = Table("email", "name", "locale", "formality", "consent", "lists")
+        shown = 0
+        for row in audience.iter_subscribers(conn):
+            if shown < limit:
+                table.add_row(row["email"], row["name"] or "", row["locale"] or "", row["formality"] or "",
+                              row["consent"], row["lists"] or "")
+            shown += 1
+        _print_table(table, shown, limit)
+
+
+def _print_table(table: Table, total: int, limit: int) -> None:
+    console.print(table)
+    if total > limit:
+        console.print(f"… {total - limit} more ({total} in all); use `subscribers export` for everything")
+
+
+def _print_counts(conn: sqlite3.Connection, segments: list[str], ctx: Context) -> None:
+    if not segments:
+        table = Table("consent", "subscribers")
+        for consent, n in audience.count_by_consent(conn).items():
+            table.add_row(consent, str(n))
+        console.print(table)
+        return
+    plan = audience.plan_counts(conn, segments, ctx.settings)
+    table = Table("segment", "locale", "recipients")
+    for (segment, locale), n in plan.recipients.items():
+        table.add_row(segment, locale, str(n))
+    table.add_row("total", "", str(plan.total), style="bold")
+    console.print(table)
+    for reason, n in plan.left_out.items():
+        console.print(f"left out, {reason}: {n}")
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--segment", "segments", multiple=True, help="Export the recipients of this segment instead.")
+@pass_context
+def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
+    """Write subscribers (every consent state) or a segment's recipients to a UTF-8 CSV file.
+
+    \b
+    Example:
+      python send.py subscribers export --segment funders funders-export.csv
+    """
+    conn = _db(ctx)
+    n = audience.export(conn, file, ctx.settings, list(segments) or None)
+    console.print(f"{n} rows written to {file}")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@pass_context
+def forget(ctx: Context, email: str) -> None:
+    """Erase a person (right to erasure): their data is deleted, only a hash that blocks re-import stays.
+
+    \b
+    Example:
+      python send.py subscribers forget someone@example.org
+    """
+    known = audience.forget(_db(ctx), email, source="cli forget")
+    state = "deleted" if known else "was not in the database"
+    console.print(f"{email}: {state}; a later import cannot add it again")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@pass_context
+def unsubscribe(ctx: Context, email: str) -> None:
+    """Unsubscribe an address from everything (e.g. after a request by phone or mail).
+
+    \b
+    Example:
+      python send.py subscribers unsubscribe someone@example.org
+    """
+    audience.unsubscribe(_db(ctx), email, source="cli unsubscribe")
+    console.print(f"{email}: unsubscribed; it receives no more mail and imports will not subscribe it again")
+
+
+@subscribers.command("segments")
+@pass_context
+def segments_(ctx: Context) -> None:
+    """Show the segments of segments.yaml with their view and how many recipients each has now.
+
+    \b
+    Example:
+      python send.py subscribers segments
+    """
+    from postbode.segments import load_segments
+
+    conn = _db(ctx)
+    table = Table("segment", "view", "formality", "recipients", "description")
+    for name, segment in load_segments(ctx.settings).items():
+        total = audience.plan_counts(conn, [name], ctx.settings).total
+        table.add_row(name, segment.view or "(public)", segment.formality or "(own)", str(total), segment.description)
+    console.print(table)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the main group."""
+    cli.add_command(subscribers)
