@@ -392,3 +392,25 @@ def test_build_of_broken_input_writes_nothing(project: Path, invoke) -> None:
 def test_check_accepts_the_sample(project: Path, invoke) -> None:
     result = invoke("check", "newsletters/2018-07-resultaten.yaml")
     assert result.exit_code == 0, result.output
+
+
+def test_image_size_reads_png_gif_and_jpeg_headers(tmp_path: Path) -> None:
+    tiny_png(tmp_path / "a.png", 12, 7)
+    (tmp_path / "b.gif").write_bytes(b"GIF89a" + struct.pack("<HH", 20, 10) + b"\x00" * 20)
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x00" * 9
+    sof0 = b"\xff\xc0" + struct.pack(">HBHH", 17, 8, 480, 640) + b"\x00" * 10
+    (tmp_path / "c.jpg").write_bytes(b"\xff\xd8" + app0 + sof0)
+    (tmp_path / "d.png").write_bytes(b"not an image")
+    assert image_size(tmp_path / "a.png") == (12, 7)
+    assert image_size(tmp_path / "b.gif") == (20, 10)
+    assert image_size(tmp_path / "c.jpg") == (640, 480)
+    assert image_size(tmp_path / "d.png") is None
+    assert image_size(tmp_path / "missing.png") is None
+
+
+def test_a_newsletter_needs_a_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = MINIMAL.split("sections:")[0] + "sections: []\nsign_off: \"Groet\"\n"
+    write(tmp_path, text)
+    assert_problems(Path("nieuwsbrief.yaml"), "nieuwsbrief.yaml",
+                    [(6, 11, "sections", "missing — a newsletter needs at least one section")])
