@@ -1,13 +1,24 @@
-"""i18n stage: the source Newsletter becomes a Newsletter per locale, with template translations."""
+"""i18n stage: the source Newsletter becomes a Newsletter per locale, with template translations.
+
+A recipient's locale gives a fallback chain of catalog languages
+(`nl_BE → nl`, `de_AT → de → nl`, `es_MX → default`); catalogs are per
+language, formatting uses the full locale. Newsletter text is looked up with
+`pgettext("<newsletter-id>:<field.path>", source)` in the newsletter's own
+domain; a translation is plain data (escaped, or Markdown sanitised by render).
+"""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
-from babel import Locale
-from babel.support import NullTranslations
+from babel import Locale, UnknownLocaleError
+from babel.support import NullTranslations, Translations
 
+from postbode import catalogs
 from postbode.config import Settings
 from postbode.content import Newsletter
+from postbode.errors import Problem, TranslationError
+from postbode.extract import Entry, entries, join_paragraphs
 
 
 @dataclass(frozen=True)
@@ -22,13 +33,187 @@ class LocalizedNewsletter:
     fallbacks: tuple[str, ...] = () # field paths that fell back along the chain
 
 
+@dataclass(frozen=True)
+class Completeness:
+    """How far one locale's catalog of one newsletter is translated."""
+
+    locale: str
+    policy: str                 # "fallback" or "require"
+    catalog: str                # path of the .po file
+    missing: tuple[str, ...]    # entry keys with no translation (or a stale one)
+    fuzzy: tuple[str, ...]      # entry keys whose translation awaits review
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.fuzzy
+
+
+# --- locales ----------------------------------------------------------------
+
+def parse_locale(locale: str | None) -> Locale | None:
+    """A Babel Locale, or None for an empty, unknown or malformed one."""
+    if not locale or not isinstance(locale, str):
+        return None
+    try:
+        return Locale.parse(locale.strip().replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+
+
+def locale_chain(locale: str | None, settings: Settings) -> list[str]:
+    """Catalog languages to try for a recipient locale, best first, ending in the source language."""
+    chain = []
+    parsed = parse_locale(locale)
+    if parsed is not None:
+        chain += [c for c in (str(parsed), parsed.language) if c in settings.locales]
+    chain += [settings.default_locale, settings.source_locale]
+    return list(dict.fromkeys(chain))
+
+
+def formatting_locale(locale: str | None, chain: list[str]) -> str:
+    """The recipient's full locale when its language is served, else the served language."""
+    parsed = parse_locale(locale)
+    served = parse_locale(chain[0])
+    if parsed is not None and served is not None and parsed.language == served.language:
+        return str(parsed)
+    return chain[0]
+
+
+def direction_of(language: str) -> str:
+    parsed = parse_locale(language)
+    return "rtl" if parsed is not None and parsed.character_order == "right-to-left" else "ltr"
+
+
+# --- catalogs at runtime ----------------------------------------------------
+
+def _single(settings: Settings, language: str, domain: str) -> Translations | None:
+    """One language's compiled catalog, or None when there is none."""
+    mo = catalogs.load_mo(settings, language, domain)
+    if mo is None:
+        return None
+    return Translations(fp=io.BytesIO(mo), domain=domain)
+
+
+def load_translations(locale: str | None, settings: Settings, domain: str = catalogs.MESSAGES) -> NullTranslations:
+    """The chained catalogs for a locale (add_fallback along locale_chain); source text last."""
+    chained: NullTranslations | None = None
+    for language in locale_chain(locale, settings):
+        single = _single(settings, language, domain)
+        if single is None:
+            continue
+        if chained is None:
+            chained = single
+        else:
+            chained.add_fallback(single)
+    return chained if chained is not None else NullTranslations()
+
+
+class _Missing(NullTranslations):
+    """The end of a one-language chain: says 'not here' instead of returning the source."""
+
+    def pgettext(self, context: str, message: str) -> object:  # type: ignore[override]
+        return MISSING
+
+
+MISSING = object()
+
+
+def _content_catalogs(settings: Settings, chain: list[str], domain: str) -> list[tuple[str, Translations]]:
+    """Each target language's catalog of a newsletter, ending in a 'not here' marker."""
+    found = []
+    for language in chain:
+        if language == settings.source_locale:
+            break
+        single = _single(settings, language, domain)
+        if single is not None:
+            single.add_fallback(_Missing())
+            found.append((language, single))
+    return found
+
+
+def _translate(entry: Entry, found: list[tuple[str, Translations]]) -> tuple[str, str | None]:
+    """(text, language that had it) — the source text and None when no catalog had it."""
+    for language, translations in found:
+        text = translations.pgettext(entry.context, entry.source)
+        if text is not MISSING:
+            return str(text), language
+    return entry.source, None
+
+
+# --- the stage ---------------------------------------------------------------
+
 def localize(newsletter: Newsletter, locale: str, settings: Settings) -> LocalizedNewsletter:
-    """Translate a newsletter into `locale` (placeholder: source text, no catalogs yet)."""
-    parsed = Locale.parse(locale or settings.default_locale)
+    """Translate a newsletter into `locale`, field by field along the fallback chain."""
+    chain = locale_chain(locale, settings)
+    language = chain[0]
+    fallbacks: list[str] = []
+    texts: dict[str, str] = {}
+    if language != settings.source_locale:
+        found = _content_catalogs(settings, chain, newsletter.id)
+        texts, fallbacks = _translated_texts(newsletter, found, language)
+        if fallbacks and policy_for(locale, language, settings) == "require":
+            raise _incomplete(completeness(newsletter, language, settings))
+    full = formatting_locale(locale, chain)
     return LocalizedNewsletter(
-        newsletter=newsletter,
-        locale=str(parsed),
-        language=parsed.language,
-        direction="rtl" if parsed.character_order == "right-to-left" else "ltr",
-        translations=NullTranslations(),
+        newsletter=newsletter.with_texts(texts) if texts else newsletter,
+        locale=full,
+        language=language,
+        direction=direction_of(language),
+        translations=load_translations(locale, settings),
+        fallbacks=tuple(fallbacks),
     )
+
+
+def _translated_texts(newsletter: Newsletter, found: list[tuple[str, Translations]],
+                      language: str) -> tuple[dict[str, str], list[str]]:
+    """Translated text per field (paragraphs reassembled) and the entry keys that fell back."""
+    by_field: dict[str, list[str]] = {}
+    fallbacks = []
+    changed: set[str] = set()
+    for entry in entries(newsletter):
+        text, source = _translate(entry, found)
+        if source != language:
+            fallbacks.append(entry.key)
+        if source is not None:
+            changed.add(entry.field)
+        by_field.setdefault(entry.field, []).append(text)
+    return {field: join_paragraphs(parts) for field, parts in by_field.items() if field in changed}, fallbacks
+
+
+def policy_for(locale: str | None, language: str, settings: Settings) -> str:
+    """`fallback` or `require`, from postbode.toml's [i18n.completeness] (full locale first)."""
+    parsed = parse_locale(locale)
+    if parsed is not None and str(parsed) in settings.completeness:
+        return settings.completeness_for(str(parsed))
+    return settings.completeness_for(language)
+
+
+def _incomplete(report: Completeness) -> TranslationError:
+    problems = [Problem(report.catalog, None, None, key, "no translation yet") for key in report.missing]
+    problems += [Problem(report.catalog, None, None, key, "translation is fuzzy (awaits review)")
+                 for key in report.fuzzy]
+    return TranslationError(problems, summary=(
+        f"locale {report.locale} must be complete before sending ([i18n.completeness] says "
+        f"'require'); translate these entries, or set it to 'fallback' in postbode.toml:"))
+
+
+# --- completeness -----------------------------------------------------------
+
+def completeness(newsletter: Newsletter, language: str, settings: Settings) -> Completeness:
+    """Which entries of a newsletter one language lacks (missing, stale or fuzzy)."""
+    path = catalogs.po_path(settings, language, newsletter.id)
+    catalog = catalogs.read_catalog(path, check=False) if path.exists() else None
+    missing, fuzzy = [], []
+    for entry in entries(newsletter):
+        message = catalog.get(entry.source, entry.context) if catalog is not None else None
+        if message is not None and catalogs.is_translated(message):
+            continue
+        (fuzzy if message is not None and message.fuzzy else missing).append(entry.key)
+    return Completeness(language, settings.completeness_for(language), str(path),
+                        tuple(missing), tuple(fuzzy))
+
+
+def completeness_report(newsletter: Newsletter, settings: Settings) -> dict[str, Completeness]:
+    """Per target locale of postbode.toml: the entries still missing or fuzzy."""
+    return {language: completeness(newsletter, language, settings)
+            for language in settings.locales if language != settings.source_locale}
