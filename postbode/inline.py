@@ -33,6 +33,9 @@ _PREMAILER = Premailer(
     remove_classes=False,
     disable_validation=True,
     disable_link_rewrites=True,
+    # Otherwise CSS like `width: 100%; height: auto` overwrites the pixel width/height
+    # attributes of images, which Outlook for Windows sizes them by.
+    disable_basic_attributes=["width", "height"],
     allow_network=False,
     allow_loading_external_files=False,
     cssutils_logging_level=logging.CRITICAL,
