@@ -643,7 +643,7 @@ def _replaced(obj: Any, loc: Loc, text: str) -> Any:
     return obj.model_copy(update={head: value})
 
 
-# --- small helpers -----------------------------------------------------------
+# --- paths, order, image sizes-----------------------------------------------------
 
 def _dotted(loc: Loc) -> str:
     out = ""
