@@ -309,3 +309,27 @@ def outgoing():
                         variant=variant, values=values or {}, _bytes=mail.as_bytes())
 
     return build
+
+
+# ---------------------------------------------------------------------------
+# Web app (postbode/web): the Flask app on the temporary project (its own SQLite
+# file under state/), with a signing key, and its test client.
+# ---------------------------------------------------------------------------
+WEB_SECRET_KEY = "web-test-signing-key-not-secret"
+
+
+@pytest.fixture
+def web_settings(settings: Settings) -> Settings:
+    return settings.with_overrides(secret_key=WEB_SECRET_KEY, base_url="http://127.0.0.1:5000")
+
+
+@pytest.fixture
+def app(web_settings: Settings):
+    from postbode.web import create_app
+
+    return create_app(web_settings, {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

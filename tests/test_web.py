@@ -1,0 +1,277 @@
+"""The subscriber web app through Flask's test client, on a real SQLite file."""
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from postbode import audience, db, tokens
+from postbode.config import Settings
+
+NEWSLETTER = "2018-07-resultaten"
+SAMPLE = f"newsletters/{NEWSLETTER}.yaml"
+
+
+def add_subscriber(settings: Settings, tmp_path: Path, email: str, *, locale: str = "nl",
+                   aanhef: str = "u", list_name: str = "subscribers") -> None:
+    """Import one subscriber the way a fundraiser would: a CSV file into a list."""
+    csv = tmp_path / f"{list_name}-{email.split('@')[0]}.csv"
+    csv.write_text(f"email,name,language,aanhef\n{email},Lotte Voorbeeld,{locale},{aanhef}\n",
+                   encoding="utf-8")
+    conn = db.connect(settings.database)
+    try:
+        audience.import_csv(conn, csv, list_name, settings)
+    finally:
+        conn.close()
+
+
+def stored(settings: Settings, email: str) -> sqlite3.Row:
+    """The subscriber's row, read from the database file by a connection of its own."""
+    conn = sqlite3.connect(settings.database)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM subscribers WHERE email_key = ?", (email.lower(),)).fetchone()
+    finally:
+        conn.close()
+
+
+def web_events(settings: Settings) -> list[str]:
+    conn = sqlite3.connect(settings.database)
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT kind FROM audience_events WHERE source = 'web' ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def html_tag(page: str) -> str:
+    return re.search(r"<html[^>]*>", page).group(0)
+
+
+@pytest.fixture
+def subscriber(web_settings: Settings, tmp_path: Path) -> str:
+    email = "lotte@example.org"
+    add_subscriber(web_settings, tmp_path, email)
+    return email
+
+
+# ------------------------------------------------------------------ unsubscribe
+
+def test_one_click_post_unsubscribes_without_cookies(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    response = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"},
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert stored(web_settings, subscriber)["consent"] == "unsubscribed"
+    assert "unsubscribed" in web_events(web_settings)
+
+
+def test_one_click_post_as_multipart_form(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    response = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert stored(web_settings, subscriber)["consent"] == "unsubscribed"
+
+
+def test_get_only_asks_and_never_unsubscribes(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    for _ in range(2):  # a link scanner may fetch it more than once
+        response = client.get(f"/u/{token}")
+        assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<form method="post">' in page and "<button" in page
+    assert subscriber in page
+    assert response.headers["Cache-Control"] == "no-store"
+    assert stored(web_settings, subscriber)["consent"] == "subscribed"
+    assert web_events(web_settings) == []
+
+
+def test_button_unsubscribes_and_is_idempotent(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    first = client.post(f"/u/{token}")
+    second = client.post(f"/u/{token}")
+    assert first.status_code == second.status_code == 200
+    assert "Je bent afgemeld" in first.get_data(as_text=True)
+    assert stored(web_settings, subscriber)["consent"] == "unsubscribed"
+    again = client.get(f"/u/{token}").get_data(as_text=True)
+    assert "Je bent al afgemeld" in again and "<button" not in again
+
+
+def test_unsubscribe_of_an_unknown_address_is_still_recorded(client, web_settings):
+    token = tokens.sign(web_settings, "unsubscribe", "nobody@example.net")
+    assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    conn = db.connect(web_settings.database)
+    try:
+        assert audience.is_suppressed(conn, "nobody@example.net")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", ["/u/{token}", "/p/{token}"])
+def test_tampered_token_gets_400_with_a_way_out(client, web_settings, subscriber, path):
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    body, signature = token.split(".")
+    forged = tokens.sign(web_settings, "unsubscribe", "other@example.org").split(".")[0]
+    for bad in (forged + "." + signature, body + "." + signature[:-2], body[:10], "x"):
+        response = client.post(path.format(token=bad), data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 400, bad
+        page = response.get_data(as_text=True)
+        assert "beschadigd" in page
+        assert "mailto:afmelden@example.org" in page  # [mail] unsubscribe_mailto of the sample
+    assert stored(web_settings, subscriber)["consent"] == "subscribed"
+
+
+def test_token_for_another_purpose_is_refused(client, web_settings, subscriber):
+    preferences_token = tokens.sign(web_settings, "preferences", subscriber)
+    response = client.post(f"/u/{preferences_token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 400
+    assert stored(web_settings, subscriber)["consent"] == "subscribed"
+
+
+def test_pages_follow_the_subscribers_language_and_direction(client, web_settings, tmp_path):
+    add_subscriber(web_settings, tmp_path, "samira@example.org", locale="ar")
+    token = tokens.sign(web_settings, "unsubscribe", "samira@example.org")
+    response = client.get(f"/u/{token}")
+    assert html_tag(response.get_data(as_text=True)) == '<html lang="ar" dir="rtl">'
+    assert response.headers["Content-Language"] == "ar"
+
+
+# ------------------------------------------------------------------ preferences
+
+def test_preferences_change_language_formality_and_lists(client, web_settings, subscriber, tmp_path):
+    add_subscriber(web_settings, tmp_path, "someone@example.org", list_name="donors")  # a second list exists
+    token = tokens.sign(web_settings, "preferences", subscriber)
+    form = client.get(f"/p/{token}").get_data(as_text=True)
+    assert 'value="nl" checked' in form and 'value="de"' in form
+    assert 'value="subscribers" checked' in form and 'value="donors">' in form
+
+    response = client.post(f"/p/{token}", data={
+        "action": "save", "locale": "de", "formality": "informal", "lists": ["subscribers", "donors"]})
+    assert response.status_code == 200
+    assert html_tag(response.get_data(as_text=True)) == '<html lang="de" dir="ltr">'
+    row = stored(web_settings, subscriber)
+    assert (row["locale"], row["formality"]) == ("de", "informal")
+    assert web_events(web_settings) == ["locale_changed", "formality_changed", "lists_changed"]
+    assert 'value="de" checked' in client.get(f"/p/{token}").get_data(as_text=True)
+    conn = db.connect(web_settings.database)
+    try:
+        lists = {r[0] for r in conn.execute(
+            "SELECT list FROM memberships WHERE subscriber_id = ?", (row["id"],))}
+    finally:
+        conn.close()
+    assert lists == {"subscribers", "donors"}
+
+
+def test_preferences_refuse_a_language_not_offered(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "preferences", subscriber)
+    response = client.post(f"/p/{token}", data={"action": "save", "locale": "fr", "formality": "formal"})
+    assert response.status_code == 400
+    assert stored(web_settings, subscriber)["locale"] == "nl"
+
+
+def test_preferences_unsubscribe_from_everything(client, web_settings, subscriber):
+    token = tokens.sign(web_settings, "preferences", subscriber)
+    response = client.post(f"/p/{token}", data={"action": "unsubscribe"})
+    assert response.status_code == 200
+    assert stored(web_settings, subscriber)["consent"] == "unsubscribed"
+
+
+def test_preferences_of_a_forgotten_address(client, web_settings, subscriber):
+    conn = db.connect(web_settings.database)
+    try:
+        audience.forget(conn, subscriber)
+    finally:
+        conn.close()
+    token = tokens.sign(web_settings, "preferences", subscriber)
+    assert client.get(f"/p/{token}").status_code == 404
+
+
+# ------------------------------------------------------------------ web versions and archive
+
+@pytest.mark.parametrize("locale, direction", [("nl", "ltr"), ("en", "ltr"), ("ar", "rtl")])
+def test_web_version_of_the_sample(client, locale, direction):
+    response = client.get(f"/v/{NEWSLETTER}/{locale}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f'lang="{locale}"' in html_tag(page) and f'dir="{direction}"' in html_tag(page)
+    assert "__PB_" not in page
+    assert f"/manage/{locale}" in page          # not a personal unsubscribe link
+    assert "/u/" not in page and "/p/" not in page
+    assert response.headers["Content-Language"] == locale
+
+
+def test_web_version_of_a_segment_view_differs(client):
+    general = client.get(f"/v/{NEWSLETTER}/nl").get_data(as_text=True)
+    funders = client.get(f"/v/{NEWSLETTER}/nl/funders")
+    assert funders.status_code == 200
+    assert funders.get_data(as_text=True) != general
+
+
+@pytest.mark.parametrize("path", [f"/v/{NEWSLETTER}/fr", f"/v/{NEWSLETTER}/nl/nobody",
+                                  "/v/no-such-letter/nl", "/v/..%2Fpostbode/nl"])
+def test_unknown_web_versions_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_archive_index_and_manage_page(client):
+    index = client.get("/", headers={"Accept-Language": "de-AT,de;q=0.9"})
+    assert index.status_code == 200
+    assert f"/v/{NEWSLETTER}/ar" in index.get_data(as_text=True)
+    assert 'lang="de"' in html_tag(index.get_data(as_text=True))
+    manage = client.get("/manage/ar").get_data(as_text=True)
+    assert html_tag(manage) == '<html lang="ar" dir="rtl">'
+
+
+def test_preview_is_not_on_the_public_app(client):
+    assert client.get(f"/preview/{NEWSLETTER}").status_code == 404
+
+
+def test_preview_shows_source_and_translation_side_by_side(web_settings):
+    from postbode.web import create_app
+
+    client = create_app(web_settings, {"TESTING": True, "PREVIEW": True}).test_client()
+    page = client.get(f"/preview/{NEWSLETTER}?locale=de&view=funders").get_data(as_text=True)
+    frames = re.findall(r'<iframe[^>]*src="([^"]+)"', page)
+    assert frames == [f"/preview/{NEWSLETTER}/frame?locale=nl&amp;view=funders",
+                      f"/preview/{NEWSLETTER}/frame?locale=de&amp;view=funders"]
+    frame = client.get(frames[1].replace("&amp;", "&"))
+    assert frame.status_code == 200
+    assert 'lang="de"' in html_tag(frame.get_data(as_text=True))
+
+
+def test_archive_command_writes_every_locale_and_view(invoke, project, tmp_path):
+    out = tmp_path / "public"
+    result = invoke("archive", SAMPLE, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    for locale in ("nl", "en", "de", "ar"):
+        assert (out / "v" / NEWSLETTER / locale / "index.html").is_file()
+        assert (out / "v" / NEWSLETTER / locale / "funders" / "index.html").is_file()
+    arabic = (out / "v" / NEWSLETTER / "ar" / "index.html").read_text(encoding="utf-8")
+    assert 'dir="rtl"' in html_tag(arabic)
+    assert "https://nieuwsbrief.example.org/manage/ar" in arabic
+    assert (out / "index.html").is_file() and (out / "manage" / "nl" / "index.html").is_file()
+    assert (out / "images" / "toerisme-training.png").is_file()
+
+
+def test_archive_of_an_unknown_newsletter_fails_cleanly(invoke, tmp_path):
+    result = invoke("archive", "no-such-letter", "--out", str(tmp_path / "public"))
+    assert result.exit_code == 1
+    assert "no such newsletter" in result.output
+    assert not (tmp_path / "public").exists()
+
+
+def test_serve_refuses_to_start_without_a_signing_key(invoke):
+    result = invoke("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert "POSTBODE_SECRET_KEY" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "preview", "archive"])
+def test_web_commands_have_help_with_an_example(invoke, command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output
