@@ -171,7 +171,8 @@ class _RowReader:
         index = self.columns.get(role)
         if index is None or index >= len(values):
             return ""
-        return values[index].strip()
+        value = values[index].strip()
+        return value.replace("\r\n", "\n") if "\r" in value else value
 
     def warn(self, line: int, column: str, message: str) -> None:
         self.summary.warnings.append(Problem(str(self.path), line, None, column, message))

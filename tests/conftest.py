@@ -247,7 +247,9 @@ def _start_smtp(tls_certificate, implicit: bool):
     common = dict(hostname="127.0.0.1", port=_free_port(), authenticator=_authenticator,
                   auth_required=True, enable_SMTPUTF8=True, ready_timeout=10)
     if implicit:
-        controller = Controller(handler, ssl_context=context, **common)
+        # aiosmtpd only counts STARTTLS as TLS for AUTH; here the whole connection is TLS
+        # (its warning about this is filtered in pyproject.toml)
+        controller = Controller(handler, ssl_context=context, auth_require_tls=False, **common)
     else:
         controller = Controller(handler, tls_context=context, require_starttls=True, **common)
     controller.start()
@@ -298,7 +300,7 @@ def outgoing():
         ]
         html = html if html is not None else f"<p>Beste lezer {n}, <a href=\"{unsubscribe}\">afmelden</a></p>"
         text = text if text is not None else f"Beste lezer {n}\nAfmelden: {unsubscribe}\n"
-        mail = _EmailMessage(policy=_email_policy.SMTP)
+        mail = _EmailMessage(policy=_email_policy.SMTP if email.isascii() else _email_policy.SMTPUTF8)
         for name, value in headers:
             mail[name] = value
         mail.set_content(text)
@@ -309,6 +311,23 @@ def outgoing():
                         variant=variant, values=values or {}, _bytes=mail.as_bytes())
 
     return build
+
+
+# ---------------------------------------------------------------- state database (audience)
+
+
+@pytest.fixture
+def db(settings: Settings):
+    """The project's state database: a real SQLite file in tmp_path, migrations applied.
+
+    It is the file the CLI uses in the same test (settings.database), so commands and
+    library calls see the same data.
+    """
+    from postbode.db import connect
+
+    conn = connect(settings.database)
+    yield conn
+    conn.close()
 
 
 # ---------------------------------------------------------------------------
@@ -333,3 +352,59 @@ def app(web_settings: Settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# ---------------------------------------------------------------------------
+# Campaign tests: an audience of N made-up recipients imported through the
+# audience stage into the project's real SQLite file, and send-ready settings.
+# ---------------------------------------------------------------------------
+from dataclasses import dataclass as _reader_dataclass
+
+TEST_SECRET_KEY = "test-signing-key-not-secret"
+AUDIENCE_LOCALES = ("nl", "en", "de", "ar", "nl_BE")
+
+
+@_reader_dataclass(frozen=True)
+class Reader:
+    email: str
+    name: str
+    locale: str
+    formality: str
+
+
+def make_readers(n: int, locales: tuple[str, ...] = AUDIENCE_LOCALES) -> list[Reader]:
+    """n recipients r00001@example.org …, locales in turn, formal and informal in turn."""
+    return [Reader(f"r{i:05d}@example.org", f"Lezer {i}", locales[i % len(locales)],
+                       "formal" if i % 2 else "informal") for i in range(1, n + 1)]
+
+
+@pytest.fixture
+def send_settings(project: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of the temporary project with a signing key and translations that may fall back."""
+    monkeypatch.setenv("POSTBODE_SECRET_KEY", TEST_SECRET_KEY)
+    toml = project / "postbode.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('= "require"', '= "fallback"'),
+                    encoding="utf-8")
+    return load_settings(toml, env={"POSTBODE_SECRET_KEY": TEST_SECRET_KEY})
+
+
+@pytest.fixture
+def populate(send_settings: Settings, tmp_path: Path):
+    """populate(n, locales=…) imports n readers into the list `subscribers`; returns them."""
+    from postbode import audience, db
+
+    def run(n: int, locales: tuple[str, ...] = AUDIENCE_LOCALES) -> list[Reader]:
+        readers = make_readers(n, locales)
+        path = tmp_path / f"readers-{n}.csv"
+        lines = ["email;naam;taal;aanhef"]
+        lines += [f"{r.email};{r.name};{r.locale};{'u' if r.formality == 'formal' else 'je'}"
+                  for r in readers]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        conn = db.connect(send_settings.database)
+        try:
+            audience.import_csv(conn, path, "subscribers", send_settings)
+        finally:
+            conn.close()
+        return readers
+
+    return run

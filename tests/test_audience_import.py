@@ -1,0 +1,251 @@
+"""CSV import into the state database: the corpus of real-world exports, consent, concurrency."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from postbode import audience
+from postbode.config import Settings, load_settings
+from postbode.db import connect
+from postbode.errors import AudienceError, InputError
+from postbode.importer import CsvError, decode, sniff_delimiter
+
+CORPUS = Path(__file__).parent / "data" / "csv"
+
+
+def subscribers(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
+    return {row["email_key"]: row for row in conn.execute("SELECT * FROM subscribers")}
+
+
+def members(conn: sqlite3.Connection, list_name: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT s.email_key FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id WHERE m.list = ?",
+        (list_name,),
+    )
+    return {key for (key,) in rows}
+
+
+def run(conn, settings, name: str, list_name: str = "subscribers", **kw):
+    return audience.import_csv(conn, CORPUS / name, list_name, settings, **kw)
+
+
+def test_bom_semicolons_dutch_headers_and_locales(db, settings):
+    summary = run(db, settings, "bom_semicolon.csv")
+    assert (summary.encoding, summary.delimiter, summary.new) == ("UTF-8 (BOM)", ";", 3)
+    rows = subscribers(db)
+    kees = rows["kees.ĳzerman@example.org"]
+    assert kees["name"] == "Kees Ĳzerman"  # the ĳ ligature arrives intact from UTF-8
+    assert (kees["locale"], kees["formality"]) == ("nl_BE", "formal")
+    assert rows["anna.groen@example.org"]["formality"] == "informal"
+    zoe = rows["zoe.maes@example.org"]
+    assert (zoe["name"], zoe["locale"], zoe["formality"]) == ("Zoë Maës", "nl_BE", None)
+    assert zoe["consent"] == "subscribed"
+    assert zoe["consent_source"] == f"import {CORPUS / 'bom_semicolon.csv'}"
+
+
+def test_cp1252_accents_arrive_intact_and_ij_as_two_letters(db, settings):
+    summary = run(db, settings, "cp1252.csv")
+    assert (summary.encoding, summary.delimiter, summary.new) == ("Windows-1252", ";", 3)
+    names = {r["email_key"]: r["name"] for r in subscribers(db).values()}
+    assert names == {
+        "rene@example.org": "René Brël",
+        "ijsbrand@example.org": "IJsbrand van Rijswijk",
+        "chloe@example.org": "Chloë Müller",
+    }
+
+
+def test_quoted_fields_with_delimiters_and_newlines(db, settings):
+    summary = run(db, settings, "quoted.csv")
+    assert summary.new == 3
+    assert [(p.line, p.field) for p in summary.invalid] == [(5, "email")]
+    rows = subscribers(db)
+    one = rows["q.one@example.org"]
+    assert one["name"] == "Jansen, Piet"
+    assert json.loads(one["attributes"]) == {"notes": "line one\nline two, with comma"}
+    assert json.loads(one["tags"]) == ["a", "b"]
+    assert rows["q.two@example.org"]["name"] == 'Dubbel "quote" Naam'
+
+
+def test_tab_delimited_english_headers_unknown_locale_falls_back(db, settings):
+    summary = run(db, settings, "tabs.tsv")
+    assert (summary.delimiter, summary.new, summary.unknown_locales) == ("\t", 2, 1)
+    assert [(w.line, w.field) for w in summary.warnings] == [(3, "locale")]
+    rows = subscribers(db)
+    assert rows["tab.one@example.org"]["name"] == "Tess Ab"
+    assert rows["tab.two@example.org"]["locale"] is None
+    recipients = {r.email: r for r in audience.resolve(db, ["everyone"], settings)}
+    assert recipients["tab.two@example.org"].locale == settings.default_locale
+    assert recipients["tab.one@example.org"].locale == "en"
+
+
+def test_missing_email_column_is_a_clear_error_and_imports_nothing(db, settings):
+    with pytest.raises(CsvError) as err:
+        run(db, settings, "missing_email.csv")
+    text = str(err.value)
+    assert "missing_email.csv:1" in text
+    assert "'naam', 'taal', 'telefoon'" in text
+    assert "e-mail" in text
+    assert isinstance(err.value, InputError) and isinstance(err.value, AudienceError)
+    assert db.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+
+
+def test_empty_file_is_a_clear_error(db, settings):
+    with pytest.raises(CsvError, match=r"empty\.csv:1: the file is empty"):
+        run(db, settings, "empty.csv")
+    assert db.execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+
+
+def test_header_only_imports_nothing_without_error(db, settings):
+    summary = run(db, settings, "header_only.csv")
+    assert (summary.rows, summary.new, summary.invalid) == (0, 0, [])
+    assert db.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+
+
+def test_ten_percent_invalid_reported_by_line_rest_imported(db, settings):
+    summary = run(db, settings, "ten_percent_invalid.csv")
+    assert summary.rows == 20
+    assert [p.line for p in summary.invalid] == [11, 21]
+    assert all("ten_percent_invalid.csv" in str(p) for p in summary.invalid)
+    assert summary.new == 18
+    assert len(members(db, "subscribers")) == 18
+
+
+def test_duplicates_merged_case_insensitively(db, settings):
+    summary = run(db, settings, "duplicates.csv")
+    assert (summary.rows, summary.new, summary.duplicates) == (3, 1, 2)
+    (row,) = subscribers(db).values()
+    assert row["email"] == "Dup@example.org"  # local part as first given, domain lower-cased
+    assert (row["name"], row["locale"]) == ("Dup Licaat", "en")
+    assert json.loads(row["tags"]) == ["one", "two"]
+    assert json.loads(row["attributes"]) == {"donor_tier": "major"}
+
+
+def test_dry_run_writes_nothing_but_counts_exactly(db, settings):
+    summary = run(db, settings, "ten_percent_invalid.csv", dry_run=True)
+    assert (summary.new, summary.added_to_list, summary.dry_run) == (18, 18, True)
+    for table in ("subscribers", "memberships", "lists", "audience_events"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
+    run(db, settings, "bom_semicolon.csv", unconfirmed=True)
+    assert {r["consent"] for r in subscribers(db).values()} == {"unconfirmed"}
+    assert list(audience.resolve(db, ["everyone"], settings)) == []
+    assert audience.plan_counts(db, ["everyone"], settings).left_out == {"unconfirmed": 3}
+    summary = run(db, settings, "bom_semicolon.csv")
+    assert (summary.new, summary.existing) == (0, 3)
+    assert {r["consent"] for r in subscribers(db).values()} == {"subscribed"}
+
+
+def test_reimport_keeps_unsubscribed_bounced_complained_suppressed(db, settings):
+    run(db, settings, "ten_percent_invalid.csv")
+    audience.unsubscribe(db, "user1@example.org", source="test")
+    audience.suppress(db, "USER2@example.org", "bounced", source="smtp 550 5.1.1")
+    audience.suppress(db, "user3@example.org", "complained", source="feedback loop")
+    summary = run(db, settings, "ten_percent_invalid.csv", list_name="donors")
+    assert summary.suppressed == 3
+    rows = subscribers(db)
+    assert [rows[f"user{i}@example.org"]["consent"] for i in (1, 2, 3)] == ["unsubscribed", "bounced", "complained"]
+    assert "user1@example.org" not in members(db, "donors")
+    assert all(audience.is_suppressed(db, f"user{i}@example.org") for i in (1, 2, 3))
+    assert not audience.is_suppressed(db, "user4@example.org")
+    sent_to = {r.email for r in audience.resolve(db, ["everyone"], settings)}
+    assert len(sent_to) == 15 and not sent_to & {f"user{i}@example.org" for i in (1, 2, 3)}
+
+
+def test_forgotten_address_cannot_come_back_through_import(db, settings):
+    run(db, settings, "ten_percent_invalid.csv")
+    assert audience.forget(db, "User5@Example.org") is True
+    assert audience.find_subscriber(db, "user5@example.org") is None
+    assert "user5" not in json.dumps([tuple(r) for r in db.execute("SELECT * FROM audience_events")])
+    summary = run(db, settings, "ten_percent_invalid.csv")
+    assert summary.suppressed == 1
+    assert audience.find_subscriber(db, "user5@example.org") is None
+    assert audience.is_suppressed(db, "user5@example.org")
+
+
+def test_unknown_list_is_refused(db, settings):
+    with pytest.raises(AudienceError, match=r"unknown list 'fundrs'.*funders, donors, subscribers"):
+        run(db, settings, "bom_semicolon.csv", list_name="fundrs")
+
+
+def test_typed_fields_from_dutch_excel(db, settings, tmp_path):
+    path = tmp_path / "giften.csv"
+    path.write_text("e-mail;Donateurtype;Laatste gift;Totaal gegeven\n"
+                    "a@example.org;major;31-12-2018;1.250,50\n"
+                    "b@example.org;regular;gisteren;veel\n", encoding="utf-8")
+    summary = audience.import_csv(db, path, "donors", settings)
+    assert [(w.line, w.field) for w in summary.warnings] == [(3, "last_gift"), (3, "total_given")]
+    rows = subscribers(db)
+    assert json.loads(rows["a@example.org"]["attributes"]) == {
+        "donor_tier": "major", "last_gift": "2018-12-31", "total_given": 1250.5}
+    assert json.loads(rows["b@example.org"]["attributes"]) == {"donor_tier": "regular"}
+
+
+@pytest.mark.slow
+def test_fifty_thousand_rows(db, settings, tmp_path):
+    path = tmp_path / "big.csv"
+    lines = ["E-mail;Naam;Taal;Tags"]
+    lines += [f"person{i}@example.org;Persoon {i};{('nl', 'en', 'de', 'ar', 'nl-BE')[i % 5]};t{i % 7}"
+              for i in range(50_000)]
+    path.write_text("\n".join(lines) + "\n", encoding="cp1252")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert (summary.rows, summary.new, summary.invalid) == (50_000, 50_000, [])
+    plan = audience.plan_counts(db, ["everyone"], settings)
+    assert plan.total == 50_000
+    assert plan.recipients[("everyone", "nl_BE")] == 10_000
+    again = audience.import_csv(db, path, "subscribers", settings)
+    assert (again.new, again.existing, again.added_to_list) == (0, 50_000, 0)
+
+
+# ---------------------------------------------------------------- two imports at once
+
+
+def _import_in_process(config: str, db_path: str, csv_path: str, list_name: str) -> int:
+    settings = load_settings(Path(config), env={"POSTBODE_DB": db_path})
+    conn = connect(settings.database)
+    summary = audience.import_csv(conn, Path(csv_path), list_name, settings)
+    conn.close()
+    return summary.new + summary.existing
+
+
+def _write_people(path: Path, start: int, count: int) -> None:
+    rows = [f"shared{i}@example.org,Gedeeld {i}" for i in range(2_000)]  # in both files
+    rows += [f"p{i}@example.org,Persoon {i}" for i in range(start, start + count)]
+    path.write_text("email,name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_two_imports_at_once_neither_corrupts_nor_loses_rows(settings: Settings, tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    _write_people(first, 0, 20_000)
+    _write_people(second, 20_000, 20_000)
+    db_path = str(settings.database)
+    connect(db_path).close()
+    config = str(settings.root / "postbode.toml")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        jobs = [pool.apply_async(_import_in_process, (config, db_path, str(path), name))
+                for path, name in ((first, "donors"), (second, "subscribers"))]
+        assert [job.get(timeout=300) for job in jobs] == [22_000, 22_000]
+    conn = connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 42_000
+    assert len(members(conn, "donors")) == 22_000
+    assert len(members(conn, "subscribers")) == 22_000
+    both = conn.execute("SELECT count(*) FROM (SELECT subscriber_id FROM memberships"
+                        " GROUP BY subscriber_id HAVING count(*) = 2)").fetchone()[0]
+    assert both == 2_000
+
+
+def test_decode_and_sniff_helpers():
+    assert decode("é".encode("utf-8")) == ("é", "UTF-8")
+    assert decode("é".encode("cp1252")) == ("é", "Windows-1252")
+    assert decode("é".encode("utf-16"))[1] == "UTF-16"
+    assert sniff_delimiter('"a;b",c,d\n1;2;3') == ","
+    assert sniff_delimiter("email\nx@example.org") == ","
+    assert sniff_delimiter("a\tb;c\tc") == "\t"
