@@ -339,10 +339,17 @@ def _assemble(message: OutgoingMessage) -> bytes:
 
 def _quoted_printable(text: str) -> bytes:
     """Readable for Latin text and safe for any line length (soft breaks at 76)."""
-    raw = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(raw, istext=True).replace(b"\n", _CRLF)
+    return binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
 
 
 def _base64(text: str) -> bytes:
     """Compact for every script and about twice as fast as quoted-printable for the HTML."""
-    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", _CRLF)
+    canonical = _lf_bytes(text).replace(b"\n", _CRLF)  # text in canonical form has CRLF breaks
+    return base64.encodebytes(canonical).replace(b"\n", _CRLF)
+
+
+def _lf_bytes(text: str) -> bytes:
+    data = text.encode("utf-8")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data
