@@ -1,0 +1,158 @@
+"""SMTP transport against a real aiosmtpd: STARTTLS + AUTH, implicit TLS, injected faults."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from postbode.errors import TransportError
+from postbode.transports import Status, open_transport
+from postbode.transports.smtp import is_hard_bounce
+
+
+def _addresses(count: int) -> list[str]:
+    return [f"lezer{n:04d}@example.org" for n in range(count)]
+
+
+def _send_all(transport, messages) -> list:
+    results = []
+    for start in range(0, len(messages), 50):
+        results += transport.send_batch(messages[start:start + 50])
+    return results
+
+
+@pytest.mark.parametrize("server_fixture", ["smtp_server", "smtps_server"])
+def test_500_messages_over_one_connection_arrive_once_each(request, settings, outgoing, server_fixture):
+    server = request.getfixturevalue(server_fixture)
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(500))]
+    with open_transport(server.url, settings, env=server.env) as transport:
+        first_connection = transport._smtp
+        results = _send_all(transport, messages)
+        assert transport._smtp is first_connection  # reused, never reconnected
+    assert [r.status for r in results] == [Status.SENT] * 500
+    assert [r.message_id for r in results] == [m.message_id for m in messages]
+    assert len(server.received) == 500
+    by_recipient = {mail.rcpt_tos[0]: mail for mail in server.received}
+    assert sorted(by_recipient) == _addresses(500)
+    for message in messages:
+        mail = by_recipient[message.rcpt_to]
+        assert mail.rcpt_tos == [message.rcpt_to]
+        assert mail.mail_from == "bounces@example.org"
+        assert mail.message["Message-ID"] == message.message_id
+        assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert mail.message["List-Unsubscribe"] == dict(message.headers)["List-Unsubscribe"]
+        assert mail.message.get_content_type() == "multipart/alternative"
+    assert results[0].provider_id.startswith("Q")
+
+
+def test_random_451_become_retry_results_and_nothing_else_is_lost(smtp_server, settings, outgoing):
+    smtp_server.faults.random_451_rate = 0.10
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(300))]
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        results = _send_all(transport, messages)
+    answered_451 = {address for address, reply in smtp_server.handler.answers if reply.startswith("451")}
+    retried = {m.rcpt_to for m, r in zip(messages, results) if r.status == Status.RETRY}
+    sent = {m.rcpt_to for m, r in zip(messages, results) if r.status == Status.SENT}
+    assert 10 < len(retried) < 60
+    assert retried == answered_451
+    assert all(r.code == 451 and not r.hard_bounce for r in results if r.status == Status.RETRY)
+    assert sent == {mail.rcpt_tos[0] for mail in smtp_server.received}
+    assert len(sent) + len(retried) == 300
+
+
+def test_550_for_given_addresses_is_a_hard_bounce(smtp_server, settings, outgoing):
+    smtp_server.faults.reject = {"lezer0003@example.org", "lezer0007@example.org"}
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(10))]
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        results = transport.send_batch(messages)
+    rejected = {m.rcpt_to: r for m, r in zip(messages, results) if r.status == Status.REJECTED}
+    assert set(rejected) == smtp_server.faults.reject
+    assert all(r.hard_bounce and r.code == 550 and "5.1.1" in r.text for r in rejected.values())
+    assert len(smtp_server.received) == 8
+    assert smtp_server.faults.reject.isdisjoint(m.rcpt_tos[0] for m in smtp_server.received)
+
+
+def test_drop_during_data_is_unknown_and_the_batch_goes_on(smtp_server, settings, outgoing):
+    smtp_server.faults.drop_during_data = {"lezer0004@example.org"}
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(10))]
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        results = transport.send_batch(messages)
+    statuses = {m.rcpt_to: r.status for m, r in zip(messages, results)}
+    assert statuses.pop("lezer0004@example.org") == Status.UNKNOWN
+    assert set(statuses.values()) == {Status.SENT}
+    received = sorted(mail.rcpt_tos[0] for mail in smtp_server.received)
+    assert received == sorted(statuses)
+
+
+def test_a_connection_closed_before_mail_from_is_reopened_transparently(smtp_server, settings, outgoing):
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        assert transport.send_batch([outgoing("a@example.org", 1)])[0].status == Status.SENT
+        transport._smtp.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout would
+        result = transport.send_batch([outgoing("b@example.org", 2)])[0]
+    assert result.status == Status.SENT
+    assert [mail.rcpt_tos[0] for mail in smtp_server.received] == ["a@example.org", "b@example.org"]
+
+
+def test_wrong_password_stops_with_a_clear_error(smtp_server, settings):
+    with pytest.raises(TransportError) as caught:
+        open_transport(smtp_server.url, settings, env={"POSTBODE_SMTP_PASSWORD": "not-it-4711"}).open()
+    assert "login refused" in str(caught.value) and "POSTBODE_SMTP_PASSWORD" in str(caught.value)
+    assert "not-it-4711" not in str(caught.value)
+    assert smtp_server.received == []
+
+
+def test_an_unknown_certificate_is_refused_not_ignored(smtp_server, settings):
+    url = smtp_server.url.split("?")[0] + "?tls=starttls"
+    with pytest.raises(TransportError, match="certificate cannot be verified.*cafile"):
+        open_transport(url, settings, env=smtp_server.env).open()
+
+
+def test_a_closed_port_fails_at_open_but_is_a_retry_once_sending(smtp_server, settings, outgoing):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"smtp://127.0.0.1:{port}?tls=none&timeout=5"
+    with pytest.raises(TransportError, match="cannot reach the SMTP server"):
+        open_transport(url, settings, env={}).open()
+    transport = open_transport(url, settings, env={})
+    results = transport.send_batch([outgoing("a@example.org", 1), outgoing("b@example.org", 2)])
+    assert [r.status for r in results] == [Status.RETRY, Status.RETRY]
+
+
+def test_parallel_transports_are_parallel_connections(smtp_server, settings, outgoing):
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(120))]
+    results: dict[int, list] = {}
+
+    def worker(part: int) -> None:
+        with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+            results[part] = transport.send_batch(messages[part::3])
+
+    threads = [threading.Thread(target=worker, args=(part,)) for part in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(r) for r in results.values()) == 120
+    assert all(r.status == Status.SENT for part in results.values() for r in part)
+    assert sorted(mail.rcpt_tos[0] for mail in smtp_server.received) == _addresses(120)
+
+
+def test_smtputf8_address_is_sent_when_the_server_offers_it(smtp_server, settings, outgoing):
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        result = transport.send_batch([outgoing("jürgen@example.org", 1)])[0]
+    assert result.status == Status.SENT
+    assert smtp_server.received[0].rcpt_tos == ["jürgen@example.org"]
+
+
+@pytest.mark.parametrize("code, reply, stage, hard", [
+    (550, "5.1.1 No such user", "RCPT TO", True),
+    (553, "5.1.3 Bad address syntax", "RCPT TO", True),
+    (550, "5.7.1 Message refused as spam", "RCPT TO", False),
+    (554, "5.7.1 Content rejected", "end of DATA", False),
+    (550, "Mailbox unavailable", "RCPT TO", True),
+    (550, "Mailbox unavailable", "end of DATA", False),
+    (552, "Mailbox full", "RCPT TO", False),
+])
+def test_hard_bounce_rule(code, reply, stage, hard):
+    assert is_hard_bounce(code, reply, stage) is hard
