@@ -83,59 +83,71 @@ def markdown_to_html(source: str) -> Markup:
 
 def markdown_to_text(source: str, width: int = TEXT_WIDTH) -> str:
     """Markdown as readable plain text; each link keeps its URL in brackets after the label."""
-    lines: list[str] = []
-    lists_open: list[list[Any]] = []  # [bullet or None, next number]
-    quote = 0
-    row: list[str] = []
-    in_cell = False
-    pending_bullet = ""
+    writer = _TextWriter(width)
     for token in _markdown.parse(source or ""):
+        writer.handle(token)
+    return _squeeze("\n".join(writer.lines))
+
+
+class _TextWriter:
+    """Turns markdown-it block tokens into wrapped plain-text lines."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.lines: list[str] = []
+        self.lists: list[list[Any]] = []  # per open list: [bullet or None, next number]
+        self.quote = 0
+        self.row: list[str] | None = None
+        self.bullet = ""
+
+    @property
+    def indent(self) -> str:
+        return "> " * self.quote + "   " * max(len(self.lists) - 1, 0)
+
+    def handle(self, token: Any) -> None:
         kind = token.type
-        indent = "> " * quote + "   " * max(len(lists_open) - 1, 0)
-        if kind == "bullet_list_open":
-            lists_open.append(["-", 0])
-        elif kind == "ordered_list_open":
-            lists_open.append([None, int(token.attrGet("start") or 1)])
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            self.lists.append(["-", 0] if kind == "bullet_list_open" else [None, int(token.attrGet("start") or 1)])
         elif kind in ("bullet_list_close", "ordered_list_close"):
-            lists_open.pop()
-            if not lists_open:
-                lines.append("")
+            self.lists.pop()
+            self.blank(when=not self.lists)
         elif kind == "list_item_open":
-            bullet, number = lists_open[-1]
-            pending_bullet = f"{bullet} " if bullet else f"{number}. "
-            if bullet is None:
-                lists_open[-1][1] += 1
-        elif kind == "blockquote_open":
-            quote += 1
-        elif kind == "blockquote_close":
-            quote -= 1
-            lines.append("")
-        elif kind in ("th_open", "td_open"):
-            row.append("")
-            in_cell = True
-        elif kind in ("th_close", "td_close"):
-            in_cell = False
-        elif kind == "inline" and in_cell:
-            row[-1] = _inline_text(token.children or [])
-        elif kind == "inline":
-            text = _inline_text(token.children or [])
-            first = indent + pending_bullet
-            rest = indent + " " * len(pending_bullet)
-            pending_bullet = ""
-            lines.extend(_wrap(text, width, first, rest))
+            self.start_item()
+        elif kind in ("blockquote_open", "blockquote_close"):
+            self.quote += 1 if kind == "blockquote_open" else -1
+            self.blank(when=kind == "blockquote_close")
+        elif kind == "tr_open":
+            self.row = []
         elif kind == "tr_close":
-            lines.append(indent + " | ".join(row))
-            row = []
-        elif kind == "table_close":
-            lines.append("")
-        elif kind in ("paragraph_close", "heading_close") and not token.hidden:
-            lines.append("")
+            self.lines.append(self.indent + " | ".join(self.row or []))
+            self.row = None
+        elif kind == "inline":
+            self.inline(_inline_text(token.children or []))
+        elif kind in ("paragraph_close", "heading_close", "table_close"):
+            self.blank(when=not token.hidden)
         elif kind in ("fence", "code_block"):
-            lines.extend(indent + "    " + line for line in token.content.rstrip("\n").split("\n"))
-            lines.append("")
+            self.lines.extend(self.indent + "    " + line for line in token.content.rstrip("\n").split("\n"))
+            self.blank()
         elif kind == "hr":
-            lines.extend([indent + "-" * 20, ""])
-    return _squeeze("\n".join(lines))
+            self.lines.extend([self.indent + "-" * 20, ""])
+
+    def start_item(self) -> None:
+        bullet, number = self.lists[-1]
+        self.bullet = f"{bullet} " if bullet else f"{number}. "
+        if bullet is None:
+            self.lists[-1][1] += 1
+
+    def inline(self, text: str) -> None:
+        if self.row is not None:
+            self.row.append(text)
+            return
+        first, rest = self.indent + self.bullet, self.indent + " " * len(self.bullet)
+        self.bullet = ""
+        self.lines.extend(_wrap(text, self.width, first, rest))
+
+    def blank(self, when: bool = True) -> None:
+        if when:
+            self.lines.append("")
 
 
 def _inline_text(children: Iterable[Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 
 from postbode.config import Settings
-from postbode.content import Figure, Newsletter, load_newsletter
+from postbode.content import (Acknowledgement, Figure, Image, Link, Newsletter, Section,
+                              load_newsletter)
 from postbode.errors import TemplateError
 from postbode.i18n import LocalizedNewsletter, localize
 from postbode.render import (MARKERS, Rendered, make_environment, markdown_to_html,
@@ -298,3 +300,51 @@ def test_a_syntax_error_names_template_and_line(sample: Newsletter, settings: Se
     broken = _broken_templates(settings, tmp_path, "<html>\n{% if %}\n</html>")
     with pytest.raises(TemplateError, match=r"email\.html:2: template syntax error"):
         render(localize(sample, "nl", broken), None, broken)
+
+
+# --- Golden files ----------------------------------------------------------------
+# The expected HTML and text of a fixed newsletter per locale live in tests/golden/.
+# After an intended template change, regenerate them and review the diff:
+#     POSTBODE_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_render.py -k golden
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_newsletter() -> Newsletter:
+    """A small fixed newsletter with every part the templates show, independent of the sample file."""
+    return Newsletter(
+        id="golden",
+        date=dt.datetime(2025, 3, 30, 9, 30, tzinfo=dt.timezone.utc),
+        subject="Resultaten voorjaar 2025",
+        preheader="Drie cijfers en een nieuw project.",
+        intro="Dit is de **inleiding** met een [link](https://example.org/inleiding).",
+        sections=[
+            Section(
+                id="cijfers", title="Wat we bereikten",
+                body="We trainden professionals.\n\n- eerste punt\n- tweede punt",
+                image=Image(src="https://example.org/foto.png", alt="Een training", credit="Foto: voorbeeld",
+                            width=600, height=300),
+                figures=[Figure(value="1234.5", kind="currency", currency="EUR", label="opgehaald"),
+                         Figure(value="85", kind="percent", label="tevreden deelnemers"),
+                         Figure(value="249", label="professionals getraind")],
+                link=Link(url="https://example.org/meer", label="Lees meer"),
+            ),
+            Section(id="financiers", title="Voor financiers", body="Alleen voor financiers.", audience=["funders"]),
+        ],
+        acknowledgement=Acknowledgement(text="Met steun van:", funders=["Fonds A", "Fonds B", "Fonds C"]),
+        sign_off="Met vriendelijke groet,",
+    )
+
+
+@pytest.mark.parametrize("locale, view", [("nl_NL", "funders"), ("en_GB", None), ("ar", None)])
+def test_golden_html_and_text(settings: Settings, locale: str, view: str | None) -> None:
+    fixed = dataclasses.replace(settings, organisation_name="Voorbeeldcoalitie",
+                                postal_address="Voorbeeldstraat 1, 1000 AA Amsterdam",
+                                website="https://www.example.org", base_url="https://nieuwsbrief.example.org")
+    result = rendered(golden_newsletter(), fixed, locale, view, translations=NullTranslations())
+    for suffix, actual in (("html", result.html), ("txt", result.text)):
+        path = GOLDEN / f"{locale}{'--' + view if view else ''}.{suffix}"
+        if os.environ.get("POSTBODE_REGENERATE_GOLDEN"):
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(actual, encoding="utf-8")
+        assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs; see the regenerate command above"
