@@ -196,7 +196,9 @@ def raise_all(failures: list[tuple[str, PostbodeError]]) -> None:
         raise failures[0][1]
     if all(isinstance(err, InputError) for _, err in failures):
         problems = list(dict.fromkeys(p for _, err in failures for p in err.problems))
-        raise InputError(problems, summary=f"{len(problems)} problems in {len(failures)} variants:")
+        summaries = [err.summary for _, err in failures if err.summary]
+        raise InputError(problems, summary="\n".join([f"problems in {len(failures)} variants:",
+                                                       *dict.fromkeys(summaries)]))
     grouped: dict[str, list[str]] = {}
     for name, err in failures:
         grouped.setdefault(str(err), []).append(name)
