@@ -408,3 +408,44 @@ def populate(send_settings: Settings, tmp_path: Path):
         return readers
 
     return run
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on IPv4 loopback only, on a free port."""
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture
+def newsletter_messages():
+    """Real OutgoingMessages from message.prepare/build: newsletter_messages(count, locale="nl")."""
+    from postbode import message
+    from postbode.audience import Recipient
+    from postbode.render import Rendered
+
+    settings = Settings(root=REPO, sender_name="Coalitie", sender_email="nieuwsbrief@example.org",
+                        reply_to="info@example.org", base_url="https://nieuwsbrief.example.org",
+                        secret_key="transport-test-key-0123456789abcdef",
+                        list_id="Nieuwsbrief <nieuwsbrief.example.org>",
+                        unsubscribe_mailto="afmelden@example.org")
+    html = ('<html lang="{lang}"><body><p>__PB_GREETING__</p><p>R&amp;D – {lang}</p>'
+            '<a href="__PB_WEB_URL__">web</a> <a href="__PB_UNSUBSCRIBE_URL__">afmelden</a></body></html>')
+    text = "__PB_GREETING__\n\nR&D – {lang}\n\nAfmelden: __PB_UNSUBSCRIBE_URL__\n"
+    greetings = {"formal": "Geachte __PB_NAME__,", "informal": "Beste __PB_NAME__,",
+                 "formal_anonymous": "Geachte lezer,", "informal_anonymous": "Beste lezer,"}
+    variants: dict[str, object] = {}
+
+    def build(count: int, locale: str = "nl", start: int = 0) -> list:
+        if locale not in variants:
+            rendered = Rendered(newsletter_id="2018-07-resultaten", locale=locale, view=None,
+                                subject=f"Resultaten 2018 ({locale})", preheader="",
+                                html=html.format(lang=locale), text=text.format(lang=locale),
+                                lang=locale, direction="ltr", greetings=greetings)
+            variants[locale] = message.prepare(rendered, settings)
+        return [message.build(variants[locale],
+                              Recipient(n, f"lezer{n:05d}@example.org", f"Lezer & Co {n}", locale,
+                                        "informal", None, "everyone"),
+                              "campaign-1", settings)
+                for n in range(start, start + count)]
+
+    return build

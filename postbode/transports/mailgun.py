@@ -1,7 +1,8 @@
 """Mailgun: the messages API in batch mode, up to 1,000 recipients of one variant per call.
 
-Personal parts travel as recipient-variables: each marker of the variant becomes
-%recipient.<name>%, and each header whose value differs between recipients
+Personal parts travel as recipient-variables: each marker of the variant's split
+templates (`PreparedVariant.html` / `.text`) becomes %recipient.<name>_html%
+or %recipient.<name>_text%, and each header whose value differs between recipients
 (Message-ID, To, List-Unsubscribe) becomes h:<Header>: %recipient.h_<n>%.
 """
 from __future__ import annotations
@@ -71,11 +72,12 @@ class MailgunTransport(ApiTransport):
 
     def request(self, group: Sequence["OutgoingMessage"]) -> dict[str, Any]:
         first = group[0]
-        html_body, text_body = first.variant.template(_placeholder)
+        html_body, text_body = _template(first.variant)
         fields: list[tuple[str, str]] = [("from", _header(first, "From") or first.mail_from),
                                          ("subject", first.subject),
                                          ("html", html_body), ("text", text_body)]
-        fields += [("to", message.rcpt_to) for message in group]
+        # the To header (with the name); Mailgun matches recipient-variables on the address in it
+        fields += [("to", _header(message, "To") or message.rcpt_to) for message in group]
         variables = {message.rcpt_to: _marker_values(message) for message in group}
         for index, (name, values) in enumerate(_headers_by_name(group).items()):
             if len(set(values)) == 1:
@@ -101,9 +103,12 @@ class MailgunTransport(ApiTransport):
                            str(body.get("message", "queued")), provider_id=body.get("id"))
 
 
-def _placeholder(marker: str, context: str) -> str:
-    """Where a marker stood in the template: a recipient variable Mailgun fills in."""
-    return f"%recipient.{_variable(marker, context)}%"
+def _template(variant) -> tuple[str, str]:
+    """The variant's HTML and text with each marker turned into a recipient variable."""
+    return tuple(  # type: ignore[return-value]
+        template.fill({marker: f"%recipient.{_variable(marker, context)}%" for marker in template.markers})
+        for template, context in ((variant.html, "html"), (variant.text, "text"))
+    )
 
 
 def _variable(marker: str, context: str) -> str:
