@@ -8,9 +8,11 @@ domain; a translation is plain data (escaped, or Markdown sanitised by render).
 """
 from __future__ import annotations
 
+import gettext
 import io
 from dataclasses import dataclass
 
+import nh3
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
@@ -29,7 +31,7 @@ class LocalizedNewsletter:
     locale: str                     # full locale for formatting, e.g. "nl_BE"
     language: str                   # catalog language actually used first, e.g. "nl"
     direction: str                  # "ltr" or "rtl"
-    translations: NullTranslations  # chained gettext catalogs for the `messages` domain
+    translations: gettext.NullTranslations  # chained gettext catalogs for the `messages` domain
     fallbacks: tuple[str, ...] = () # field paths that fell back along the chain
 
 
@@ -86,6 +88,59 @@ def direction_of(language: str) -> str:
 
 # --- catalogs at runtime ----------------------------------------------------
 
+# Tags a translated template string may keep (the web pages use a link and <bdi>);
+# anything else a translator writes, such as <script>, is removed.
+TRANSLATION_TAGS = {"a", "bdi", "strong", "em", "b", "i", "br", "span"}
+TRANSLATION_ATTRIBUTES = {"a": {"href", "title"}, "span": {"dir", "lang"}, "bdi": {"dir"}}
+
+
+class SanitizedTranslations(gettext.NullTranslations):
+    """Chained catalogs whose translations cannot carry HTML beyond a few harmless tags.
+
+    Jinja's newstyle gettext treats a translated template string as markup, so
+    a translator's HTML would reach the mail unescaped; this cleans it first.
+    """
+
+    def __init__(self, chained: NullTranslations):
+        super().__init__()
+        self.add_fallback(chained)
+
+    def gettext(self, message: str) -> str:
+        return _clean(message, super().gettext(message))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _clean(singular, super().ngettext(singular, plural, n))
+
+    def pgettext(self, context: str, message: str) -> str:
+        return _clean(message, super().pgettext(context, message))
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return _clean(singular, super().npgettext(context, singular, plural, n))
+
+    # Jinja prefers these older names when an object has them.
+    ugettext = gettext
+    ungettext = ngettext
+
+
+def _clean(source: str, translated: str) -> str:
+    if "<" not in translated or translated == source:
+        return translated
+    return nh3.clean(translated, tags=TRANSLATION_TAGS, attributes=TRANSLATION_ATTRIBUTES,
+                     url_schemes={"https", "http", "mailto"}, link_rel=None)
+
+
+def _signature(settings: Settings, language: str, domain: str) -> tuple[str, int, int] | None:
+    """Which file holds a language's catalog, and its version (so edits are picked up)."""
+    po = catalogs.po_path(settings, language, domain)
+    for candidate in (po, po.with_suffix(".mo")):
+        try:
+            stat = candidate.stat()
+        except FileNotFoundError:
+            continue
+        return str(candidate), stat.st_mtime_ns, stat.st_size
+    return None
+
+
 def _single(settings: Settings, language: str, domain: str) -> Translations | None:
     """One language's compiled catalog, or None when there is none."""
     mo = catalogs.load_mo(settings, language, domain)
@@ -94,18 +149,26 @@ def _single(settings: Settings, language: str, domain: str) -> Translations | No
     return Translations(fp=io.BytesIO(mo), domain=domain)
 
 
-def load_translations(locale: str | None, settings: Settings, domain: str = catalogs.MESSAGES) -> NullTranslations:
-    """The chained catalogs for a locale (add_fallback along locale_chain); source text last."""
-    chained: NullTranslations | None = None
-    for language in locale_chain(locale, settings):
-        single = _single(settings, language, domain)
-        if single is None:
-            continue
-        if chained is None:
-            chained = single
-        else:
-            chained.add_fallback(single)
-    return chained if chained is not None else NullTranslations()
+_chains: dict[tuple, gettext.NullTranslations] = {}
+
+
+def load_translations(locale: str | None, settings: Settings,
+                      domain: str = catalogs.MESSAGES) -> gettext.NullTranslations:
+    """The chained catalogs for a locale (add_fallback along locale_chain); source text last.
+
+    The same object comes back while the files are unchanged, so Jinja
+    environments built for it can be reused.
+    """
+    chain = locale_chain(locale, settings)
+    key = (domain, tuple((language, _signature(settings, language, domain)) for language in chain))
+    if key not in _chains:
+        chained = NullTranslations()
+        for language in chain:
+            single = _single(settings, language, domain)
+            if single is not None:
+                chained.add_fallback(single)
+        _chains[key] = SanitizedTranslations(chained)
+    return _chains[key]
 
 
 class _Missing(NullTranslations):
