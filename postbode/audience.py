@@ -365,8 +365,8 @@ def iter_subscribers(conn: sqlite3.Connection) -> Iterator[sqlite3.Row]:
     last_id = 0
     while True:
         rows = conn.execute(
-            "SELECT s.*, (SELECT group_concat(m.list, ';') FROM memberships m WHERE m.subscriber_id = s.id)"
-            " AS lists FROM subscribers s WHERE s.id > ? ORDER BY s.id LIMIT ?",
+            "SELECT s.*, (SELECT group_concat(list, ';') FROM (SELECT m.list FROM memberships m"
+            " WHERE m.subscriber_id = s.id ORDER BY m.list)) AS lists FROM subscribers s WHERE s.id > ? ORDER BY s.id LIMIT ?",
             (last_id, BATCH_SIZE),
         ).fetchall()
         yield from rows

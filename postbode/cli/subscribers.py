@@ -100,7 +100,7 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
     if count:
         _print_counts(conn, list(segments), ctx)
     elif segments:
-        table = Table("email", "name", "locale", "formality", "segment", "view")
+        table = _table("segment", "view")
         shown = 0
         for r in audience.resolve(conn, list(segments), ctx.settings):
             if shown < limit:
@@ -108,7 +108,7 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
             shown += 1
         _print_table(table, shown, limit)
     else:
-        table = Table("email", "name", "locale", "formality", "consent", "lists")
+        table = _table("consent", "lists")
         shown = 0
         for row in audience.iter_subscribers(conn):
             if shown < limit:
@@ -116,6 +116,15 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
                               row["consent"], row["lists"] or "")
             shown += 1
         _print_table(table, shown, limit)
+
+
+def _table(*extra: str) -> Table:
+    """A table of people; addresses are never wrapped, so they can be copied."""
+    table = Table()
+    table.add_column("email", no_wrap=True)
+    for header in ("name", "locale", "formality", *extra):
+        table.add_column(header)
+    return table
 
 
 def _print_table(table: Table, total: int, limit: int) -> None:
