@@ -275,3 +275,21 @@ def test_web_commands_have_help_with_an_example(invoke, command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+def test_page_texts_come_from_the_messages_catalog(client, web_settings, tmp_path):
+    """A translator's entry in locales/<lang>/LC_MESSAGES/messages.po reaches the page."""
+    from babel.messages.pofile import read_po, write_po
+
+    po = web_settings.locales_dir / "de" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh)
+    catalog["Ja, meld mij af"].string = "Ja, abmelden <script>alert(1)</script>"
+    catalog["Ja, meld mij af"].flags.discard("fuzzy")
+    with po.open("wb") as fh:
+        write_po(fh, catalog)
+    add_subscriber(web_settings, tmp_path, "jonas@example.org", locale="de_AT")
+    token = tokens.sign(web_settings, "unsubscribe", "jonas@example.org")
+    page = client.get(f"/u/{token}").get_data(as_text=True)
+    assert html_tag(page) == '<html lang="de" dir="ltr">'
+    assert "Ja, abmelden" in page and "<script>" not in page

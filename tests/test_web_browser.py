@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,16 +15,26 @@ from test_web import NEWSLETTER, add_subscriber
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def live_url(app):
-    """The app on 127.0.0.1 at a free port, served from a thread for the test's duration."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+@contextmanager
+def serving(make_app):
+    """The app made by make_app(its own URL) on 127.0.0.1 at a free port, served from a thread."""
+    apps = []
+    server = make_server("127.0.0.1", 0, lambda environ, start: apps[0](environ, start), threaded=True)
+    apps.append(make_app(f"http://127.0.0.1:{server.server_port}"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def live_url(app):
+    with serving(lambda _url: app) as url:
+        yield url
 
 
 def consent(database: Path, email: str) -> str:
@@ -81,3 +92,24 @@ def test_preferences_form_works_on_a_phone_sized_screen(browser, live_url, web_s
         assert conn.execute("SELECT locale FROM subscribers WHERE email_key = ?", (email,)).fetchone()[0] == "ar"
     finally:
         conn.close()
+
+
+def test_preview_shows_both_versions_in_frames(browser, web_settings):
+    from postbode.web import create_app
+
+    def make_app(url: str):  # as `preview` does: images and links point at this server
+        return create_app(web_settings.with_overrides(base_url=url), {"TESTING": True, "PREVIEW": True})
+
+    with serving(make_app) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(f"{url}/preview/{NEWSLETTER}?locale=ar&view=funders")
+            page.wait_for_load_state("load")
+            frames = {f.url.split("locale=")[1].split("&")[0]: f for f in page.frames if "/frame?" in f.url}
+            assert sorted(frames) == ["ar", "nl"]
+            assert frames["ar"].evaluate("document.documentElement.dir") == "rtl"
+            assert frames["nl"].evaluate("document.documentElement.lang") == "nl"
+            assert frames["ar"].evaluate("document.images.length") > 0
+            assert frames["ar"].evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        finally:
+            page.close()

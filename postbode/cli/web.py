@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from postbode.cli.common import Context, console, console_err, pass_context
+from postbode.cli.common import Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import PostbodeError
 
@@ -105,8 +105,8 @@ def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
         return settings
     settings, development = tokens.with_development_key(settings)
     if development:
-        console_err.print("note: POSTBODE_SECRET_KEY is not set; using a development key "
-                          "(links signed with it only work in this preview)")
+        click.echo("note: POSTBODE_SECRET_KEY is not set; using a development key "
+                   "(links signed with it only work in this preview)", err=True)
     return settings
 
 
@@ -126,7 +126,7 @@ def _run(settings: Settings, host: str, port: int, with_preview: bool, *, path: 
         # Images and links then point at this server, not the public site.
         settings = settings.with_overrides(base_url=url)
     holder.app = create_app(settings, {"PREVIEW": with_preview})
-    console.print(f"serving on {url}{path}  (Ctrl-C stops)", markup=False)
+    click.echo(f"serving on {url}{path}  (Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

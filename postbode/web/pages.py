@@ -4,16 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from flask import Flask, Response, current_app, g, make_response, render_template, request
 from jinja2 import FileSystemLoader, StrictUndefined
 
+from postbode import i18n
 from postbode.config import Settings
 
 # Our own pages carry no script and load nothing from elsewhere.
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
 
 
@@ -66,13 +67,7 @@ def match_locale(candidate: str | None, s: Settings) -> str | None:
 def use_locale(locale: str) -> None:
     """Make `locale` the language of this request's page."""
     g.locale = locale
-    g.translations = load_translations(settings(), locale)
-
-
-def load_translations(s: Settings, locale: str) -> NullTranslations:
-    """The `messages` catalog for a page locale (the source language needs none)."""
-    language = locale.split("_")[0]
-    return Translations.load(str(s.locales_dir), [locale, language], domain="messages")
+    g.translations = i18n.load_translations(locale, settings())
 
 
 def _translations() -> NullTranslations:
