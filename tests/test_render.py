@@ -236,6 +236,18 @@ def test_every_image_has_alt_width_and_height(sample: Newsletter, settings: Sett
     assert 'src="https://nieuwsbrief.example.org/images/toerisme-training.png"' in html
 
 
+def test_image_sizes_come_from_the_file_and_fit_the_column(sample: Newsletter, settings: Settings) -> None:
+    from postbode.content import Logo
+    ack = sample.acknowledgement.model_copy(update={"logos": [Logo(src="images/toerisme-training.png", alt="Logo")]})
+    section = sample.sections_for("funders")[2]
+    remote = section.image.model_copy(update={"src": "https://example.org/foto.png", "height": None, "width": 600})
+    newsletter = sample.model_copy(update={
+        "acknowledgement": ack, "sections": [section.model_copy(update={"image": remote})]})
+    html = rendered(newsletter, settings).html
+    assert 'src="https://nieuwsbrief.example.org/images/toerisme-training.png" alt="Logo" width="140" height="70"' in html
+    assert 'src="https://example.org/foto.png" alt="' in html and 'width="600" height="338"' in html
+
+
 def _catalog(locale: str, entries: list[tuple]) -> Translations:
     """An in-memory compiled catalog: entries are (msgid, msgstr[, context])."""
     catalog = Catalog(locale=locale)
