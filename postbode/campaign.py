@@ -536,13 +536,21 @@ class _Sender:
                 journal.Outcome(e.row_id, "unknown", None, f"sending failed: {err}")
                 for e in entries])
             raise
-        outcomes += [self._outcome(e, r) for e, r in zip(entries, results)]
+        retry_at = self._retry_at(entries, results)
+        outcomes += [self._outcome(e, r, retry_at) for e, r in zip(entries, results)]
         journal.record(conn, outcomes)
         self._suppress_hard_bounces(conn, entries, results)
         self._count_failures(results)
         return outcomes
 
-    def _outcome(self, entry: journal.Entry, result: SendResult) -> journal.Outcome:
+    def _retry_at(self, entries: Sequence[journal.Entry], results: Sequence[SendResult]) -> float:
+        """One retry time for the whole batch, so its rows come due (and are claimed) together."""
+        waits = [backoff(e.attempts, r.retry_after, self.policy)
+                 for e, r in zip(entries, results) if str(r.status) == "retry"]
+        return time.time() + (max(waits) if waits else 0.0)
+
+    def _outcome(self, entry: journal.Entry, result: SendResult,
+                 retry_at: float) -> journal.Outcome:
         status = str(result.status)
         text = result.text or None
         next_at = None
@@ -551,7 +559,7 @@ class _Sender:
                 status = "rejected"
                 text = f"gave up after {entry.attempts} attempts; last answer: {result.text}"
             else:
-                next_at = time.time() + backoff(entry.attempts, result.retry_after, self.policy)
+                next_at = retry_at
         return journal.Outcome(entry.row_id, status, result.code, text, result.provider_id,
                                next_at, result.message_id)
 
