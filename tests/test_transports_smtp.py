@@ -156,3 +156,19 @@ def test_smtputf8_address_is_sent_when_the_server_offers_it(smtp_server, setting
 ])
 def test_hard_bounce_rule(code, reply, stage, hard):
     assert is_hard_bounce(code, reply, stage) is hard
+
+
+def test_messages_from_the_real_builder_arrive_intact(smtp_server, settings, newsletter_messages):
+    messages = newsletter_messages(5, "nl") + newsletter_messages(5, "en", start=5)
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        results = transport.send_batch(messages)
+    assert [r.status for r in results] == [Status.SENT] * 10
+    received = {mail.rcpt_tos[0]: mail.message for mail in smtp_server.received}
+    for message in messages:
+        mail = received[message.rcpt_to]
+        assert mail["Message-ID"] == message.message_id
+        assert mail["Content-Language"] == message.recipient.locale
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        html = mail.get_body(("html",)).get_content()
+        assert f"Beste Lezer &amp; Co {message.recipient.subscriber_id}," in html
+        assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == message.text.replace("\r\n", "\n")
