@@ -365,12 +365,11 @@ def image_url(src: str, settings: Settings) -> str:
 
 def _display_size(src: str, width: int | None, height: int | None, settings: Settings,
                   max_width: int, fallback: tuple[int, int] = (600, 338)) -> tuple[int, int]:
-    """Width and height attributes for an <img>: the given or intrinsic size, scaled to fit the column."""
-    if height is None or width is None:
-        intrinsic = _intrinsic_size(src, settings)
-        if intrinsic is None:
-            return (width or fallback[0], height or round((width or fallback[0]) * fallback[1] / fallback[0]))
-        width, height = (width or intrinsic[0]), round((width or intrinsic[0]) * intrinsic[1] / intrinsic[0])
+    """Width and height attributes for an <img>: the given or natural size, scaled to fit `max_width`."""
+    if width is None or height is None:
+        natural_width, natural_height = _intrinsic_size(src, settings) or fallback
+        width = width or natural_width
+        height = round(width * natural_height / natural_width)
     if width > max_width:
         width, height = max_width, round(height * max_width / width)
     return width, height
