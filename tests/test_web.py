@@ -97,6 +97,7 @@ def test_button_unsubscribes_and_is_idempotent(client, web_settings, subscriber)
     assert first.status_code == second.status_code == 200
     assert "Je bent afgemeld" in first.get_data(as_text=True)
     assert stored(web_settings, subscriber)["consent"] == "unsubscribed"
+    assert web_events(web_settings) == ["unsubscribed"]  # recorded once
     again = client.get(f"/u/{token}").get_data(as_text=True)
     assert "Je bent al afgemeld" in again and "<button" not in again
 
@@ -293,3 +294,15 @@ def test_page_texts_come_from_the_messages_catalog(client, web_settings, tmp_pat
     page = client.get(f"/u/{token}").get_data(as_text=True)
     assert html_tag(page) == '<html lang="de" dir="ltr">'
     assert "Ja, abmelden" in page and "<script>" not in page
+
+
+def test_a_setup_problem_shows_a_calm_page(subscriber, web_settings):
+    from postbode.web import create_app
+
+    client = create_app(web_settings.with_overrides(secret_key=""), {"TESTING": True}).test_client()
+    token = tokens.sign(web_settings, "unsubscribe", subscriber)
+    response = client.post(f"/u/{token}")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Traceback" not in page and "POSTBODE_SECRET_KEY" not in page
+    assert "mailto:info@example.org" in page

@@ -10,6 +10,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 
 from postbode import i18n
 from postbode.config import Settings
+from postbode.errors import PostbodeError
 
 # Our own pages carry no script and load nothing from elsewhere.
 PAGE_POLICY = (
@@ -41,6 +42,7 @@ def setup(app: Flask) -> None:
     app.register_error_handler(404, lambda _e: render_page("not_found.html", status=404))
     app.register_error_handler(405, lambda _e: render_page("not_found.html", status=405))
     app.register_error_handler(413, lambda _e: render_page("not_found.html", status=413))
+    app.register_error_handler(PostbodeError, _unavailable)
 
 
 def choose_locale(preferred: str | None = None) -> str:
@@ -113,6 +115,12 @@ def render_page(template: str, *, status: int = 200, locale: str | None = None,
     response = make_response(render_template(template, **page_context(g.locale), **context), status)
     response.headers["Content-Language"] = g.locale.replace("_", "-")
     return response
+
+
+def _unavailable(err: PostbodeError) -> Response:
+    """A setup problem (database, signing key): logged for the operator, a calm page for the reader."""
+    current_app.logger.error("%s", err)
+    return render_page("unavailable.html", status=500)
 
 
 def _safe_headers(response: Response) -> Response:

@@ -40,7 +40,7 @@ def unsubscribe(token: str) -> Response:
         return _damaged()
     conn = get_db()
     subscriber = subscribers.get_subscriber(conn, email)
-    audience.unsubscribe(conn, email, SOURCE)
+    _unsubscribe(conn, email)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
@@ -65,7 +65,7 @@ def save_preferences(token: str) -> Response:
     if subscriber is None:
         return _preferences_page(email)
     if request.form.get("action") == "unsubscribe":
-        audience.unsubscribe(conn, email, SOURCE)
+        _unsubscribe(conn, email)
         return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
     choice = _read_form(conn)
     if choice is None:
@@ -76,6 +76,12 @@ def save_preferences(token: str) -> Response:
     changed = subscribers.update_preferences(conn, email, locale=locale, formality=formality,
                                           lists=lists, source=SOURCE)
     return _preferences_page(email, saved=True, changed=changed)
+
+
+def _unsubscribe(conn, email: str) -> None:
+    """Unsubscribe once; a repeated click or provider retry changes and records nothing more."""
+    if not audience.is_suppressed(conn, email):
+        audience.unsubscribe(conn, email, SOURCE)
 
 
 def _read_form(conn) -> tuple[str, str, list[str]] | None:
