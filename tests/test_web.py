@@ -205,6 +205,13 @@ def test_web_version_of_the_sample(client, locale, direction):
     assert response.headers["Content-Language"] == locale
 
 
+def test_web_version_of_a_regional_locale(client):
+    """Mails to nl_BE readers link /v/<id>/nl_BE: Dutch text, Belgian formatting."""
+    response = client.get(f"/v/{NEWSLETTER}/nl_BE")
+    assert response.status_code == 200
+    assert 'lang="nl-BE"' in html_tag(response.get_data(as_text=True))
+
+
 def test_web_version_of_a_segment_view_differs(client):
     general = client.get(f"/v/{NEWSLETTER}/nl").get_data(as_text=True)
     funders = client.get(f"/v/{NEWSLETTER}/nl/funders")
@@ -212,7 +219,8 @@ def test_web_version_of_a_segment_view_differs(client):
     assert funders.get_data(as_text=True) != general
 
 
-@pytest.mark.parametrize("path", [f"/v/{NEWSLETTER}/fr", f"/v/{NEWSLETTER}/nl/nobody",
+@pytest.mark.parametrize("path", [f"/v/{NEWSLETTER}/fr", f"/v/{NEWSLETTER}/fr_BE", f"/v/{NEWSLETTER}/nl-be",
+                                  f"/v/{NEWSLETTER}/xx_YY", f"/v/{NEWSLETTER}/nl/nobody",
                                   "/v/no-such-letter/nl", "/v/..%2Fpostbode/nl"])
 def test_unknown_web_versions_are_404(client, path):
     assert client.get(path).status_code == 404

@@ -4,6 +4,8 @@ from __future__ import annotations
 from babel.dates import format_date
 from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
 
+from postbode import i18n
+from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import PostbodeError
 from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
@@ -68,8 +70,8 @@ def _find(newsletter_id: str, locale: str, view: str | None) -> tuple[Newsletter
     """The newsletter and the configured locale asked for; 404 when either, or the view, is unknown."""
     s = settings()
     path = newsletter_path(s, newsletter_id)
-    code = match_locale(locale, s)
-    if path is None or code is None or code != locale:
+    code = served_locale(locale, s)
+    if path is None or code is None:
         abort(404)
     try:
         newsletter = load_newsletter(path)
@@ -79,6 +81,14 @@ def _find(newsletter_id: str, locale: str, view: str | None) -> tuple[Newsletter
     if view is not None and view not in views_of(newsletter):
         abort(404)
     return newsletter, code
+
+
+def served_locale(locale: str, s: Settings) -> str | None:
+    """`locale` when it is a well-formed locale whose language we send in (nl, nl_BE, de_AT …)."""
+    parsed = i18n.parse_locale(locale)
+    if parsed is None or str(parsed) != locale or match_locale(locale, s) is None:
+        return None
+    return locale
 
 
 def cached_version(newsletter: Newsletter, locale: str, view: str | None) -> WebVersion:
