@@ -20,13 +20,14 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_f
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
-from babel.messages.pofile import PoFileError, read_po, write_po
+from babel.messages.pofile import PoFileError, normalize, read_po, unescape, write_po
 
 from postbode.config import Settings
 from postbode.errors import Problem, TranslationError
 
 MESSAGES = "messages"
 COMMENT_TAGS = ("Translators:",)
+WIDTH = 76
 CATALOG_HEADER = (
     "# {title}\n"
     "# Translate the .po files made from this template; see locales/README.md.\n"
@@ -93,6 +94,8 @@ def read_catalog(path: Path, *, check: bool = True, locale: Locale | None = None
         raise TranslationError(Problem(str(path), None, None, "", "file not found")) from None
     except PoFileError as err:
         message = str(err).rsplit(" on ", 1)[0]
+        if "num_plurals" in message:
+            raise TranslationError(_plural_count_problem(path, err.catalog, err.lineno + 1)) from err
         raise TranslationError(Problem(
             str(path), err.lineno + 1, None, "",
             f"not a valid .po file: {message}; fix that line (msgfmt --check {path.name} shows it too)",
@@ -103,11 +106,19 @@ def read_catalog(path: Path, *, check: bool = True, locale: Locale | None = None
             str(path), line, None, "", f"cannot read this catalog ({err}); fix the header or the encoding",
         )) from err
     mark_format_flags(catalog)
+    _restore_previous_ids(catalog)
     if check:
         problems = [*_plural_header_problems(path, catalog), *_message_problems(path, catalog)]
         if problems:
             raise TranslationError(problems, summary=f"{path}: {len(problems)} problem(s) in this catalog")
     return catalog
+
+
+def _plural_count_problem(path: Path, catalog: Catalog, line: int) -> Problem:
+    expected = get_plural(catalog.locale) if catalog.locale else None
+    advice = f"for {catalog.locale} use: {expected.plural_forms}" if expected else "fix the header"
+    return Problem(str(path), _line_of(path, "Plural-Forms"), None, "Plural-Forms",
+                   f"nplurals={catalog.num_plurals} but the entry at line {line} has more plural forms; {advice}")
 
 
 def _plural_header_problems(path: Path, catalog: Catalog) -> list[Problem]:
@@ -138,6 +149,35 @@ def _message_problems(path: Path, catalog: Catalog) -> list[Problem]:
                                     f"{error} (msgid {msgid!r}); make the translation use the "
                                     "same %(name)s placeholders as the source"))
     return problems
+
+
+def _restore_previous_ids(catalog: Catalog) -> None:
+    """Babel reads `#| msgid` lines as user comments; turn them back into the previous msgid."""
+    for message in [*catalog, *catalog.obsolete.values()]:
+        previous = [c[1:].strip() for c in message.user_comments if c.startswith("|")]
+        if not previous:
+            continue
+        message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
+        ids: list[str] = []
+        for part in previous:
+            for keyword in ("msgid_plural ", "msgid "):
+                if part.startswith(keyword):
+                    ids.append("")
+                    part = part[len(keyword):].strip()
+                    break
+            if ids and len(part) >= 2 and part[0] == part[-1] == '"':
+                ids[-1] += unescape(part)
+        message.previous_id = ids
+
+
+def _previous_lines(message: Message, width: int) -> list[str]:
+    """GNU gettext's `#| msgid` block for a fuzzy entry's previous source text."""
+    lines = []
+    for keyword, text in zip(("msgid", "msgid_plural"), message.previous_id):
+        parts = normalize(text, width=width).splitlines()
+        lines.append(f"#| {keyword} {parts[0]}")
+        lines += [f"#| {part}" for part in parts[1:]]
+    return lines
 
 
 def mark_format_flags(catalog: Catalog) -> None:
@@ -190,9 +230,9 @@ def write_catalog(path: Path, catalog: Catalog, *, template: bool = False) -> bo
     """Write a .po/.pot file if its content changed (dates aside); True when written."""
     mark_format_flags(catalog)
     buffer = io.BytesIO()
-    write_po(buffer, catalog, width=76, include_previous=not template, ignore_obsolete=False,
+    write_po(buffer, catalog, width=WIDTH, include_previous=not template, ignore_obsolete=False,
              sort_output=False)
-    data = buffer.getvalue()
+    data = _fix_previous_blocks(buffer.getvalue(), catalog) if not template else buffer.getvalue()
     if path.exists() and _without_dates(path.read_bytes()) == _without_dates(data):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +240,22 @@ def write_catalog(path: Path, catalog: Catalog, *, template: bool = False) -> bo
     tmp.write_bytes(data)
     tmp.replace(path)
     return True
+
+
+def _fix_previous_blocks(data: bytes, catalog: Catalog) -> bytes:
+    """Rewrite Babel's `#|` blocks (it wraps them as prose) in GNU gettext's form."""
+    blocks = [_previous_lines(m, WIDTH) for m in catalog if m.id and m.previous_id]
+    lines = data.decode(catalog.charset or "utf-8").split("\n")
+    out: list[str] = []
+    index = 0
+    for line in lines:
+        if line.startswith("#| "):
+            if not out or not out[-1].startswith("#| "):
+                out.extend(blocks[index] if index < len(blocks) else [])
+                index += 1
+            continue
+        out.append(line)
+    return "\n".join(out).encode(catalog.charset or "utf-8")
 
 
 def _without_dates(data: bytes) -> list[bytes]:
@@ -339,14 +395,19 @@ def merge(catalog: Catalog, template: Catalog, *, by_context: bool) -> None:
     Newsletter entries are matched by their context (the field path), never by
     similar-looking text of another field.
     """
-    previous: dict[object, list[str]] = {}
+    previous: dict[object, list[str]] = {
+        (_first(m.id), m.context): list(m.previous_id) for m in catalog if m.id and m.fuzzy and m.previous_id}
     if by_context:
-        previous = _rekey_by_context(catalog, template)
+        previous.update(_rekey_by_context(catalog, template))
     catalog.update(template, no_fuzzy_matching=by_context, update_header_comment=True)
     for message in catalog:
-        key = (message.id if isinstance(message.id, str) else message.id[0], message.context)
-        if key in previous:
+        key = (_first(message.id), message.context)
+        if key in previous and message.fuzzy and not message.previous_id:
             message.previous_id = previous[key]
+
+
+def _first(msgid: object) -> str:
+    return msgid if isinstance(msgid, str) else msgid[0]
 
 
 def _rekey_by_context(catalog: Catalog, template: Catalog) -> dict[object, list[str]]:
@@ -378,7 +439,7 @@ def _rekey_by_context(catalog: Catalog, template: Catalog) -> dict[object, list[
         catalog.add(new.id, old.string, old.locations, flags=flags, auto_comments=old.auto_comments,
                     user_comments=old.user_comments, context=new.context)
         if changed:
-            previous[(new.id, new.context)] = [old.id] if isinstance(old.id, str) else list(old.id)
+            previous[(_first(new.id), new.context)] = [old.id] if isinstance(old.id, str) else list(old.id)
     return previous
 
 
