@@ -105,6 +105,7 @@ class OutgoingMessage:
     variant: Any = None                   # the PreparedVariant it was built from
     values: Mapping[str, str] = field(default_factory=dict)  # marker → raw value
     _bytes: bytes | None = field(default=None, repr=False)
+    _lines: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -184,7 +185,8 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     return OutgoingMessage(recipient=recipient, message_id=message_id,
                            mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
                            subject=subject, headers=headers, html=html, text=text,
-                           variant=variant, values=values)
+                           variant=variant, values=values,
+                           _lines={("To", to): _address_line("To", name, recipient.email)})
 
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
@@ -313,13 +315,41 @@ def _header_line(name: str, value: str, utf8: bool = False) -> bytes:
     return folded.encode("utf-8" if utf8 else "ascii")
 
 
+def _address_line(name: str, display: str, address: str) -> bytes:
+    """An address header without the header parser: a non-ASCII name becomes RFC 2047 words."""
+    address = address.strip()
+    if not display:
+        return f"{name}: {address}\r\n".encode("utf-8")
+    if display.isascii():
+        line = f"{name}: {_address(display, address)}\r\n"
+        return line.encode("ascii") if len(line) <= 998 else _header_line(name, line[len(name) + 2:-2])
+    words = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(chunk.encode('utf-8')).decode('ascii')}?="
+                          for chunk in _chunks(display, 45))
+    return f"{name}: {words}\r\n <{address}>\r\n".encode("utf-8")
+
+
+def _chunks(text: str, max_bytes: int) -> list[str]:
+    """`text` cut on character boundaries into pieces of at most `max_bytes` UTF-8 bytes."""
+    chunks, current, size = [], [], 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > max_bytes:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    chunks.append("".join(current))
+    return chunks
+
+
 def _assemble(message: OutgoingMessage) -> bytes:
     variant = message.variant
     cache = variant.header_lines if isinstance(variant, PreparedVariant) else {}
     boundary = variant.boundary if isinstance(variant, PreparedVariant) else \
         "=_pb_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:24]
     utf8 = message.needs_smtputf8
-    head = [cache.get(h) or _header_line(h[0], h[1], utf8) for h in message.headers]
+    own = message._lines
+    head = [own.get(h) or cache.get(h) or _header_line(h[0], h[1], utf8) for h in message.headers]
     delimiter = f"--{boundary}\r\n".encode("ascii")
     return b"".join([
         *head,
@@ -343,9 +373,13 @@ def _quoted_printable(text: str) -> bytes:
 
 
 def _base64(text: str) -> bytes:
-    """Compact for every script and about twice as fast as quoted-printable for the HTML."""
+    """Compact for every script and several times faster than quoted-printable for the HTML."""
     canonical = _lf_bytes(text).replace(b"\n", _CRLF)  # text in canonical form has CRLF breaks
-    return base64.encodebytes(canonical).replace(b"\n", _CRLF)
+    encoded = binascii.b2a_base64(canonical, newline=False)
+    # One C call and slicing beats base64.encodebytes, which calls into C once per line.
+    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    lines.append(b"")
+    return _CRLF.join(lines)
 
 
 def _lf_bytes(text: str) -> bytes:
