@@ -53,11 +53,15 @@ class OutboxTransport(Transport):
     def __init__(self, folder: Path):
         self.folder = folder
         self._target: Path | None = None
+        self._dir_fd: int | None = None       # names below are relative to it: fewer path lookups
 
     def open(self) -> None:
+        if self._dir_fd is not None:
+            return
         target = self.folder / campaign_folder_name(self.campaign)
         try:
             target.mkdir(parents=True, exist_ok=True)
+            self._dir_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:
             raise TransportError(
                 f"outbox folder {target} cannot be created ({err.strerror}); "
@@ -66,30 +70,41 @@ class OutboxTransport(Transport):
         self._target = target
 
     def close(self) -> None:
-        self._target = None
+        dir_fd, self._dir_fd = self._dir_fd, None
+        if dir_fd is not None:
+            os.close(dir_fd)
 
     def send_batch(self, messages: Sequence["OutgoingMessage"]) -> list[SendResult]:
-        if self._target is None:
-            self.open()
+        self.open()
         return [self._write(message) for message in messages]
 
     def _write(self, message: "OutgoingMessage") -> SendResult:
-        assert self._target is not None
         name = file_name(message.message_id)
-        final = self._target / name
-        temporary = self._target / f".{name}.{os.getpid()}.tmp"
+        temporary = f".{name}.{os.getpid()}.tmp"
+        dir_fd = self._dir_fd
         try:
-            temporary.write_bytes(message.as_bytes())
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+            try:
+                _write_all(fd, message.as_bytes())
+            finally:
+                os.close(fd)
             try:
                 # a hard link fails if the file exists: an earlier run already wrote this mail
-                os.link(temporary, final)
+                os.link(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except FileExistsError:
                 return SendResult(message.message_id, Status.SENT, None,
                                   "already in the outbox, left as it was", name)
             finally:
-                temporary.unlink(missing_ok=True)
+                os.unlink(temporary, dir_fd=dir_fd)
         except OSError as err:
             raise TransportError(
-                f"cannot write {final} ({err.strerror}); free disk space or fix the folder's permissions"
+                f"cannot write {self._target}/{name} ({err.strerror}); "
+                "free disk space or fix the folder's permissions"
             ) from err
         return SendResult(message.message_id, Status.SENT, None, "written to the outbox", name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
