@@ -72,6 +72,8 @@ class ImportSummary:
 
 @dataclass
 class _Row:
+    """One valid line of the file."""
+
     email: str
     key: str
     line: int
@@ -80,14 +82,6 @@ class _Row:
     locale: str | None = None
     attributes: dict[str, object] = field(default_factory=dict)
     tags: set[str] = field(default_factory=set)
-
-    def merge(self, other: "_Row") -> None:
-        """A later line for the same address fills in and adds, never blanks out."""
-        self.name = other.name or self.name
-        self.formality = other.formality or self.formality
-        self.locale = other.locale or self.locale
-        self.attributes.update(other.attributes)
-        self.tags |= other.tags
 
 
 # ---------------------------------------------------------------- reading
@@ -156,7 +150,7 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
 
 class _RowReader:
-    """Turns CSV records into merged rows, collecting invalid lines and warnings."""
+    """Turns CSV records into rows, collecting invalid lines and warnings."""
 
     def __init__(self, path: Path, columns: dict[str, int], fields: dict[str, FieldType],
                  headers: list[str], summary: ImportSummary):
@@ -165,7 +159,6 @@ class _RowReader:
         self.fields = fields
         self.headers = headers
         self.summary = summary
-        self.rows: dict[str, _Row] = {}
 
     def cell(self, values: list[str], role: str) -> str:
         index = self.columns.get(role)
@@ -177,26 +170,23 @@ class _RowReader:
     def warn(self, line: int, column: str, message: str) -> None:
         self.summary.warnings.append(Problem(str(self.path), line, None, column, message))
 
-    def add(self, line: int, values: list[str]) -> None:
+    def row(self, line: int, values: list[str]) -> _Row | None:
+        """The row of one record, or None (blank, or invalid and recorded as such)."""
         if not any(v.strip() for v in values):
-            return  # blank lines and Excel's trailing ;;; rows
+            return None  # blank lines and Excel's trailing ;;; rows
         self.summary.rows += 1
         raw = self.cell(values, "email")
         if not raw:
             self.summary.invalid.append(Problem(str(self.path), line, None, "email", "no email address; line skipped"))
-            return
+            return None
         try:
             email = validate_email(raw, check_deliverability=False).normalized
         except EmailNotValidError as err:
             self.summary.invalid.append(Problem(str(self.path), line, None, "email", f"{raw!r}: {err}; line skipped"))
-            return
+            return None
         row = _Row(email=email, key=email.lower(), line=line)
         self.fill(row, values)
-        if row.key in self.rows:
-            self.summary.duplicates += 1
-            self.rows[row.key].merge(row)
-        else:
-            self.rows[row.key] = row
+        return row
 
     def fill(self, row: _Row, values: list[str]) -> None:
         name = self.cell(values, "name")
@@ -230,13 +220,14 @@ class _RowReader:
             row.attributes[name] = converted
 
 
-def read_rows(path: Path, declared: SegmentsFile, summary: ImportSummary) -> dict[str, _Row]:
-    """Every valid, merged row of the file, by address key; CsvError if the file cannot be used."""
+def read_rows(path: Path, declared: SegmentsFile, summary: ImportSummary) -> Iterator[_Row]:
+    """The valid rows of the file, streamed; CsvError at once if the file cannot be used."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise AudienceError(f"{path}: cannot read the file ({err.strerror}); check the path") from None
     text, summary.encoding = decode(data)
+    del data
     if not text.strip():
         raise CsvError(Problem(str(path), 1, None, "", "the file is empty; export it with a header row "
                                "that has an e-mail column"))
@@ -248,13 +239,16 @@ def read_rows(path: Path, declared: SegmentsFile, summary: ImportSummary) -> dic
         found = ", ".join(repr(h) for h in headers) or "none"
         raise CsvError(Problem(str(path), 1, None, "", f"no email column (found: {found}); name the column "
                                "e-mail, email or e-mailadres. Nothing was imported."))
-    reader = _RowReader(path, columns, declared.fields, headers, summary)
+    return _valid_rows(path, records, _RowReader(path, columns, declared.fields, headers, summary))
+
+
+def _valid_rows(path: Path, records: Iterator[tuple[int, list[str]]], reader: _RowReader) -> Iterator[_Row]:
     try:
         for line, values in records:
-            reader.add(line, values)
+            if (row := reader.row(line, values)) is not None:
+                yield row
     except csv.Error as err:
         raise CsvError(Problem(str(path), None, None, "", f"not readable as CSV: {err}")) from None
-    return reader.rows
 
 
 # ---------------------------------------------------------------- writing
@@ -264,6 +258,14 @@ _TEMP = (
     " email TEXT NOT NULL, email_key TEXT PRIMARY KEY, email_hash TEXT NOT NULL,"
     " name TEXT, formality TEXT, locale TEXT, attributes TEXT NOT NULL, tags TEXT NOT NULL,"
     " status TEXT)"
+)
+_STAGE = (
+    "INSERT INTO import_rows(email, email_key, email_hash, name, formality, locale, attributes, tags)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET"
+    " name = coalesce(excluded.name, name), formality = coalesce(excluded.formality, formality),"
+    " locale = coalesce(excluded.locale, locale), attributes = json_patch(attributes, excluded.attributes),"
+    " tags = (SELECT json_group_array(value) FROM"
+    "  (SELECT value FROM json_each(import_rows.tags) UNION SELECT value FROM json_each(excluded.tags)))"
 )
 _MARK_SUPPRESSED = (
     "UPDATE import_rows SET status = 'suppressed' WHERE"
@@ -306,17 +308,25 @@ _LOG_NEW = (
 )
 
 
-def _stage(conn: sqlite3.Connection, rows: dict[str, _Row]) -> None:
-    """Put the file's rows in a temporary table (no lock on the database yet)."""
+def _stage(conn: sqlite3.Connection, rows: Iterator[_Row], summary: ImportSummary) -> None:
+    """Stream the file's rows into a temporary table (no lock on the database yet).
+
+    A later line for the same address fills in and adds to the earlier one, never blanks it out.
+    """
     conn.execute(_TEMP)
     conn.execute("DELETE FROM import_rows")
-    conn.executemany(
-        "INSERT INTO import_rows(email, email_key, email_hash, name, formality, locale, attributes, tags)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ((r.email, r.key, email_hash(r.key), r.name, r.formality, r.locale,
-          json.dumps(r.attributes, ensure_ascii=False), json.dumps(sorted(r.tags), ensure_ascii=False))
-         for r in rows.values()),
-    )
+    staged = 0
+
+    def values() -> Iterator[tuple[object, ...]]:
+        nonlocal staged
+        for r in rows:
+            staged += 1
+            yield (r.email, r.key, email_hash(r.key), r.name, r.formality, r.locale,
+                   json.dumps(r.attributes, ensure_ascii=False), json.dumps(sorted(r.tags), ensure_ascii=False))
+
+    conn.executemany(_STAGE, values())
+    unique = conn.execute("SELECT count(*) FROM import_rows").fetchone()[0]
+    summary.duplicates = staged - unique
 
 
 def _merge(conn: sqlite3.Connection, summary: ImportSummary, source: str, consent: str) -> None:
@@ -350,7 +360,7 @@ def import_file(conn: sqlite3.Connection, path: Path, list_name: str, settings: 
     summary = ImportSummary(file=path, list_name=list_name, dry_run=dry_run)
     rows = read_rows(path, declared, summary)
     source = f"import {_display(path, settings)}"
-    _stage(conn, rows)
+    _stage(conn, rows, summary)
     conn.execute("BEGIN IMMEDIATE")
     try:
         _merge(conn, summary, source, "unconfirmed" if unconfirmed else "subscribed")
