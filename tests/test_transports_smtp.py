@@ -172,3 +172,23 @@ def test_messages_from_the_real_builder_arrive_intact(smtp_server, settings, new
         html = mail.get_body(("html",)).get_content()
         assert f"Beste Lezer &amp; Co {message.recipient.subscriber_id}," in html
         assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == message.text.replace("\r\n", "\n")
+
+
+def test_local_relay_without_tls_or_login_and_without_smtputf8(settings, outgoing):
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import RecordingHandler, _free_port
+
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        url = f"smtp://127.0.0.1:{controller.port}?tls=none"
+        with open_transport(url, settings, env={}) as transport:
+            results = transport.send_batch([outgoing("jürgen@example.org", 1), outgoing("anna@example.org", 2)])
+    finally:
+        controller.stop()
+    assert results[0].status == Status.REJECTED and "SMTPUTF8" in results[0].text
+    assert not results[0].hard_bounce
+    assert results[1].status == Status.SENT
+    assert [mail.rcpt_tos for mail in handler.received] == [["anna@example.org"]]
