@@ -39,6 +39,7 @@ MARKERS = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL)
 
 _SPLIT = re.compile("(" + "|".join(MARKERS) + ")")
 _ANY_MARKER = re.compile(r"__PB_[A-Z_]+__")
+_NAME_SPLIT = re.compile(f"({NAME})")
 # CR, LF and NUL end or corrupt a header; the others are line breaks to str.splitlines().
 _FORBIDDEN = re.compile("[\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _ADDRESS_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
@@ -124,32 +125,40 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
     label = _label(rendered)
     html_t, text_t = Template.split(rendered.html), Template.split(rendered.text)
     _check_markers(label, html_t, text_t)
-    subject = _checked("Subject", rendered.subject,
-                       f"the subject of {label} (newsletter YAML or its translation)")
-    from_header = _checked("From", _address(settings.sender_name, settings.sender_email),
-                           "[sender] name and email in postbode.toml")
-    reply_to = settings.reply_to and _checked("Reply-To", settings.reply_to,
-                                              "[sender] reply_to in postbode.toml")
-    list_id = _checked("List-Id", settings.list_id, "[mail] list_id in postbode.toml")
-    language = _checked("Content-Language", getattr(rendered, "lang", "") or rendered.locale,
-                        f"the locale of {label}").replace("_", "-")
-    constant = [("From", from_header), ("List-Id", list_id), ("Subject", subject),
-                ("Subject", "[TEST] " + subject), ("Content-Language", language),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-    if reply_to:
-        constant.append(("Reply-To", reply_to))
+    constant = _constant_headers(rendered, settings, label)
+    utf8_sender = not settings.sender_email.isascii()
     return PreparedVariant(
         rendered=rendered, html=html_t, text=text_t,
-        greetings={k: Template.split(v, re.compile(f"({NAME})"))
-                   for k, v in (rendered.greetings or {}).items()},
+        greetings={kind: Template.split(text, _NAME_SPLIT)
+                   for kind, text in (rendered.greetings or {}).items()},
         web_url=web_url(settings, rendered.newsletter_id, rendered.locale, rendered.view),
-        subject=subject, mail_from=settings.sender_email, from_header=from_header,
-        reply_to=reply_to or None, list_id=list_id, content_language=language,
+        subject=constant["Subject"], mail_from=settings.sender_email,
+        from_header=constant["From"], reply_to=constant.get("Reply-To"),
+        list_id=constant["List-Id"], content_language=constant["Content-Language"],
         domain=_domain(settings.sender_email), timezone=_timezone(settings),
         boundary=_boundary(rendered),
-        header_lines={(n, v): _header_line(n, v, n == "From" and not settings.sender_email.isascii())
-                      for n, v in constant},
+        header_lines={(name, value): _header_line(name, value, name == "From" and utf8_sender)
+                      for name, value in [*constant.items(),
+                                          ("Subject", "[TEST] " + constant["Subject"])]},
     )
+
+
+def _constant_headers(rendered: "Rendered", settings: Settings, label: str) -> dict[str, str]:
+    """The headers every recipient of a variant shares, each checked against injection."""
+    headers = {
+        "From": _checked("From", _address(settings.sender_name, settings.sender_email),
+                         "[sender] name and email in postbode.toml"),
+        "Subject": _checked("Subject", rendered.subject,
+                            f"the subject of {label} (newsletter YAML or its translation)"),
+        "List-Id": _checked("List-Id", settings.list_id, "[mail] list_id in postbode.toml"),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Content-Language": _checked("Content-Language", rendered.lang or rendered.locale,
+                                     f"the locale of {label}").replace("_", "-"),
+    }
+    if settings.reply_to:
+        headers["Reply-To"] = _checked("Reply-To", settings.reply_to,
+                                       "[sender] reply_to in postbode.toml")
+    return headers
 
 
 def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, settings: Settings,
@@ -165,28 +174,34 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     html, text = fill(variant, values)
     who = f"subscriber {recipient.subscriber_id} ({recipient.email!r})"
     to = _checked("To", _address(name, recipient.email), f"the name or address of {who}")
-    subject = "[TEST] " + variant.subject if test else variant.subject
     message_id = make_message_id(campaign_id, recipient.email, variant.domain)
-    headers = [("From", variant.from_header)]
-    if variant.reply_to:
-        headers.append(("Reply-To", variant.reply_to))
-    headers += [
+    subject = "[TEST] " + variant.subject if test else variant.subject
+    unsubscribe = _checked("List-Unsubscribe", _list_unsubscribe(values, settings),
+                           "base_url ([web] in postbode.toml or POSTBODE_BASE_URL) "
+                           "or [mail] unsubscribe_mailto")
+    return OutgoingMessage(recipient=recipient, message_id=message_id,
+                           mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
+                           subject=subject, html=html, text=text, variant=variant, values=values,
+                           headers=_headers(variant, to, subject, message_id, unsubscribe),
+                           _lines={("To", to): _address_line("To", name, recipient.email)})
+
+
+def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
+             unsubscribe: str) -> list[tuple[str, str]]:
+    """Every header of one message, in order (MIME-Version and Content-Type come in as_bytes)."""
+    reply_to = [("Reply-To", variant.reply_to)] if variant.reply_to else []
+    return [
+        ("From", variant.from_header),
+        *reply_to,
         ("To", to),
         ("Subject", subject),
         ("Date", format_datetime(dt.datetime.now(variant.timezone))),
         ("Message-ID", message_id),
         ("List-Id", variant.list_id),
-        ("List-Unsubscribe", _checked("List-Unsubscribe", _list_unsubscribe(values, settings),
-                                      "base_url ([web] in postbode.toml or POSTBODE_BASE_URL) "
-                                      "or [mail] unsubscribe_mailto")),
+        ("List-Unsubscribe", unsubscribe),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("Content-Language", variant.content_language),
     ]
-    return OutgoingMessage(recipient=recipient, message_id=message_id,
-                           mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
-                           subject=subject, headers=headers, html=html, text=text,
-                           variant=variant, values=values,
-                           _lines={("To", to): _address_line("To", name, recipient.email)})
 
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
