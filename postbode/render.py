@@ -227,6 +227,15 @@ def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., A
     def format_list(items: Iterable[str], style: str = "standard") -> str:
         return lists.format_list([str(item) for item in items], style=style, locale=locale)
 
+    def format_names(items: Iterable[str], style: str = "standard") -> Markup:
+        """A list of names in the locale's list pattern, each isolated in <bdi> (Latin names in Arabic)."""
+        names = [str(item) for item in items]
+        slots = [f"\ue000{number}\ue001" for number in range(len(names))]
+        joined = str(Markup.escape(lists.format_list(slots, style=style, locale=locale)))
+        for slot, name in zip(slots, names):
+            joined = joined.replace(slot, f"<bdi>{Markup.escape(name)}</bdi>")
+        return Markup(joined)
+
     def format_figure(figure: Figure) -> str:
         """A figure's value the way its kind asks (a percent is written as 85 for 85 %)."""
         if figure.kind == "currency":
@@ -242,6 +251,7 @@ def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., A
         "format_currency": format_currency,
         "format_percent": format_percent,
         "format_list": format_list,
+        "format_names": format_names,
         "format_figure": format_figure,
         "markdown": markdown_to_html,
         "plaintext": markdown_to_text,

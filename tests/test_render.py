@@ -163,7 +163,10 @@ def test_sample_renders_with_markers_footer_and_figures(sample: Newsletter, sett
     for part in (result.html, result.text):
         assert settings.postal_address in part
         assert "U ontvangt deze e-mail omdat" in part
-        assert "Nationale Postcode Loterij, Adessium en Stichting Janivo" in part
+    assert "Nationale Postcode Loterij, Adessium en Stichting Janivo" in result.text
+    assert ("<bdi>Nationale Postcode Loterij</bdi>, <bdi>Adessium</bdi> en <bdi>Stichting Janivo</bdi>"
+            in result.html)
+    for part in (result.html, result.text):
         assert "249" in part and "12 juli 2018" in part
     assert "Watch Nederland (https://www.example.org/watch-nederland)" in result.text
     assert "Lees het rapport: https://www.example.org/rapport-aangifte-doe-je-niet" in result.text
