@@ -1,0 +1,144 @@
+"""Crash safety: `send` in a subprocess, killed at random moments, then resumed.
+
+The SMTP server runs in this test process and counts what it receives; the
+sender is the real command line in a child process, killed with SIGKILL (no
+chance to clean up) or interrupted with SIGINT (Ctrl-C).
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from postbode import db, journal
+
+from conftest import REPO, SAMPLE, TEST_SECRET_KEY, _free_port
+
+RECIPIENTS = 2000
+CONCURRENCY = 2
+pytestmark = pytest.mark.slow
+
+
+class CountingHandler:
+    """Accepts every mail and counts the recipients it was for."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.received.update(envelope.rcpt_tos)
+        return "250 2.0.0 queued"
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.received.values())
+
+
+@pytest.fixture
+def sink():
+    from aiosmtpd.controller import Controller
+
+    handler = CountingHandler()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    yield handler, f"smtp://127.0.0.1:{port}?tls=none"
+    controller.stop()
+
+
+def start_send(project: Path, url: str, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, POSTBODE_SECRET_KEY=TEST_SECRET_KEY, PYTHONUNBUFFERED="1")
+    env.pop("POSTBODE_DB", None)
+    command = [sys.executable, str(REPO / "send.py"), "--config", str(project / "postbode.toml"),
+               "send", SAMPLE, "--segment", "everyone", "--yes", "--transport", url,
+               "--concurrency", str(CONCURRENCY), *extra]
+    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_mail(handler: CountingHandler, process: subprocess.Popen, after: int) -> None:
+    """Until the server has more than `after` mails, or the sender has ended."""
+    deadline = time.monotonic() + 60
+    while handler.total() <= after and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: random.Random,
+                        how: signal.Signals, trials: int) -> list[tuple[int, str]]:
+    """Start `send` `trials` times, stopping it with `how` at a random moment while it sends."""
+    ended = []
+    for trial in range(trials):
+        process = start_send(project, url)
+        if trial == 0 and how == signal.SIGKILL:
+            time.sleep(rng.uniform(0.1, 1.5))  # anywhere: start-up, snapshot or sending
+        else:
+            wait_for_mail(handler, process, handler.total())
+            time.sleep(rng.uniform(0.0, 0.4))
+        if process.poll() is None:
+            process.send_signal(how)
+        out, err = process.communicate(timeout=120)
+        ended.append((process.returncode, out + err))
+    return ended
+
+
+def finish(project: Path, url: str) -> str:
+    process = start_send(project, url)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, out + err
+    return out
+
+
+def journal_states(settings) -> dict[str, str]:
+    conn = db.connect(settings.database)
+    try:
+        (c,) = journal.list_campaigns(conn)
+        return {r["email"]: r["state"] for r in journal.iter_rows(conn, c.id)}
+    finally:
+        conn.close()
+
+
+def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, send_settings,
+                                                                    populate, sink):
+    handler, url = sink
+    readers = populate(RECIPIENTS)
+    kills = interrupt_at_random(project, handler, url, random.Random(20180701),
+                                signal.SIGKILL, trials=5)
+    assert sum(code == -signal.SIGKILL for code, _ in kills) >= 4, kills
+    finish(project, url)
+    states = journal_states(send_settings)
+    assert len(states) == RECIPIENTS
+    unknown = {email for email, state in states.items() if state == "unknown"}
+    assert set(states.values()) <= {"sent", "unknown"}
+    assert len(unknown) <= CONCURRENCY * len(kills)
+
+    for reader in readers:
+        got = handler.received[reader.email]
+        if reader.email in unknown:
+            assert got <= 1, reader.email
+        else:
+            assert got == 1, (reader.email, got)
+    assert sum(handler.received.values()) >= RECIPIENTS - len(unknown)
+
+
+def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, populate, sink):
+    handler, url = sink
+    readers = populate(RECIPIENTS)
+    stops = interrupt_at_random(project, handler, url, random.Random(7), signal.SIGINT, trials=3)
+    interrupted = [text for code, text in stops if code == 130]
+    assert interrupted, stops
+    assert all("run the same command again" in " ".join(t.split()) for t in interrupted)
+    assert all(code in (0, 130) for code, _ in stops), stops
+    finish(project, url)
+    states = journal_states(send_settings)
+    assert Counter(states.values()) == {"sent": RECIPIENTS}
+    assert handler.received == Counter(r.email for r in readers)
