@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import click
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeRemainingColumn)
+from rich import box
 from rich.table import Table
 
 from postbode import audience, campaign, db, journal
@@ -258,14 +259,15 @@ def _print_campaigns(conn) -> None:
     if not campaigns:
         console.print("no campaigns yet; start one with `send NEWSLETTER --segment NAME`")
         return
-    table = Table(title="campaigns")
+    table = Table(title="campaigns", box=box.SIMPLE_HEAD)
     table.add_column("campaign", no_wrap=True)
-    for name in ("status", "recipients", "sent", "unknown", "created"):
-        table.add_column(name, justify="left" if name in ("status", "created") else "right")
+    for name in ("status", "total", "sent", "unknown", "created"):
+        table.add_column(name, no_wrap=True,
+                         justify="left" if name in ("status", "created") else "right")
     for c in campaigns:
         t = journal.tally(conn, c.id)
         table.add_row(c.id, c.status, str(t.total), str(t["sent"]), str(t["unknown"]),
-                      _when(c.created_at)[:16])
+                      _when(c.created_at)[:10])
     console.print(table)
 
 

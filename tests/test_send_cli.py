@@ -1,0 +1,135 @@
+"""The `send` and `report` commands, run as a user runs them, in a temporary project."""
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from postbode import db, journal
+
+from conftest import SAMPLE
+
+CAMPAIGN = "2018-07-resultaten--everyone"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def outbox_files(project) -> list:
+    return sorted((project / "outbox").rglob("*.eml"))
+
+
+@pytest.mark.parametrize("command", ["send", "report"])
+def test_help_has_a_summary_and_an_example(invoke, command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output and "python send.py " + command in result.output
+
+
+def test_main_command_imports_the_samples_sends_and_a_rerun_sends_nothing(invoke, project,
+                                                                          send_settings,
+                                                                          monkeypatch):
+    monkeypatch.delenv("POSTBODE_SECRET_KEY")
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    out = flat(result.output)
+    assert result.exit_code == 0, result.output
+    assert "had no subscribers: imported the sample lists" in out
+    assert "development key" in out
+    total = re.search(r"total │ (\d+) │ 0 │ 0 │ 0 │ 0", out)
+    assert total, out
+    assert len(outbox_files(project)) == int(total.group(1)) > 0
+    again = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    assert again.exit_code == 0
+    assert "is finished; nothing left to send" in flat(again.output)
+    assert "imported" not in again.output
+    assert len(outbox_files(project)) == int(total.group(1))
+
+
+def test_without_a_terminal_it_refuses_to_send_unless_yes(invoke, project, send_settings):
+    result = invoke("send", SAMPLE, "--segment", "everyone")
+    assert result.exit_code == 1
+    assert "add --yes" in flat(result.output)
+    assert "Traceback" not in result.output
+    assert outbox_files(project) == []
+    conn = db.connect(send_settings.database)
+    assert journal.list_campaigns(conn) == []
+
+
+def test_dry_run_builds_every_message_and_sends_none(invoke, project, send_settings):
+    result = invoke("send", SAMPLE, "--segment", "funders", "--segment", "donors", "--dry-run")
+    assert result.exit_code == 0, result.output
+    built = re.search(r"dry run: built (\d+) messages", flat(result.output))
+    assert built and int(built.group(1)) > 0
+    assert outbox_files(project) == []
+    assert "no campaigns yet" in flat(invoke("report").output)
+
+
+def test_test_to_sends_one_marked_mail_per_variant_and_journals_nothing(invoke, project,
+                                                                        send_settings):
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--test-to", "proef@example.net")
+    assert result.exit_code == 0, result.output
+    files = outbox_files(project)
+    assert files and all(b"Subject: [TEST] " in f.read_bytes() for f in files)
+    assert all(b"To: proef@example.net" in f.read_bytes() for f in files)
+    assert "no campaigns yet" in flat(invoke("report").output)
+
+
+def test_report_lists_counts_and_writes_the_csv(invoke, project, send_settings, tmp_path):
+    assert invoke("send", SAMPLE, "--segment", "everyone", "--yes").exit_code == 0
+    listing = flat(invoke("report").output)
+    assert CAMPAIGN in listing and "finished" in listing
+    detail = invoke("report", CAMPAIGN)
+    assert detail.exit_code == 0 and re.search(r"total │ 0 │ 0 │ \d+ │ 0 │", flat(detail.output))
+    target = tmp_path / "sent.csv"
+    assert invoke("report", CAMPAIGN, "--csv", str(target)).exit_code == 0
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert rows and all(r["state"] == "sent" and r["message_id"].startswith("<") and
+                        r["provider_id"].endswith(".eml") and r["time"] for r in rows)
+    assert len({r["email"].lower() for r in rows}) == len(rows)
+
+
+def test_report_of_an_unknown_campaign_is_a_clear_error(invoke, send_settings):
+    result = invoke("report", "nope")
+    assert result.exit_code == 1
+    assert "no campaign 'nope'" in flat(result.output) and "Traceback" not in result.output
+    assert invoke("report", "--csv", "x.csv").exit_code == 1
+
+
+def test_a_changed_newsletter_needs_new_campaign(invoke, project, send_settings):
+    assert invoke("send", SAMPLE, "--segment", "everyone", "--yes").exit_code == 0
+    source = project / SAMPLE
+    source.write_text(source.read_text(encoding="utf-8").replace("2018", "2018 ", 1),
+                      encoding="utf-8")
+    refused = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    assert refused.exit_code == 1
+    assert SAMPLE in flat(refused.output) and "--new-campaign" in refused.output
+    again = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--new-campaign")
+    assert again.exit_code == 0, again.output
+    assert f"{CAMPAIGN}--2" in flat(again.output)
+
+
+def test_real_transports_need_a_signing_key(invoke, project, monkeypatch):
+    monkeypatch.delenv("POSTBODE_SECRET_KEY", raising=False)
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes",
+                    "--transport", "smtp://127.0.0.1:2525?tls=none")
+    assert result.exit_code == 1
+    assert "POSTBODE_SECRET_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_a_used_up_quota_pauses_with_exit_code_3(invoke, project, send_settings):
+    toml = project / "postbode.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 0",
+                                                             "hourly_quota = 7"))
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--concurrency", "1")
+    assert result.exit_code == 3, result.output
+    assert "run the same command again" in flat(result.output)
+    assert len(outbox_files(project)) == 7
+    assert re.search(r"total │ 7 │ 0 │ 0 │ 0 │ \d+", flat(result.output))
+
+
+def test_unknown_segment_is_a_clear_error(invoke, send_settings):
+    result = invoke("send", SAMPLE, "--segment", "nobody", "--yes")
+    assert result.exit_code == 1
+    assert "nobody" in result.output and "Traceback" not in result.output
