@@ -13,6 +13,7 @@ import click
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeRemainingColumn)
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from postbode import audience, campaign, db, journal
@@ -267,8 +268,16 @@ def _print_campaigns(conn) -> None:
     for c in campaigns:
         t = journal.tally(conn, c.id)
         table.add_row(c.id, c.status, str(t.total), str(t["sent"]), str(t["unknown"]),
-                      _when(c.created_at)[:10])
-    console.print(table)
+                      _when(c.created_at)[:16])
+    _print_wide(table)
+
+
+def _print_wide(table: Table) -> None:
+    """A table printed whole: a terminal crops it, but a pipe or file gets every column."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(highlight=False, width=120).print(table)
 
 
 def _print_campaign(conn, c: journal.Campaign) -> None:
