@@ -219,3 +219,15 @@ def test_every_i18n_command_has_a_summary_and_an_example(invoke):
         result = invoke("i18n", command, "--help")
         assert result.exit_code == 0
         assert "Example" in result.output and "python send.py i18n" in result.output
+
+
+def test_check_reports_missing_and_fuzzy_entries_per_locale(invoke, settings: Settings):
+    blank(settings, "de")
+    translate(settings, "de", {"subject": "Betreff"})
+    translate(settings, "de", {"intro": "Einleitung"}, fuzzy=True)
+    result = invoke("check", SAMPLE, "--locale", "de_AT", "--locale", "en")
+    assert result.exit_code == 0, result.output
+    total = len([m for m in pot(settings) if m.id])
+    assert f"de: {total - 2} missing, 1 fuzzy in locales/de/LC_MESSAGES/{NEWSLETTER_ID}.po" in result.output
+    assert "fuzzy: intro" in result.output and "sections.toerisme.body:2" in result.output
+    assert "note: en:" not in result.output  # English is complete

@@ -9,6 +9,7 @@ from rich.table import Table
 from postbode import build as pipeline
 from postbode import tokens
 from postbode.cli.common import Context, console, console_err, pass_context
+from postbode.cli.i18n import report_translations
 
 NEWSLETTER = click.argument("newsletter", type=click.Path(path_type=Path, dir_okay=False))
 LOCALES = click.option("--locale", "-l", "locales", multiple=True, metavar="LOCALE",
@@ -71,10 +72,7 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     result = pipeline.build_variants(newsletter, locales, views, settings)
     signing, _ = tokens.with_development_key(settings)
     mails = pipeline.sample_messages(result, signing)
-    for locale, fields in result.fallbacks.items():
-        if fields:
-            console_err.print(f"[yellow]note:[/] {locale}: {len(fields)} fields fall back to another "
-                              "language (`python send.py i18n status` lists them)")
+    report_translations(result.newsletter, result.fallbacks, settings)
     for key, mail in mails.items():
         size = len(mail.html.encode("utf-8"))
         if size > pipeline.GMAIL_CLIP_BYTES:

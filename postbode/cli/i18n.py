@@ -9,6 +9,9 @@ from rich.table import Table
 
 from postbode import catalogs
 from postbode.cli.common import Context, console, console_err, pass_context
+from postbode.config import Settings
+from postbode.content import Newsletter
+from postbode.i18n import completeness_report, locale_chain
 
 
 def _shown(path: Path, ctx: Context) -> str:
@@ -114,6 +117,31 @@ def status_cmd(ctx: Context, as_json: bool) -> None:
         table.add_row(row.language, row.domain, str(row.translated), str(row.fuzzy),
                       str(row.untranslated), f"{row.percent:.1f}%")
     console.print(table)
+
+
+def report_translations(newsletter: Newsletter, fallbacks: dict[str, tuple[str, ...]],
+                        settings: Settings) -> None:
+    """For `check`: per checked locale, the newsletter entries still missing or fuzzy."""
+    report = completeness_report(newsletter, settings)
+    languages = dict.fromkeys(locale_chain(locale, settings)[0] for locale in fallbacks)
+    for language in languages:
+        status = report.get(language)
+        if status is None or status.complete:
+            continue
+        console_err.print(
+            f"[yellow]note:[/] {language}: {len(status.missing)} missing, {len(status.fuzzy)} fuzzy "
+            f"in {_relative(status.catalog, settings)} (policy: {status.policy}; these fall back)",
+            highlight=False, soft_wrap=True)
+        for kind, keys in (("missing", status.missing), ("fuzzy", status.fuzzy)):
+            if keys:
+                console_err.print(f"  {kind}: {', '.join(keys)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _relative(path: str, settings: Settings) -> str:
+    try:
+        return Path(path).relative_to(settings.root).as_posix()
+    except ValueError:
+        return path
 
 
 def register(cli: click.Group) -> None:
