@@ -277,6 +277,12 @@ _MARK_EXISTING = (
     "UPDATE import_rows SET status = 'existing' WHERE status IS NULL"
     " AND EXISTS (SELECT 1 FROM main.subscribers s WHERE s.email_key = import_rows.email_key)"
 )
+_LOG_CONFIRMED = (
+    "INSERT INTO main.audience_events(at, kind, email_hash, source, detail)"
+    " SELECT :now, 'subscribed', i.email_hash, :source, '{}' FROM import_rows i"
+    " JOIN main.subscribers s ON s.email_key = i.email_key"
+    " WHERE i.status = 'existing' AND s.consent = 'unconfirmed' AND :consent = 'subscribed'"
+)
 _UPDATE_EXISTING = (
     "UPDATE main.subscribers AS s SET"
     " name = coalesce(i.name, s.name),"
@@ -339,6 +345,7 @@ def _merge(conn: sqlite3.Connection, summary: ImportSummary, source: str, consen
     counts = dict(conn.execute("SELECT status, count(*) FROM import_rows GROUP BY status").fetchall())
     summary.new, summary.existing = counts.get("new", 0), counts.get("existing", 0)
     summary.suppressed = counts.get("suppressed", 0)
+    conn.execute(_LOG_CONFIRMED, params)
     conn.execute(_UPDATE_EXISTING, params)
     conn.execute(_INSERT_NEW, params)
     summary.added_to_list = conn.execute(_ADD_TO_LIST, params).rowcount

@@ -139,6 +139,8 @@ def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
     summary = run(db, settings, "bom_semicolon.csv")
     assert (summary.new, summary.existing) == (0, 3)
     assert {r["consent"] for r in subscribers(db).values()} == {"subscribed"}
+    kinds = [k for (k,) in db.execute("SELECT kind FROM audience_events WHERE email_hash IS NOT NULL ORDER BY id")]
+    assert kinds == ["unconfirmed"] * 3 + ["subscribed"] * 3
 
 
 def test_reimport_keeps_unsubscribed_bounced_complained_suppressed(db, settings):
