@@ -84,7 +84,7 @@ def test_export_segment_and_everything(imported, project):
     assert anouk["lists"] == "donors;funders" and anouk["organisation"] == "Stichting Voorbeeldfonds"
 
 
-def test_export_reimports_into_a_fresh_database(imported, project, settings, monkeypatch):
+def test_export_reimports_into_a_fresh_database(imported, project):
     imported("subscribers", "export", "all.csv")
     fresh = project / "state" / "fresh.sqlite3"
     result = imported("subscribers", "import", "all.csv", "--list", "subscribers",
