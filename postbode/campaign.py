@@ -464,42 +464,56 @@ class _Sender:
     def _worker(self) -> None:
         conn = db.connect(self.settings.database, migrate=False)
         transport = open_transport(self.url, self.settings, campaign=self.campaign.id)
+        unsettled: list[journal.Outcome] = []   # outcomes not yet committed
         try:
             transport.open()
             while not self.stop.is_set():
-                if not self._step(conn, transport):
+                if not self._step(conn, transport, unsettled):
                     break
         except BaseException as err:  # noqa: BLE001 — handed to the main thread
             with self.lock:
                 self.error = self.error or err
             self.stop.set()
         finally:
-            transport.close()
-            conn.close()
+            try:
+                self._settle(conn, unsettled)
+            finally:
+                transport.close()
+                conn.close()
 
-    def _step(self, conn, transport: Transport) -> bool:
-        """Claim, build, send and record one batch; False when there is nothing left to do."""
+    def _settle(self, conn, unsettled: list[journal.Outcome]) -> None:
+        """Commit outcomes not yet recorded (when a worker ends)."""
+        if unsettled:
+            journal.record(conn, unsettled)
+            with self.lock:
+                self.in_flight -= len(unsettled)
+            unsettled.clear()
+
+    def _step(self, conn, transport: Transport, unsettled: list[journal.Outcome]) -> bool:
+        """Claim, build, send one batch; False when there is nothing left to do.
+
+        The outcomes of a batch are committed in the same transaction as the next
+        claim, which still comes before the next network call: one commit per batch.
+        """
         self.bucket.acquire(transport.max_batch, self.stop)
         if self.stop.is_set():
             return False
         built: dict[int, object] = {}
         failed: dict[int, PostbodeError] = {}
-        batch = self._claim(conn, transport.max_batch, built, failed)
+        batch = self._claim(conn, transport.max_batch, built, failed, unsettled)
         if batch is None:
             return False
         if not batch:
             return self._wait_for_retries(conn)
-        try:
-            outcomes = self._send(conn, transport, batch, built, failed)
-        finally:
-            with self.lock:
-                self.in_flight -= len(batch)
-        self._report(sum(o.state != "retry" for o in outcomes))
+        unsettled.extend(self._send(conn, transport, batch, built, failed))
+        self._report(sum(o.state != "retry" for o in unsettled))
         return True
 
-    def _claim(self, conn, want: int, built: dict, failed: dict) -> list[journal.Entry] | None:
-        """Claim the next batch (None when a quota is used up); the quota check and the
-        claim happen under one lock so parallel workers cannot overshoot a quota together."""
+    def _claim(self, conn, want: int, built: dict, failed: dict,
+               unsettled: list[journal.Outcome]) -> list[journal.Entry] | None:
+        """Record the last batch's outcomes and claim the next batch, in one transaction
+        (None when a quota is used up). The quota check and the claim happen under one
+        lock so parallel workers cannot overshoot a quota together."""
         def stamp(entry: journal.Entry) -> str | None:
             variant = self.variants.get(_key(entry.recipient))
             try:
@@ -517,9 +531,10 @@ class _Sender:
             limit = self._quota_limit(conn, want)
             if limit <= 0:
                 return None
-            batch = journal.claim(conn, self.campaign.id, limit, stamp=stamp)
+            batch = journal.claim(conn, self.campaign.id, limit, stamp=stamp, settle=unsettled)
             with self.lock:
-                self.in_flight += len(batch)
+                self.in_flight += len(batch) - len(unsettled)
+            unsettled.clear()
         return batch
 
     def _send(self, conn, transport: Transport, batch: list[journal.Entry], built: dict,
@@ -535,10 +550,11 @@ class _Sender:
             journal.record(conn, outcomes + [
                 journal.Outcome(e.row_id, "unknown", None, f"sending failed: {err}")
                 for e in entries])
+            with self.lock:
+                self.in_flight -= len(batch)
             raise
         retry_at = self._retry_at(entries, results)
         outcomes += [self._outcome(e, r, retry_at) for e, r in zip(entries, results)]
-        journal.record(conn, outcomes)
         self._suppress_hard_bounces(conn, entries, results)
         self._count_failures(results)
         return outcomes
