@@ -499,7 +499,7 @@ class _Sender:
         if self.stop.is_set():
             return False
         built: dict[int, object] = {}
-        failed: dict[int, PostbodeError] = {}
+        failed: dict[int, str] = {}      # row → why it is not sent
         batch = self._claim(conn, transport.max_batch, built, failed, unsettled)
         if batch is None:
             return False
@@ -515,6 +515,10 @@ class _Sender:
         (None when a quota is used up). The quota check and the claim happen under one
         lock so parallel workers cannot overshoot a quota together."""
         def stamp(entry: journal.Entry) -> str | None:
+            if audience.is_suppressed(conn, entry.recipient.email):
+                failed[entry.row_id] = "not sent: unsubscribed, bounced or complained since " \
+                                       "the campaign began"
+                return None
             variant = self.variants.get(_key(entry.recipient))
             try:
                 if variant is None:
@@ -522,7 +526,7 @@ class _Sender:
                                         f"view {entry.recipient.view}")
                 message = _build(variant, entry.recipient, self.campaign.id, self.settings)
             except PostbodeError as err:
-                failed[entry.row_id] = err
+                failed[entry.row_id] = f"not built: {err}"
                 return None
             built[entry.row_id] = message
             return message.message_id
@@ -539,7 +543,7 @@ class _Sender:
 
     def _send(self, conn, transport: Transport, batch: list[journal.Entry], built: dict,
               failed: dict) -> list[journal.Outcome]:
-        outcomes = [journal.Outcome(e.row_id, "rejected", None, f"not built: {failed[e.row_id]}")
+        outcomes = [journal.Outcome(e.row_id, "rejected", None, failed[e.row_id])
                     for e in batch if e.row_id in failed]
         entries = [e for e in batch if e.row_id in built]
         messages = [built[e.row_id] for e in entries]

@@ -329,3 +329,17 @@ def test_429_with_retry_after_is_waited_for_then_sent(send_settings, populate, h
     assert len(calls) == 3 and outcome.totals["sent"] == 30
     rows = journal_rows(send_settings, outcome.campaign_id)
     assert all(rows[r.email]["attempts"] == 3 for r in readers)
+
+
+def test_an_address_unsubscribed_after_the_campaign_began_is_not_sent(send_settings, populate):
+    readers = populate(30)
+    with pytest.raises(CampaignPaused):
+        run(send_settings, "outbox://outbox",
+            policy=campaign.Policy(concurrency=1, hourly_quota=10))
+    conn = db.connect(send_settings.database)
+    late = readers[-1].email
+    audience.unsubscribe(conn, late, "web")
+    outcome = run(send_settings, "outbox://outbox")
+    assert (outcome.totals["sent"], outcome.totals["rejected"]) == (29, 1)
+    row = journal_rows(send_settings, outcome.campaign_id)[late]
+    assert row["state"] == "rejected" and "unsubscribed" in row["last_text"]

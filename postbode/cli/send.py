@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import click
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                           TextColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                           TaskProgressColumn, TextColumn, TimeRemainingColumn)
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from postbode import audience, campaign, db, journal
 from postbode.cli.common import Context, console, pass_context
@@ -146,6 +147,13 @@ def _confirm(yes: bool, the_plan: campaign.Plan) -> None:
         raise CampaignError("not sent: you declined; nothing was sent or journaled")
 
 
+class _RateColumn(ProgressColumn):
+    """Messages per second, once there is a rate to show."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f} msg/s" if task.speed else "")
+
+
 class _progress:
     """A rich progress bar with rate and ETA on a terminal; silent otherwise."""
 
@@ -153,7 +161,7 @@ class _progress:
         if not console.is_terminal:
             return None
         self.bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
-                            TaskProgressColumn(), TextColumn("{task.speed} msg/s"),
+                            TaskProgressColumn(), _RateColumn(),
                             TimeRemainingColumn(), console=console, transient=False)
         self.task = self.bar.add_task("send", total=None)
         self.bar.start()
