@@ -343,3 +343,24 @@ def test_an_address_unsubscribed_after_the_campaign_began_is_not_sent(send_setti
     assert (outcome.totals["sent"], outcome.totals["rejected"]) == (29, 1)
     row = journal_rows(send_settings, outcome.campaign_id)[late]
     assert row["state"] == "rejected" and "unsubscribed" in row["last_text"]
+
+
+def test_a_timeout_after_the_request_was_sent_is_unknown_and_not_resent(
+        send_settings, populate, httpserver, monkeypatch):
+    import time as _time
+
+    _provider_env(monkeypatch, httpserver)
+    populate(12, locales=("nl",))
+    calls: list = []
+
+    def slow(request):
+        calls.append(request.form.getlist("to"))
+        _time.sleep(1.5)
+        return _mailgun_handler([])(request)
+
+    httpserver.expect_request("/v3/mg.example.org/messages", method="POST") \
+        .respond_with_handler(slow)
+    outcome = run(send_settings, "mailgun://mg.example.org?region=eu&timeout=0.5")
+    assert len(calls) == 1 and outcome.totals["unknown"] == 12
+    again = run(send_settings, "mailgun://mg.example.org?region=eu&timeout=0.5")
+    assert len(calls) == 1 and again.totals["unknown"] == 12

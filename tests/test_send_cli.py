@@ -133,3 +133,16 @@ def test_unknown_segment_is_a_clear_error(invoke, send_settings):
     result = invoke("send", SAMPLE, "--segment", "nobody", "--yes")
     assert result.exit_code == 1
     assert "nobody" in result.output and "Traceback" not in result.output
+
+
+def test_a_segment_without_recipients_sends_nothing_and_says_so(invoke, project, send_settings):
+    from postbode import audience
+
+    conn = db.connect(send_settings.database)
+    audience.import_samples_if_empty(conn, send_settings)
+    for row in conn.execute("SELECT email FROM subscribers").fetchall():
+        audience.unsubscribe(conn, row["email"], "test")
+    result = invoke("send", SAMPLE, "--segment", "funders", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "nothing to send" in flat(result.output)
+    assert journal.list_campaigns(conn) == []

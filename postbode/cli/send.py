@@ -73,6 +73,10 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
         console.print(f"dry run: built {outcome.built} messages ({outcome.bytes:,} bytes); "
                       "nothing sent, nothing journaled")
         return
+    if the_plan.total == 0 and the_plan.resume is None:
+        console.print("nothing to send: no subscribed recipients in "
+                      f"{', '.join(the_plan.segments)} (see `subscribers list --segment NAME`)")
+        return
     if the_plan.finished and not resend_unknown:
         console.print(f"campaign {the_plan.campaign_id} is finished; nothing left to send "
                       "(see `report`, or add --new-campaign to send it again to everyone)")
