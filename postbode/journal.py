@@ -80,6 +80,13 @@ def _index_by_state(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX journal_state ON journal (campaign_id, state)")
 
 
+@migration("0103_journal_variant_order")
+def _index_by_variant(conn: sqlite3.Connection) -> None:
+    # Pending rows are claimed variant by variant, so one batch holds one variant
+    # where it can: a provider's batch call (Mailgun) is one call per variant.
+    conn.execute("CREATE INDEX journal_variant ON journal (campaign_id, state, locale, view)")
+
+
 @dataclass(frozen=True)
 class Campaign:
     """One send of one newsletter to a set of segments."""
@@ -329,7 +336,7 @@ def claim(conn: sqlite3.Connection, campaign_id: str, limit: int, *, now: float 
         if len(rows) < limit:
             rows += conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE campaign_id = ? AND state = 'pending'"
-                " ORDER BY id LIMIT ?", (campaign_id, limit - len(rows)),
+                " ORDER BY locale, view, id LIMIT ?", (campaign_id, limit - len(rows)),
             ).fetchall()
         entries = [_entry(r) for r in rows]
         updates = []

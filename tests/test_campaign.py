@@ -284,6 +284,20 @@ def test_mailgun_campaign_of_2500_takes_3_calls(send_settings, populate, httpser
     assert auth.type == "basic" and auth.username == "api"
 
 
+def test_mailgun_batches_hold_one_variant_at_a_time(send_settings, populate, httpserver,
+                                                     monkeypatch):
+    _provider_env(monkeypatch, httpserver)
+    populate(2500, locales=("nl", "en"))
+    calls: list = []
+    httpserver.expect_request("/v3/mg.example.org/messages", method="POST") \
+        .respond_with_handler(_mailgun_handler(calls))
+    outcome = run(send_settings, "mailgun://mg.example.org?region=eu")
+    assert outcome.totals["sent"] == 2500
+    # 1,250 per locale, claimed locale by locale: 1000 en | 250 en + 750 nl | 500 nl;
+    # claimed in arrival order, every batch would mix both and take 6 calls.
+    assert len(calls) == 4
+
+
 def test_postmark_campaign_of_2500_takes_5_calls_and_maps_error_codes(
         send_settings, populate, httpserver, monkeypatch):
     _provider_env(monkeypatch, httpserver)
