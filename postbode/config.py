@@ -1,11 +1,17 @@
 """Settings, built once: defaults → postbode.toml → environment → flags, into a frozen object."""
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
 
 from postbode.errors import ConfigError
 
@@ -70,74 +76,257 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
             f"no {CONFIG_NAME} found here or in a parent folder; "
             "run postbode from your project folder or pass --config PATH"
         )
-    data = _read_toml(Path(path))
-    settings = _from_toml(Path(path).resolve().parent, data, Path(path))
+    data, text = _read_toml(Path(path))
+    settings = _from_toml(Path(path).resolve().parent, data, Path(path), text)
     return _apply_env(settings, env)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The parsed file and its text (for line numbers)."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; pass the path of your {CONFIG_NAME}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; pass the path of the {CONFIG_NAME} file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the file ({err}); check its permissions "
+                          "and that it is UTF-8 text") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err}); fix the line it names") from err
 
 
-def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
-    value = data.get(name, {})
+# Every key postbode.toml may hold, by table; anything else is a typo to report.
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "sender": ("name", "email", "reply_to"),
+    "organisation": ("name", "postal_address", "website"),
+    "web": ("base_url",),
+    "mail": ("list_id", "unsubscribe_mailto"),
+    "i18n": ("source_locale", "locales", "default_locale", "timezone", "completeness"),
+    "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
+    "send": ("transport", "rate", "concurrency", "hourly_quota", "daily_quota"),
+}
+COMPLETENESS_POLICIES = ("fallback", "require")
+MAX_CONCURRENCY = 64
+
+
+class _Reader:
+    """Reads postbode.toml's values by table and key, collecting every problem with its line."""
+
+    def __init__(self, path: Path, data: dict[str, Any], text: str):
+        self.path, self.data = path, data
+        self.lines = _key_lines(text)
+        self.problems: list[str] = []
+
+    def complain(self, table: str, key: str | None, message: str) -> None:
+        line = self.lines.get((table, key))
+        where = f"{self.path}:{line}" if line else str(self.path)
+        name = f"[{table}] {key}" if key else f"[{table}]"
+        self.problems.append(f"{where}: {name}: {message}")
+
+    def table(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.path}: [{name}] must be a table of settings")
+        return value
+
+    def get(self, table: str, key: str, check: Callable[[Any], str | None], default: Any = None) -> Any:
+        """The value of `table.key` if present and valid (else `default`, with a problem noted)."""
+        section = self.table(table)
+        if key not in section:
+            return default
+        value = section[key]
+        problem = check(value)
+        if problem:
+            self.complain(table, key, f"{problem} (found {value!r})")
+            return default
+        return value
+
+    def check_unknown(self) -> None:
+        """Unknown tables and keys, each with a 'did you mean' where one is close."""
+        for name, value in self.data.items():
+            if name not in SCHEMA:
+                tables = ", ".join(f"[{t}]" for t in SCHEMA)
+                self.complain(name, None, "unknown table" + (_did_you_mean(name, SCHEMA)
+                                                             or f"; the tables are {tables}"))
+                continue
+            if not isinstance(value, dict):
+                continue
+            for key in value:
+                if key not in SCHEMA[name]:
+                    self.complain(name, key, "unknown setting" + _did_you_mean(key, SCHEMA[name], name))
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise ConfigError(f"{self.path}: {len(self.problems)} problem(s); fix them and run again:\n"
+                              + "\n".join(self.problems))
+
+
+def _key_lines(text: str) -> dict[tuple[str, str | None], int]:
+    """(table, key) → line number, and (table, None) → the table header's line."""
+    lines: dict[tuple[str, str | None], int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"\s*\[\s*([^\]\s]+)\s*\]", line)
+        if header:
+            table = header.group(1)
+            parts = table.split(".")
+            lines.setdefault((table, None), number)
+            if len(parts) == 2:
+                lines.setdefault((parts[0], parts[1]), number)
+            continue
+        key = re.match(r"\s*\"?([A-Za-z0-9_-]+)\"?\s*=", line)
+        if key:
+            lines.setdefault((table, key.group(1)), number)
+            if not table:
+                lines.setdefault((key.group(1), None), number)
+    return lines
+
+
+def _did_you_mean(name: str, known: Iterable[str], table: str | None = None) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    home = [t for t, keys in SCHEMA.items() if name in keys and t != table]
+    if home:
+        return f"; it belongs in [{home[0]}]"
+    if table is not None:
+        return f"; [{table}] accepts: {', '.join(SCHEMA[table])}"
+    return ""
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "must be text in quotes"
+
+
+def _filled(value: Any) -> str | None:
+    return _text(value) or (None if value.strip() else "must not be empty")
+
+
+def _email(value: Any) -> str | None:
+    if _filled(value):
+        return "must be an email address in quotes, e.g. \"news@example.org\""
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as err:
+        return f"is not a valid email address ({err})"
+    return None
+
+
+def _web_url(value: Any) -> str | None:
+    if _text(value) or not re.match(r"https?://[^/\s]+", value):
+        return "must be a web address starting with https:// (or http:// for a local test)"
+    return None
+
+
+def _locale(value: Any) -> str | None:
+    if _filled(value):
+        return "must be a locale in quotes, e.g. \"nl\" or \"nl_BE\""
+    try:
+        parsed = Locale.parse(value.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return "is not a locale Babel knows; use a code like \"nl\", \"en\", \"de\" or \"nl_BE\""
+    if str(parsed) != value:
+        return f"write it as \"{parsed}\""
+    return None
+
+
+def _locales(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "must be a list of locales, e.g. [\"nl\", \"en\"]"
+    for item in value:
+        problem = _locale(item)
+        if problem:
+            return f"{item!r}: {problem}"
+    return None
+
+
+def _timezone(value: Any) -> str | None:
+    if _filled(value):
+        return "must be a time zone name in quotes, e.g. \"Europe/Amsterdam\""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "is not a time zone name; use one like \"Europe/Amsterdam\""
+    return None
+
+
+def _completeness(value: Any) -> str | None:
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: [{name}] must be a table of settings")
-    return value
+        return "must be a table of locale = \"fallback\" or \"require\""
+    for locale, policy in value.items():
+        problem = _locale(locale)
+        if problem:
+            return f"{locale!r}: {problem}"
+        if policy not in COMPLETENESS_POLICIES:
+            return f"{locale} = {policy!r} must be \"fallback\" or \"require\""
+    return None
 
 
-def _from_toml(root: Path, data: dict[str, Any], path: Path) -> Settings:
-    sender = _section(data, "sender", path)
-    org = _section(data, "organisation", path)
-    web = _section(data, "web", path)
-    mail = _section(data, "mail", path)
-    i18n = _section(data, "i18n", path)
-    paths = _section(data, "paths", path)
-    send = _section(data, "send", path)
-    defaults = Settings(root=root)
+def _number(low: float, high: float | None = None, whole: bool = False) -> Callable[[Any], str | None]:
+    kind = "a whole number" if whole else "a number"
+    allowed = (int,) if whole else (int, float)
+    limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            return f"must be {kind} {limits}, without quotes"
+        if value < low or (high is not None and value > high):
+            return f"must be {kind} {limits}"
+        return None
+
+    return check
+
+
+def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> Settings:
+    """Settings from the parsed file; every problem of the file is reported at once."""
+    r = _Reader(path, data, text)
+    d = Settings(root=root)
+    r.check_unknown()
 
     def p(key: str, default: Path) -> Path:
-        return (root / paths.get(key, default)).resolve()
+        return (root / r.get("paths", key, _filled, str(default))).resolve()
 
-    locales = tuple(i18n.get("locales", defaults.locales))
-    source = i18n.get("source_locale", defaults.source_locale)
+    source = r.get("i18n", "source_locale", _locale, d.source_locale)
+    locales = tuple(r.get("i18n", "locales", _locales, list(d.locales)))
     if source not in locales:
         locales = (source, *locales)
-    return Settings(
+    default_locale = r.get("i18n", "default_locale", _locale, source)
+    if Locale.parse(default_locale).language not in {Locale.parse(x).language for x in locales}:
+        r.complain("i18n", "default_locale", f"{default_locale!r} is not among [i18n] locales "
+                   f"({', '.join(locales)}); add it there or pick one of them")
+    settings = Settings(
         root=root,
-        sender_name=sender.get("name", defaults.sender_name),
-        sender_email=sender.get("email", defaults.sender_email),
-        reply_to=sender.get("reply_to"),
-        organisation_name=org.get("name", ""),
-        postal_address=org.get("postal_address", ""),
-        website=org.get("website", ""),
-        base_url=web.get("base_url", defaults.base_url).rstrip("/"),
-        list_id=mail.get("list_id", defaults.list_id),
-        unsubscribe_mailto=mail.get("unsubscribe_mailto"),
+        sender_name=r.get("sender", "name", _filled, d.sender_name),
+        sender_email=r.get("sender", "email", _email, d.sender_email),
+        reply_to=r.get("sender", "reply_to", _email),
+        organisation_name=r.get("organisation", "name", _text, ""),
+        postal_address=r.get("organisation", "postal_address", _text, ""),
+        website=r.get("organisation", "website", _text, ""),
+        base_url=r.get("web", "base_url", _web_url, d.base_url).rstrip("/"),
+        list_id=r.get("mail", "list_id", _filled, d.list_id),
+        unsubscribe_mailto=r.get("mail", "unsubscribe_mailto", _email),
         source_locale=source,
         locales=locales,
-        default_locale=i18n.get("default_locale", source),
-        timezone=i18n.get("timezone", defaults.timezone),
-        completeness=dict(i18n.get("completeness", {})),
-        newsletters_dir=p("newsletters", defaults.newsletters_dir),
-        templates_dir=p("templates", defaults.templates_dir),
-        locales_dir=p("locales", defaults.locales_dir),
-        subscribers_dir=p("subscribers", defaults.subscribers_dir),
-        segments_file=p("segments", defaults.segments_file),
-        database=p("database", defaults.database),
-        build_dir=p("build", defaults.build_dir),
-        transport=send.get("transport", defaults.transport),
-        rate=float(send.get("rate", 0)),
-        concurrency=int(send.get("concurrency", defaults.concurrency)),
-        hourly_quota=int(send.get("hourly_quota", 0)),
-        daily_quota=int(send.get("daily_quota", 0)),
+        default_locale=default_locale,
+        timezone=r.get("i18n", "timezone", _timezone, d.timezone),
+        completeness=dict(r.get("i18n", "completeness", _completeness, {})),
+        newsletters_dir=p("newsletters", d.newsletters_dir),
+        templates_dir=p("templates", d.templates_dir),
+        locales_dir=p("locales", d.locales_dir),
+        subscribers_dir=p("subscribers", d.subscribers_dir),
+        segments_file=p("segments", d.segments_file),
+        database=p("database", d.database),
+        build_dir=p("build", d.build_dir),
+        transport=r.get("send", "transport", _filled, d.transport),
+        rate=float(r.get("send", "rate", _number(0), d.rate)),
+        concurrency=r.get("send", "concurrency", _number(1, MAX_CONCURRENCY, whole=True), d.concurrency),
+        hourly_quota=r.get("send", "hourly_quota", _number(0, whole=True), d.hourly_quota),
+        daily_quota=r.get("send", "daily_quota", _number(0, whole=True), d.daily_quota),
     )
+    r.raise_problems()
+    return settings
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

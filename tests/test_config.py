@@ -62,3 +62,66 @@ def test_no_config_anywhere_says_what_to_do(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="--config"):
         load_settings(None, env={})
+
+
+def _with(project: Path, old: str, new: str) -> Path:
+    path = project / "postbode.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, snippet: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if snippet in line)
+
+
+def test_a_value_of_the_wrong_type_names_file_line_and_key(project: Path):
+    path = _with(project, "concurrency = 2", 'concurrency = "two"')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    line = _line_of(path, 'concurrency = "two"')
+    assert f"postbode.toml:{line}: [send] concurrency: must be a whole number" in str(caught.value)
+
+
+def test_a_misspelled_table_or_key_is_an_error_with_a_suggestion(project: Path):
+    path = _with(project, "[send]", "[sned]")
+    with pytest.raises(ConfigError, match=r"postbode\.toml:\d+: \[sned\]: unknown table; did you mean 'send'"):
+        load_settings(path, env={})
+    path = _with(project, "[sned]", "[send]")
+    path = _with(project, "rate = 0", "raet = 0")
+    with pytest.raises(ConfigError, match=r"\[send\] raet: unknown setting; did you mean 'rate'"):
+        load_settings(path, env={})
+
+
+def test_a_key_in_the_wrong_table_says_where_it_belongs(project: Path):
+    path = _with(project, "[web]\n", "[web]\nconcurrency = 4\n")
+    with pytest.raises(ConfigError, match=r"\[web\] concurrency: unknown setting; it belongs in \[send\]"):
+        load_settings(path, env={})
+
+
+def test_every_problem_is_reported_at_once(project: Path):
+    path = _with(project, "rate = 0 ", "rate = -1 ")
+    path = _with(project, 'timezone = "Europe/Amsterdam"', 'timezone = "Europe/Amstredam"')
+    path = _with(project, 'en = "require"', 'en = "requir"')
+    path = _with(project, 'locales = ["nl", "en", "de", "ar"]', 'locales = ["nl", "en-GB", "xx"]')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    text = str(caught.value)
+    assert "4 problem(s)" in text
+    assert "[send] rate: must be a number of at least 0" in text
+    assert "[i18n] timezone: is not a time zone name" in text
+    assert "[i18n] completeness: en = 'requir' must be \"fallback\" or \"require\"" in text
+    assert "[i18n] locales: 'en-GB': write it as \"en_GB\"" in text
+
+
+def test_a_default_locale_that_is_not_served_is_refused(project: Path):
+    path = _with(project, 'default_locale = "nl"', 'default_locale = "fr"')
+    with pytest.raises(ConfigError, match=r"\[i18n\] default_locale: 'fr' is not among \[i18n\] locales"):
+        load_settings(path, env={})
+
+
+def test_a_config_path_that_is_a_folder_says_so(tmp_path: Path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_settings(tmp_path, env={})
