@@ -64,9 +64,8 @@ def parse_language(language: str) -> Locale:
     try:
         return Locale.parse(language.replace("-", "_"))
     except (UnknownLocaleError, ValueError) as err:
-        raise TranslationError(
-            Problem("", None, None, "", f"{language!r} is not a known language code ({err}); "
-                    "use a code such as en, de, ar or pt_BR")) from err
+        raise TranslationError([], summary=f"{language!r} is not a known language code ({err}); "
+                               "use a code such as en, de, ar or pt_BR") from err
 
 
 # --- reading and checking ---------------------------------------------------
@@ -345,6 +344,10 @@ def _mapping(settings: Settings) -> tuple[list, dict]:
 def init(settings: Settings, language: str) -> list[Path]:
     """Start catalogs for a new language from every .pot; existing .po files are left alone."""
     locale = parse_language(language)
+    language = str(locale)  # the folder name Babel and the runtime look for: pt-BR → pt_BR
+    if locale.language == Locale.parse(settings.source_locale).language:
+        raise TranslationError([], summary=f"{language!r} is the source language: its text is the YAML "
+                               "and the templates, not a catalog; start a target language instead")
     created = []
     for domain in _require_templates(settings):
         path = po_path(settings, language, domain)

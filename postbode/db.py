@@ -32,13 +32,14 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # the first statement reads the file: a file that is not a database fails here
+        conn.execute("PRAGMA journal_mode=WAL")
     except (OSError, sqlite3.Error) as err:
         raise PostbodeError(
             f"{path}: cannot open the state database ({err}); check the path "
             "(POSTBODE_DB or [paths] database in postbode.toml) and its permissions"
         ) from err
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")

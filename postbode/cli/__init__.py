@@ -17,9 +17,19 @@ from postbode.errors import PostbodeError
 class PostbodeGroup(click.Group):
     """Turns a PostbodeError into a clean message and exit code (traceback only with --debug)."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            err.exit_code = 1  # every user error exits 1, wrong arguments included
+            raise
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            err.exit_code = 1
+            raise
         except PostbodeError as err:
             obj = ctx.obj
             if isinstance(obj, Context) and obj.debug:

@@ -8,11 +8,11 @@ from rich.table import Table
 
 from postbode import build as pipeline
 from postbode import tokens
-from postbode.cli.common import Context, console, console_err, pass_context
+from postbode.cli.common import LOCALE, Context, console, console_err, pass_context
 from postbode.cli.i18n import report_translations
 
 NEWSLETTER = click.argument("newsletter", type=click.Path(path_type=Path, dir_okay=False))
-LOCALES = click.option("--locale", "-l", "locales", multiple=True, metavar="LOCALE",
+LOCALES = click.option("--locale", "-l", "locales", multiple=True, metavar="LOCALE", type=LOCALE,
                        help="Build only this locale (repeatable; default: every locale in postbode.toml).")
 SEGMENTS = click.option("--segment", "-s", "segments", multiple=True, metavar="SEGMENT",
                         help="Also build the view of this segment (repeatable; the public view is always built).")

@@ -1,10 +1,13 @@
 """What every command shares: the lazily loaded settings and the consoles."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
 from rich.console import Console
 
 from postbode.config import Settings, load_settings
@@ -27,3 +30,40 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+class LocaleParam(click.ParamType):
+    """A locale served by postbode.toml ([i18n] locales), written as Babel writes it (nl-NL → nl_NL)."""
+
+    name = "locale"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        settings = ctx.find_object(Context).settings if ctx and ctx.find_object(Context) else None
+        served = ", ".join(settings.locales) if settings else "nl"
+        try:
+            parsed = Locale.parse(str(value).strip().replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            close = difflib.get_close_matches(str(value), settings.locales if settings else [], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            self.fail(f"{value!r} is not a locale; {hint}postbode.toml serves {served}", param, ctx)
+        if settings and parsed.language not in {Locale.parse(x).language for x in settings.locales}:
+            self.fail(f"{value!r} is not served: [i18n] locales in postbode.toml are {served}; "
+                      f"add it there and run `python send.py i18n init {parsed.language}`", param, ctx)
+        return str(parsed)
+
+
+class EmailParam(click.ParamType):
+    """An email address, checked for form only (no DNS)."""
+
+    name = "email"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        try:
+            validate_email(str(value), check_deliverability=False)
+        except EmailNotValidError as err:
+            self.fail(f"{value!r} is not an email address ({err})", param, ctx)
+        return str(value).strip()
+
+
+LOCALE = LocaleParam()
+EMAIL = EmailParam()

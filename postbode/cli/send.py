@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from postbode import audience, campaign, db, journal
-from postbode.cli.common import Context, console, pass_context
+from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused
 
@@ -39,7 +39,7 @@ def register(cli: click.Group) -> None:
               help="Where mail goes, e.g. outbox://outbox, smtp://user@host:587?tls=starttls "
                    "(default: [send] transport in postbode.toml or POSTBODE_TRANSPORT).")
 @click.option("--dry-run", is_flag=True, help="Build every message, send none, write no journal.")
-@click.option("--test-to", "test_to", multiple=True, metavar="EMAIL",
+@click.option("--test-to", "test_to", multiple=True, metavar="EMAIL", type=EMAIL,
               help="Send one [TEST] mail of each variant to this address (not journaled).")
 @click.option("--rate", type=click.FloatRange(min=0), help="At most this many mails per second.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=64),

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from postbode import audience
-from postbode.cli.common import Context, console, pass_context
+from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.db import connect
 from postbode.importer import ImportSummary
 
@@ -167,7 +167,7 @@ def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
 
 
 @subscribers.command("forget")
-@click.argument("email")
+@click.argument("email", type=EMAIL)
 @pass_context
 def forget(ctx: Context, email: str) -> None:
     """Erase a person (right to erasure): their data is deleted, only a hash that blocks re-import stays.
@@ -182,7 +182,7 @@ def forget(ctx: Context, email: str) -> None:
 
 
 @subscribers.command("unsubscribe")
-@click.argument("email")
+@click.argument("email", type=EMAIL)
 @pass_context
 def unsubscribe(ctx: Context, email: str) -> None:
     """Unsubscribe an address from everything (e.g. after a request by phone or mail).

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from postbode.cli.common import Context, console, pass_context
+from postbode.cli.common import LOCALE, Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import PostbodeError
 
@@ -37,7 +37,7 @@ def serve(ctx: Context, host: str, port: int, with_preview: bool) -> None:
 
     \b
     Example:
-      POSTBODE_SECRET_KEY=… python send.py serve --port 8080
+      python send.py serve --port 8080
     """
     settings = _signing_settings(ctx.settings, development_ok=with_preview)
     _run(settings, host, port, with_preview, path="/")
@@ -45,7 +45,7 @@ def serve(ctx: Context, host: str, port: int, with_preview: bool) -> None:
 
 @click.command()
 @click.argument("newsletter", type=click.Path(path_type=Path))
-@click.option("--locale", "-l", help="Language to show next to the source (default: the project default).")
+@click.option("--locale", "-l", type=LOCALE, help="Language to show next to the source (default: the project default).")
 @click.option("--segment", "-s", help="Show the view of this segment (segments.yaml).")
 @host_option
 @port_option
