@@ -7,6 +7,7 @@ result into files for people to look at: HTML, text and a sample .eml each.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tempfile
@@ -18,7 +19,7 @@ from postbode import message
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
-from postbode.errors import AudienceError, InputError, PostbodeError
+from postbode.errors import AudienceError, ContentError, InputError, PostbodeError, Problem
 from postbode.i18n import localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
@@ -63,6 +64,7 @@ def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterabl
                    settings: Settings) -> BuildResult:
     """Load, localize, render and inline every (locale, view); raise once with all problems."""
     newsletter = load_newsletter(Path(newsletter_path))
+    check_audiences(newsletter, settings)
     views = list(dict.fromkeys(views)) or [None]
     variants: dict[VariantKey, Rendered] = {}
     fallbacks: dict[str, tuple[str, ...]] = {}
@@ -172,6 +174,28 @@ def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str 
         segment = known.get(name) if known is not None else None
         views.append(segment.view if segment is not None else name)
     return list(dict.fromkeys(views))
+
+
+def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
+    """Every `audience:` of a section names the view of a segment; a typo would hide the section."""
+    known = _known_segments(settings)
+    if known is None:
+        return
+    views = sorted({s.view for s in known.values() if s.view})
+    problems = []
+    for section in newsletter.sections:
+        for n, name in enumerate(section.audience):
+            if name in views:
+                continue
+            field = f"sections.{section.id}.audience.{n}"
+            close = difflib.get_close_matches(name, views, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(Problem(str(newsletter.source_path), newsletter.audience_lines.get(field), None,
+                                    field, f"no segment in {settings.segments_file.name} has the view "
+                                    f"{name!r}, so nobody would see this section; {hint}"
+                                    f"views: {', '.join(views) or 'none'}"))
+    if problems:
+        raise ContentError(problems)
 
 
 def _known_segments(settings: Settings) -> dict | None:

@@ -199,6 +199,8 @@ class Newsletter(Model):
     translator_notes: dict[str, Text] = Field(default_factory=dict)
     source_path: Path | None = Field(default=None, exclude=True)
     field_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
+    # "sections.<id>.audience.<n>" → line, so a segment name can be checked against segments.yaml
+    audience_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("date", mode="before")
     @classmethod
@@ -251,7 +253,7 @@ def load_newsletter(path: Path) -> Newsletter:
         tree.add(tree.marks.get(()), (), f"the file holds {kind}, not fields — write it as "
                  "'id: …', 'date: …', 'subject: …' lines (see newsletters/2018-07-resultaten.yaml)")
         raise ContentError(tree.problems, summary=_summary(shown, tree.problems))
-    for internal in ("source_path", "field_lines"):
+    for internal in ("source_path", "field_lines", "audience_lines"):
         if internal in data:
             tree.add(tree.key_marks.get((internal,)), (internal,), _unknown_field((internal,)))
             del data[internal]
@@ -261,7 +263,19 @@ def load_newsletter(path: Path) -> Newsletter:
     if tree.problems or newsletter is None:
         raise ContentError(sorted(tree.problems, key=_order), summary=_summary(shown, tree.problems))
     lines = {p: tree.marks[loc].line + 1 for p, loc in _text_locs(data) if loc in tree.marks}
-    return newsletter.model_copy(update={"source_path": path, "field_lines": lines})
+    return newsletter.model_copy(update={"source_path": path, "field_lines": lines,
+                                         "audience_lines": _audience_lines(newsletter, tree)})
+
+
+def _audience_lines(newsletter: Newsletter, tree: _Tree) -> dict[str, int]:
+    """The line of each segment name under a section's `audience:`."""
+    lines = {}
+    for i, section in enumerate(newsletter.sections):
+        for n, _ in enumerate(section.audience):
+            mark = tree.marks.get(("sections", i, "audience", n)) or tree.marks.get(("sections", i, "audience"))
+            if mark is not None:
+                lines[f"sections.{section.id}.audience.{n}"] = mark.line + 1
+    return lines
 
 
 # --- reading the file -------------------------------------------------------

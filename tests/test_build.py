@@ -118,3 +118,18 @@ def test_views_for_segments_checks_names_against_segments_file(settings: Setting
     assert build.views_for_segments(["donors", "everyone"], settings) == [None, "donors"]
     with pytest.raises(AudienceError, match="unknown segment 'nobody'"):
         build.views_for_segments(["nobody"], settings)
+
+
+def test_a_section_audience_that_no_segment_has_is_caught_with_its_line(settings: Settings,
+                                                                        project: Path) -> None:
+    source = (project / SAMPLE).read_text(encoding="utf-8")
+    assert "audience: [funders]" in source
+    typo = project / "newsletters" / "typo.yaml"
+    typo.write_text(source.replace("audience: [funders]", "audience: [fundres]"), encoding="utf-8")
+    line = next(n for n, text in enumerate(typo.read_text(encoding="utf-8").splitlines(), 1)
+                if "audience: [fundres]" in text)
+    with pytest.raises(ContentError) as caught:
+        build.build_variants(typo, ["nl"], [None, "funders"], settings)
+    message = str(caught.value)
+    assert f"typo.yaml:{line}:" in message
+    assert "'fundres'" in message and "did you mean 'funders'?" in message
