@@ -12,7 +12,7 @@ import pytest
 
 from postbode.cli import cli
 from postbode.errors import PostbodeError
-from tests.conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE
 
 POSTBODE_SCRIPT = Path(sys.executable).parent / "postbode"
 

@@ -146,3 +146,70 @@ def test_a_segment_without_recipients_sends_nothing_and_says_so(invoke, project,
     assert result.exit_code == 0, result.output
     assert "nothing to send" in flat(result.output)
     assert journal.list_campaigns(conn) == []
+
+
+def _mails(project) -> dict[str, str]:
+    """Recipient address → HTML part of the mail the outbox holds for them (one each, asserted)."""
+    import email
+    import email.policy
+    from email.utils import parseaddr
+
+    mails: dict[str, str] = {}
+    for path in outbox_files(project):
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        address = parseaddr(str(parsed["To"]))[1].lower()
+        assert address not in mails, f"{address} got two mails"
+        mails[address] = parsed.get_body(("html",)).get_content()
+    return mails
+
+
+def test_funders_and_donors_each_get_their_own_view_once(invoke, project, send_settings):
+    from postbode import audience
+
+    conn = db.connect(send_settings.database)
+    audience.import_samples_if_empty(conn, send_settings)
+    funders = {r.email.lower() for r in audience.resolve(conn, ["funders"], send_settings)}
+    donors = {r.email.lower() for r in audience.resolve(conn, ["donors"], send_settings)}
+    assert funders & donors, "the sample should have someone on both lists"
+    result = invoke("send", SAMPLE, "--segment", "funders", "--segment", "donors", "--yes")
+    assert result.exit_code == 0, result.output
+    mails = _mails(project)
+    assert set(mails) == funders | donors
+    funders_only, donors_only = 'id="verantwoording"', 'id="donateurs"'  # the sections' ids
+    for address in funders:                       # first segment asked for wins for people in both
+        assert funders_only in mails[address] and donors_only not in mails[address], address
+    for address in donors - funders:
+        assert donors_only in mails[address] and funders_only not in mails[address], address
+
+
+def test_unsubscribed_between_two_runs_of_a_campaign_is_skipped(invoke, project, send_settings):
+    toml = project / "postbode.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 0", "hourly_quota = 5"))
+    paused = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--concurrency", "1")
+    assert paused.exit_code == 3, paused.output
+    conn = db.connect(send_settings.database)
+    campaign_id = journal.list_campaigns(conn)[0].id
+    waiting = [row["email"] for row in journal.iter_rows(conn, campaign_id) if row["state"] == "pending"]
+    assert waiting
+    late = waiting[-1]
+    assert invoke("subscribers", "unsubscribe", late).exit_code == 0
+    toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 5", "hourly_quota = 0"))
+    resumed = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    mails = _mails(project)
+    assert late.lower() not in mails
+    assert len(mails) == len(list(journal.iter_rows(conn, campaign_id))) - 1
+
+
+def test_forget_then_reimport_leaves_the_address_out(invoke, project, send_settings):
+    first = invoke("subscribers", "import", "subscribers/donors.csv", "--list", "donors")
+    assert first.exit_code == 0, first.output
+    forgotten = "marieke.vandam@example.org"
+    assert forgotten in invoke("subscribers", "list").output
+    assert invoke("subscribers", "forget", forgotten).exit_code == 0
+    again = invoke("subscribers", "import", "subscribers/donors.csv", "--list", "donors")
+    assert again.exit_code == 0, again.output
+    assert forgotten not in invoke("subscribers", "list").output
+    result = invoke("send", SAMPLE, "--segment", "donors", "--yes")
+    assert result.exit_code == 0, result.output
+    assert forgotten not in _mails(project)
