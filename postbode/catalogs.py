@@ -462,15 +462,19 @@ class Compiled:
 
 
 def compile_all(settings: Settings) -> list[Compiled]:
-    """Check every .po and write its .mo; raise one TranslationError listing every broken catalog."""
+    """Check every .po, then write every .mo; a broken catalog stops them all, listing every one."""
     problems: list[Problem] = []
-    results = []
+    catalogs: list[tuple[Path, Catalog]] = []
     for path in all_po_files(settings):
         try:
-            catalog = read_catalog(path)
+            catalogs.append((path, read_catalog(path)))
         except TranslationError as err:
             problems += err.problems
-            continue
+    if problems:
+        raise TranslationError(problems, summary="some catalogs are broken; no .mo file was written. "
+                                                 "Fix these lines and compile again:")
+    results = []
+    for path, catalog in catalogs:
         warnings = []
         if catalog.fuzzy:
             warnings.append(f"{path}: the header is marked fuzzy; compiled anyway. Remove "
@@ -478,9 +482,6 @@ def compile_all(settings: Settings) -> list[Compiled]:
         mo = path.with_suffix(".mo")
         mo.write_bytes(compile_mo(catalog))
         results.append(Compiled(path, mo, tuple(warnings)))
-    if problems:
-        raise TranslationError(problems, summary="some catalogs are broken; nothing was sent anywhere, "
-                                                 "fix these lines and compile again:")
     return results
 
 

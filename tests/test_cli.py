@@ -184,3 +184,12 @@ def test_i18n_init_refuses_the_source_language_and_writes_regional_folders_the_b
     assert result.exit_code == 0, result.output
     assert (project / "locales" / "pt_BR" / "LC_MESSAGES" / "messages.po").is_file()
     assert not (project / "locales" / "pt-BR").exists()
+
+
+def test_i18n_compile_with_a_broken_catalog_writes_no_mo_file(invoke, project: Path):
+    broken = project / "locales" / "de" / "LC_MESSAGES" / "messages.po"
+    broken.write_text(broken.read_text(encoding="utf-8") + '\nmsgid "half\n', encoding="utf-8")
+    result = invoke("i18n", "compile")
+    assert result.exit_code == 1
+    assert "messages.po:" in result.output and "no .mo file was written" in " ".join(result.output.split())
+    assert list((project / "locales").rglob("*.mo")) == []
