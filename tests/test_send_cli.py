@@ -213,3 +213,17 @@ def test_forget_then_reimport_leaves_the_address_out(invoke, project, send_setti
     result = invoke("send", SAMPLE, "--segment", "donors", "--yes")
     assert result.exit_code == 0, result.output
     assert forgotten not in _mails(project)
+
+
+def test_a_bad_transport_url_in_postbode_toml_is_named_before_anything_happens(invoke, project,
+                                                                              send_settings):
+    toml = project / "postbode.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('transport = "outbox://outbox"',
+                                                             'transport = "outbx://outbox"'))
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    assert result.exit_code == 1
+    out = flat(result.output)
+    assert "unknown transport outbx://" in out and "[send] transport in" in out
+    assert not send_settings.database.exists()
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--transport", "smtp://h:port")
+    assert result.exit_code == 1 and "(the URL comes from --transport)" in flat(result.output)

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from postbode import audience, campaign, db, journal
+from postbode import audience, campaign, db, journal, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
-from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused
+from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
 
 COLUMNS = ("sent", "rejected", "retried", "unknown")
 
@@ -60,7 +60,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
       python send.py send newsletters/2018-07-resultaten.yaml --segment everyone --yes
     """
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
-    url = transport or settings.transport
+    url = _transport_url(transport, settings)
     _import_samples_if_empty(settings)
     if test_to:
         _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url))
@@ -95,6 +95,22 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
             _print_summary_of_latest(settings, the_plan.campaign_id)
             raise
     _print_outcome(settings, outcome)
+
+
+def _transport_url(flag: str | None, settings: Settings) -> str:
+    """The transport URL to use, checked before anything happens; an error says where it came from."""
+    url = flag or settings.transport
+    try:
+        transports.parse_url(url)
+    except TransportError as err:
+        if flag:
+            source = "--transport"
+        elif os.environ.get("POSTBODE_TRANSPORT"):
+            source = "the environment variable POSTBODE_TRANSPORT"
+        else:
+            source = "[send] transport in postbode.toml"
+        raise TransportError(f"{err}\n(the URL comes from {source})") from err
+    return url
 
 
 @click.command()
