@@ -11,6 +11,8 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Mapping
 
 import nh3
 from babel import Locale, UnknownLocaleError
@@ -20,7 +22,7 @@ from postbode import catalogs
 from postbode.config import Settings
 from postbode.content import Newsletter
 from postbode.errors import Problem, TranslationError
-from postbode.extract import Entry, entries, join_paragraphs
+from postbode.extract import Entry, _paragraph_lines, entries, join_paragraphs, split_paragraphs
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class LocalizedNewsletter:
     direction: str                  # "ltr" or "rtl"
     translations: gettext.NullTranslations  # chained gettext catalogs for the `messages` domain
     fallbacks: tuple[str, ...] = () # field paths that fell back along the chain
+    # entry key → language of the text shown instead (the source language, or one further down the chain)
+    fallback_languages: Mapping[str, str] = dataclass_field(default_factory=dict)
+
+    def fallback_language(self, key: str) -> str | None:
+        """The language an entry's text fell back to, or None when it is in the mail's language."""
+        return self.fallback_languages.get(key) if key in self.fallbacks else None
 
 
 @dataclass(frozen=True)
@@ -209,11 +217,11 @@ def localize(newsletter: Newsletter, locale: str, settings: Settings) -> Localiz
     """Translate a newsletter into `locale`, field by field along the fallback chain."""
     chain = locale_chain(locale, settings)
     language = chain[0]
-    fallbacks: list[str] = []
+    fallbacks: dict[str, str] = {}
     texts: dict[str, str] = {}
     if language != settings.source_locale:
         found = _content_catalogs(settings, chain, newsletter.id)
-        texts, fallbacks = _translated_texts(newsletter, found, language)
+        texts, fallbacks = _translated_texts(newsletter, found, language, settings.source_locale)
         if fallbacks and policy_for(locale, language, settings) == "require":
             raise _incomplete(completeness(newsletter, language, settings))
     full = formatting_locale(locale, chain)
@@ -224,23 +232,31 @@ def localize(newsletter: Newsletter, locale: str, settings: Settings) -> Localiz
         direction=direction_of(language),
         translations=load_translations(locale, settings),
         fallbacks=tuple(fallbacks),
+        fallback_languages=fallbacks,
     )
 
 
 def _translated_texts(newsletter: Newsletter, found: list[tuple[str, Translations]],
-                      language: str) -> tuple[dict[str, str], list[str]]:
-    """Translated text per field (paragraphs reassembled) and the entry keys that fell back."""
+                      language: str, source_language: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Translated text per field (paragraphs reassembled) and, per entry key that fell back, its language."""
     by_field: dict[str, list[str]] = {}
-    fallbacks = []
+    fallbacks: dict[str, str] = {}
     changed: set[str] = set()
     for entry in entries(newsletter):
         text, source = _translate(entry, found)
         if source != language:
-            fallbacks.append(entry.key)
+            fallbacks[entry.key] = source or source_language
         if source is not None:
             changed.add(entry.field)
         by_field.setdefault(entry.field, []).append(text)
     return {field: join_paragraphs(parts) for field, parts in by_field.items() if field in changed}, fallbacks
+
+
+def paragraph_keys(field: str, text: str) -> list[tuple[str, int]]:
+    """Each paragraph's entry key and first line (0 = first non-blank line), cut as extraction cuts it."""
+    if len(split_paragraphs(text)) == 1:
+        return [(field, 0)]
+    return [(f"{field}:{number}", line) for number, line in enumerate(_paragraph_lines(text), 1)]
 
 
 def policy_for(locale: str | None, language: str, settings: Settings) -> str:

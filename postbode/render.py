@@ -5,6 +5,7 @@ import datetime as dt
 import re
 import textwrap
 import traceback
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ from markupsafe import Markup
 from postbode.config import Settings
 from postbode.content import Figure, Newsletter, image_size
 from postbode.errors import TemplateError
-from postbode.i18n import LocalizedNewsletter
+from postbode.i18n import LocalizedNewsletter, direction_of, paragraph_keys
 
 HTML_TEMPLATE = "email.html"
 TEXT_TEMPLATE = "email.txt"
@@ -46,6 +47,16 @@ SAFE_TAGS = {
 SAFE_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 SAFE_URL_SCHEMES = {"http", "https", "mailto"}
 
+# Text shown in another language than the mail's (a fallback) is marked with that language,
+# its direction and a class whose alignment premailer inlines; see `text_attributes`.
+FALLBACK_CLASS = "fallback-{direction}"
+# Top-level Markdown blocks that can carry such a mark, and what the sanitiser lets through of it.
+MARKABLE_BLOCKS = ("p", "ul", "ol", "blockquote", "h3", "h4", "table")
+MARK_ATTRIBUTES = {tag: {"lang"} for tag in MARKABLE_BLOCKS}
+MARK_DIRECTIONS = {tag: {"dir": {"ltr", "rtl"}} for tag in MARKABLE_BLOCKS}
+MARK_CLASSES = {tag: {FALLBACK_CLASS.format(direction=d) for d in ("ltr", "rtl")} for tag in MARKABLE_BLOCKS}
+FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -68,17 +79,41 @@ class Rendered:
 _markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
-def markdown_to_html(source: str) -> Markup:
-    """Markdown as sanitised HTML: raw HTML is text, only a small safe set of tags survives."""
-    html = _markdown.render(source or "")
+def markdown_to_html(source: str, language_at: Callable[[int], str | None] | None = None) -> Markup:
+    """Markdown as sanitised HTML: raw HTML is text, only a small safe set of tags survives.
+
+    `language_at(line)` names the language of the source line where it differs
+    from the mail's; each top-level block starting there is marked with it.
+    """
+    tokens = _markdown.parse(source or "")
+    if language_at is not None:
+        _mark_blocks(tokens, language_at)
+    html = _markdown.renderer.render(tokens, _markdown.options, {})
     clean = nh3.clean(
         html,
         tags=SAFE_TAGS,
-        attributes=SAFE_ATTRIBUTES,
+        attributes={**SAFE_ATTRIBUTES, **MARK_ATTRIBUTES},
+        tag_attribute_values=MARK_DIRECTIONS,
+        allowed_classes=MARK_CLASSES,
         url_schemes=SAFE_URL_SCHEMES,
         link_rel="noopener noreferrer",
     )
     return Markup(clean)
+
+
+def _mark_blocks(tokens: list[Any], language_at: Callable[[int], str | None]) -> None:
+    for token in tokens:
+        if token.level == 0 and token.nesting == 1 and token.map:
+            language = language_at(token.map[0])
+            if language is not None:
+                for name, value in language_attributes(language).items():
+                    token.attrSet(name, value)
+
+
+def language_attributes(language: str) -> dict[str, str]:
+    """The attributes marking an element as text in `language`: lang, dir and the aligning class."""
+    direction = direction_of(language)
+    return {"class": FALLBACK_CLASS.format(direction=direction), "lang": bcp47(language), "dir": direction}
 
 
 def markdown_to_text(source: str, width: int = TEXT_WIDTH) -> str:
@@ -228,13 +263,23 @@ def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., A
         return lists.format_list([str(item) for item in items], style=style, locale=locale)
 
     def format_names(items: Iterable[str], style: str = "standard") -> Markup:
-        """A list of names in the locale's list pattern, each isolated in <bdi> (Latin names in Arabic)."""
+        """A list of names in the locale's list pattern, each isolated in a span with its own direction.
+
+        `dir` works in every mail client, <bdi> does not (Gmail, Outlook, Yahoo).
+        """
         names = [str(item) for item in items]
         slots = [f"\ue000{number}\ue001" for number in range(len(names))]
         joined = str(Markup.escape(lists.format_list(slots, style=style, locale=locale)))
         for slot, name in zip(slots, names):
-            joined = joined.replace(slot, f"<bdi>{Markup.escape(name)}</bdi>")
+            joined = joined.replace(slot, f'<span dir="{name_direction(name)}">{Markup.escape(name)}</span>')
         return Markup(joined)
+
+    def format_names_text(items: Iterable[str], style: str = "standard") -> str:
+        """A list of names for the plain-text mail; in a right-to-left locale each is a Unicode isolate."""
+        names = [str(item) for item in items]
+        if locale.character_order == "right-to-left":
+            names = [f"{FIRST_STRONG_ISOLATE}{name}{POP_DIRECTIONAL_ISOLATE}" for name in names]
+        return lists.format_list(names, style=style, locale=locale)
 
     def format_figure(figure: Figure) -> str:
         """A figure's value the way its kind asks (a percent is written as 85 for 85 %)."""
@@ -252,11 +297,75 @@ def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., A
         "format_percent": format_percent,
         "format_list": format_list,
         "format_names": format_names,
+        "format_names_text": format_names_text,
         "format_figure": format_figure,
-        "markdown": markdown_to_html,
+        "markdown": markdown_field,
         "plaintext": markdown_to_text,
         "safe_url": safe_url,
     }
+
+
+def name_direction(name: str) -> str:
+    """The direction of a name by its first strong character (what dir="auto" would find)."""
+    for char in name:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return "ltr"
+
+
+# --- Fallback text: marked with its own language ----------------------------------
+# The render context holds `fallback_languages`: entry key → language, for the
+# text shown in another language than the mail's. Templates ask through
+# `text_attributes(field path, classes)` and `|markdown(field path)`.
+
+def _fallback_languages(context: Any) -> Mapping[str, str]:
+    return context.get("fallback_languages") or {}
+
+
+@jinja2.pass_context
+def text_attributes(context: Any, key: str, classes: str = "", aligned: bool = True) -> Markup:
+    """' class="…"' for an element showing one text field, plus lang and dir when the text fell back.
+
+    `aligned=False` leaves out the aligning class (images: premailer would make it a floating align="left").
+    """
+    language = _fallback_languages(context).get(key)
+    attributes = language_attributes(language) if language else {}
+    fallback_class = attributes.pop("class", "")
+    names = " ".join(name for name in (classes, fallback_class if aligned else "") if name)
+    if names:
+        attributes = {"class": names, **attributes}
+    return Markup("".join(f' {name}="{Markup.escape(value)}"' for name, value in attributes.items()))
+
+
+@jinja2.pass_context
+def markdown_field(context: Any, source: str, field: str | None = None) -> Markup:
+    """A Markdown text field as HTML; its paragraphs that fell back are marked with their language."""
+    source = source or ""
+    languages = _fallback_languages(context)
+    if field is None or not languages:
+        return markdown_to_html(source)
+    lead = source[:len(source) - len(source.lstrip())].count("\n")  # paragraph lines count from the text
+    starts = [(lead + line, languages.get(key)) for key, line in paragraph_keys(field, source)]
+
+    def language_at(line: int) -> str | None:
+        return next((language for start, language in reversed(starts) if start <= line), None)
+
+    return markdown_to_html(source, language_at)
+
+
+def foreign_fallbacks(localized: LocalizedNewsletter) -> dict[str, str]:
+    """Entry keys whose text fell back to another language than the mail's, with that language."""
+    mail = _base_language(localized.language)
+    languages = {key: localized.fallback_language(key) for key in localized.fallbacks}
+    return {key: language for key, language in languages.items()
+            if language is not None and _base_language(language) != mail}
+
+
+def _base_language(locale: str) -> str:
+    return locale.replace("-", "_").split("_")[0]
 
 
 # --- The one Jinja environment factory ---------------------------------------
@@ -286,6 +395,7 @@ def _environment(templates_dir: Path, timezone: str, locale: str, translations: 
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(_formatters(Locale.parse(locale), ZoneInfo(timezone)))
     env.globals["markers"] = MARKERS
+    env.globals["text_attributes"] = text_attributes
     return env
 
 
@@ -329,6 +439,7 @@ def _context(localized: LocalizedNewsletter, view: str | None, settings: Setting
         "lang": bcp47(localized.locale),
         "dir": localized.direction,
         "rtl": rtl,
+        "fallback_languages": foreign_fallbacks(localized),
         "start": "right" if rtl else "left",
         "end": "left" if rtl else "right",
         "organisation": {

@@ -5,6 +5,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -51,13 +52,19 @@ def with_text(newsletter: Newsletter, text: str) -> Newsletter:
 
 def rendered(newsletter: Newsletter, settings: Settings, locale: str = "nl",
              view: str | None = None, translations=None) -> Rendered:
-    """Render through i18n.localize, or, given template `translations`, with the newsletter text as is."""
+    """Render through i18n.localize, or, given template `translations`, with the newsletter text as is.
+
+    The text as is is Dutch: outside Dutch every entry fell back, as with no newsletter catalog.
+    """
     if translations is None:
         localized = localize(newsletter, locale, settings)
     else:
+        from postbode.extract import entries
         direction = "rtl" if locale.startswith("ar") else "ltr"
+        fallbacks = {} if locale.startswith("nl") else {entry.key: "nl" for entry in entries(newsletter)}
         localized = LocalizedNewsletter(newsletter=newsletter, locale=locale, language=locale[:2],
-                                        direction=direction, translations=translations)
+                                        direction=direction, translations=translations,
+                                        fallbacks=tuple(fallbacks), fallback_languages=fallbacks)
     return render(localized, view, settings)
 
 
@@ -164,8 +171,8 @@ def test_sample_renders_with_markers_footer_and_figures(sample: Newsletter, sett
         assert settings.postal_address in part
         assert "U ontvangt deze e-mail omdat" in part
     assert "Nationale Postcode Loterij, Adessium en Stichting Janivo" in result.text
-    assert ("<bdi>Nationale Postcode Loterij</bdi>, <bdi>Adessium</bdi> en <bdi>Stichting Janivo</bdi>"
-            in result.html)
+    assert ('<span dir="ltr">Nationale Postcode Loterij</span>, <span dir="ltr">Adessium</span> en '
+            '<span dir="ltr">Stichting Janivo</span>' in result.html)
     for part in (result.html, result.text):
         assert "249" in part and "12 juli 2018" in part
     assert "Watch Nederland (https://www.example.org/watch-nederland)" in result.text
@@ -363,3 +370,157 @@ def test_golden_html_and_text(settings: Settings, locale: str, view: str | None)
             path.parent.mkdir(exist_ok=True)
             path.write_text(actual, encoding="utf-8")
         assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs; see the regenerate command above"
+
+
+# --- Text that fell back to another language --------------------------------------
+# A fallback paragraph in an Arabic mail is Dutch: it must say so (lang, dir) and read
+# left to right; translated paragraphs stay as they are.
+
+MARKED_TAGS = {"p", "ul", "ol", "li", "h1", "h2", "div", "a", "img", "blockquote"}
+
+
+def entry_texts(newsletter: Newsletter) -> dict[str, str]:
+    """Each catalog entry's text as a reader sees it (Markdown rendered to plain words)."""
+    from postbode.extract import entries
+    return {entry.key: visible(entry.source) for entry in entries(newsletter)}
+
+
+def visible(markdown: str) -> str:
+    import lxml.html
+    return " ".join(lxml.html.fragment_fromstring(str(markdown_to_html(markdown)),
+                                                 create_parent="div").text_content().split())
+
+
+def elements_showing(html: str, text: str) -> list:
+    """The innermost block elements (or images, by alt) whose visible text is exactly `text`."""
+    import lxml.html
+    body = lxml.html.document_fromstring(html).body
+    found = [el for el in body.iter(*MARKED_TAGS)
+             if (el.get("alt") if el.tag == "img" else " ".join(el.text_content().split())) == text]
+    return [el for el in found if not any(other is not el and el in other.iterancestors() for other in found)
+            and not any(child in found for child in el.iterdescendants())]
+
+
+def arabic_build(project: Path, settings: Settings, locale: str = "ar", view: str | None = "funders"):
+    from postbode.build import build_variants
+    result = build_variants(project / SAMPLE, [locale], [view], settings)
+    return result, localize(load_newsletter(project / SAMPLE), locale, settings)
+
+
+def shown_keys(localized: LocalizedNewsletter, view: str | None, keys) -> list[str]:
+    """The entry keys of text in the mail of `view` (not subject/preheader: they live in headers)."""
+    hidden = {f"sections.{s.id}." for s in localized.newsletter.sections if not s.visible_to(view)}
+    return [key for key in keys if key not in ("subject", "preheader")
+            and not any(key.startswith(prefix) for prefix in hidden)]
+
+
+def test_arabic_build_marks_every_dutch_fallback_and_no_translated_paragraph(
+        project: Path, settings: Settings) -> None:
+    result, localized = arabic_build(project, settings)
+    html = result.variant("ar", "funders").html
+    dutch = entry_texts(load_newsletter(project / SAMPLE))
+    arabic = entry_texts(localized.newsletter)
+    fallbacks = shown_keys(localized, "funders", localized.fallbacks)
+    assert len(fallbacks) >= 10
+    for key in fallbacks:
+        elements = elements_showing(html, dutch[key])
+        assert elements, key
+        for element in elements:
+            assert (element.get("lang"), element.get("dir")) == ("nl", "ltr"), key
+            # Inlined, so it holds in clients that drop <style>; figure labels stay centred.
+            if element.tag != "img":
+                style = element.get("style")
+                assert "direction:ltr" in style and "text-align:right" not in style, key
+                assert "text-align:left" in style or "figure-label" in element.get("class"), key
+    translated = shown_keys(localized, "funders", [k for k in arabic if k not in localized.fallbacks])
+    assert len(translated) >= 5
+    for key in translated:
+        assert re.search("[\u0600-\u06ff]", arabic[key]), key
+        for element in elements_showing(html, arabic[key]):
+            assert element.get("lang") is None and element.get("dir") is None, key
+    marked = len(re.findall(r'\blang="nl" dir="ltr"', html))
+    titles = sum(key.endswith(".title") for key in fallbacks)  # shown twice: heading and contents list
+    assert marked == len(fallbacks) + titles
+
+
+@pytest.mark.browser
+def test_arabic_fallback_paragraphs_read_left_to_right_in_chromium(browser, project: Path,
+                                                                   settings: Settings) -> None:
+    result, localized = arabic_build(project, settings, view=None)
+    page = browser.new_page()
+    try:
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(result.variant("ar").html)
+        style = "el => [getComputedStyle(el).direction, getComputedStyle(el).textAlign]"
+        fallback = page.locator("td.content p[lang='nl']").first
+        assert "Het CKM onderzocht" in fallback.inner_text()
+        assert fallback.evaluate(style) == ["ltr", "left"]
+        translated = page.locator("td.intro p").first
+        assert translated.get_attribute("lang") is None
+        assert translated.evaluate(style) == ["rtl", "right"]
+        names = page.locator("p.funders span[dir='ltr']")
+        assert names.count() == 3
+        assert names.first.evaluate("el => getComputedStyle(el).direction") == "ltr"
+    finally:
+        page.close()
+
+
+def test_german_fallbacks_carry_dutch_language_and_keep_the_direction(project: Path, settings: Settings) -> None:
+    result, localized = arabic_build(project, settings, "de_AT")
+    html = result.variant("de_AT", "funders").html
+    dutch = entry_texts(load_newsletter(project / SAMPLE))
+    fallbacks = shown_keys(localized, "funders", localized.fallbacks)
+    assert fallbacks
+    for key in fallbacks:
+        for element in elements_showing(html, dutch[key]) or pytest.fail(key):
+            assert (element.get("lang"), element.get("dir")) == ("nl", "ltr"), key
+    assert 'dir="rtl"' not in html
+    german = entry_texts(localized.newsletter)
+    body = german["sections.toerisme.body:2"]
+    assert "sections.toerisme.body:2" not in localized.fallbacks
+    assert [el.get("lang") for el in elements_showing(html, body)] == [None]
+
+
+def test_english_build_has_no_dutch_blocks(project: Path, settings: Settings) -> None:
+    result, localized = arabic_build(project, settings, "en")
+    assert localized.fallbacks == ()
+    html = result.variant("en", "funders").html
+    assert 'lang="nl"' not in html and 'class="fallback-' not in html
+
+
+def test_only_the_paragraphs_that_fell_back_are_marked(sample: Newsletter, settings: Settings) -> None:
+    body = "Eerste alinea.\n\nTweede alinea.\n\n- een\n- twee\n\nVierde alinea."
+    section = sample.sections[0].model_copy(update={"body": body})
+    newsletter = sample.model_copy(update={"sections": [section]})
+    keys = {f"sections.{section.id}.body:2": "nl", f"sections.{section.id}.body:3": "nl",
+            f"sections.{section.id}.title": "nl", "intro": "ar"}
+    localized = LocalizedNewsletter(newsletter=newsletter, locale="ar", language="ar", direction="rtl",
+                                    translations=NullTranslations(), fallbacks=tuple(keys),
+                                    fallback_languages=keys)
+    html = render(localized, None, settings).html
+    marks = 'class="fallback-ltr" lang="nl" dir="ltr"'
+    assert "<p>Eerste alinea.</p>" in html and "<p>Vierde alinea.</p>" in html
+    assert f"<p {marks}>Tweede alinea.</p>" in html
+    assert f"<ul {marks}>" in html and "<li>een</li>" in html
+    assert f'<h2 class="section-title fallback-ltr" lang="nl" dir="ltr">{section.title}</h2>' in html
+    assert 'lang="ar"' not in html.split('<div class="wrapper"', 1)[1].split(">", 1)[1]  # same language: no mark
+
+
+def test_fallbacks_to_a_language_further_down_the_chain_of_the_same_language_are_not_marked() -> None:
+    from postbode.render import foreign_fallbacks
+    localized = LocalizedNewsletter(newsletter=None, locale="de_AT", language="de_AT", direction="ltr",
+                                    translations=NullTranslations(), fallbacks=("a", "b"),
+                                    fallback_languages={"a": "de", "b": "nl"})
+    assert foreign_fallbacks(localized) == {"b": "nl"}
+
+
+def test_names_are_isolated_in_every_client(sample: Newsletter, settings: Settings) -> None:
+    arabic = rendered(sample, settings, "ar")
+    for funder in sample.acknowledgement.funders:
+        assert f'<span dir="ltr">{funder}</span>' in arabic.html
+        assert f"\u2068{funder}\u2069" in arabic.text
+    assert "<bdi" not in arabic.html
+    dutch = rendered(sample, settings, "nl")
+    assert "\u2068" not in dutch.text and "Nationale Postcode Loterij, Adessium en Stichting Janivo" in dutch.text
+    hebrew_name = filters(settings, "nl")["format_names"](["שלום", "Adessium"])
+    assert hebrew_name == '<span dir="rtl">שלום</span> en <span dir="ltr">Adessium</span>'
