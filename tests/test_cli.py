@@ -193,3 +193,28 @@ def test_i18n_compile_with_a_broken_catalog_writes_no_mo_file(invoke, project: P
     assert result.exit_code == 1
     assert "messages.po:" in result.output and "no .mo file was written" in " ".join(result.output.split())
     assert list((project / "locales").rglob("*.mo")) == []
+
+
+def test_report_csv_into_a_missing_folder_is_a_clean_error(invoke, project: Path, tmp_path: Path):
+    assert invoke("send", SAMPLE, "--segment", "funders", "--yes").exit_code == 0
+    target = tmp_path / "no-such-folder" / "sent.csv"
+    result = invoke("report", "2018-07-resultaten--funders", "--csv", str(target))
+    assert result.exit_code == 1
+    assert f"{target}: could not write the report" in " ".join(result.output.split())
+
+
+def test_archive_to_an_unwritable_place_is_a_clean_error_and_writes_nothing(invoke, project: Path):
+    monkey_key = {"POSTBODE_SECRET_KEY": "archive-test-key-not-secret"}
+    blocked = project / "postbode.toml" / "web"          # a folder inside a file cannot be made
+    result = invoke("archive", SAMPLE, "--out", str(blocked), env=monkey_key)
+    assert result.exit_code == 1
+    assert "could not write it" in result.output
+
+
+def test_archive_writes_pages_and_images(invoke, project: Path):
+    result = invoke("archive", SAMPLE, "--out", "public", env={"POSTBODE_SECRET_KEY": "archive-key-0123456789"})
+    assert result.exit_code == 0, result.output
+    assert (project / "public" / "v" / "2018-07-resultaten" / "de" / "index.html").is_file()
+    images = project / "newsletters" / "images"
+    for image in images.iterdir():
+        assert (project / "public" / "images" / image.name).read_bytes() == image.read_bytes()

@@ -20,7 +20,8 @@ from rich.text import Text
 from postbode import audience, campaign, db, journal, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
-from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
+from postbode.errors import (CampaignError, CampaignInterrupted, CampaignPaused, PostbodeError,
+                             TransportError)
 
 COLUMNS = ("sent", "rejected", "retried", "unknown")
 
@@ -340,6 +341,9 @@ def write_csv(conn, campaign_id: str, path: Path) -> int:
                 writer.writerow(row)
                 count += 1
         os.replace(temporary, path)
+    except OSError as err:
+        raise PostbodeError(f"{path}: could not write the report ({err.strerror or err}); "
+                            "check that the folder exists and is writable") from err
     finally:
         temporary.unlink(missing_ok=True)
     return count

@@ -1,11 +1,11 @@
 """Static web versions for hosting: the web app's public pages written as files, through the app itself."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from flask import Flask
 
+from postbode.build import write_atomically
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import PostbodeError
@@ -19,13 +19,10 @@ def write_archive(settings: Settings, newsletter_id: str, out: Path) -> list[Pat
     app = create_app(settings)
     pages = _web_versions(app, settings, newsletter_id)
     pages.update(_public_pages(app, settings))
-    written = []
-    for url_path, body in sorted(pages.items()):
-        target = out / url_path.strip("/") / "index.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-        written.append(target)
-    return written + _copy_images(settings, out)
+    files = {out / url_path.strip("/") / "index.html": body for url_path, body in sorted(pages.items())}
+    files.update(_images(settings, out))
+    write_atomically(files)
+    return list(files)
 
 
 def _web_versions(app: Flask, settings: Settings, newsletter_id: str) -> dict[str, bytes]:
@@ -59,9 +56,10 @@ def _public_pages(app: Flask, settings: Settings) -> dict[str, bytes]:
     return pages
 
 
-def _copy_images(settings: Settings, out: Path) -> list[Path]:
+def _images(settings: Settings, out: Path) -> dict[Path, bytes]:
+    """The newsletters' images, by their place in the archive."""
     source = settings.newsletters_dir / "images"
     if not source.is_dir():
-        return []
-    shutil.copytree(source, out / "images", dirs_exist_ok=True)
-    return sorted(p for p in (out / "images").rglob("*") if p.is_file())
+        return {}
+    return {out / "images" / p.relative_to(source): p.read_bytes()
+            for p in sorted(source.rglob("*")) if p.is_file()}
