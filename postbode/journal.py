@@ -87,6 +87,15 @@ def _index_by_variant(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX journal_variant ON journal (campaign_id, state, locale, view)")
 
 
+@migration("0104_journal_ids_index")
+def _index_by_ids(conn: sqlite3.Connection) -> None:
+    # A bounce or complaint webhook names the mail by postbode's Message-ID (Mailgun)
+    # or the provider's id (Postmark); it finds its row without scanning every campaign.
+    conn.execute("CREATE INDEX journal_message_id ON journal (message_id) WHERE message_id IS NOT NULL")
+    conn.execute("CREATE INDEX journal_provider_id ON journal (provider_id)"
+                 " WHERE provider_id IS NOT NULL")
+
+
 @dataclass(frozen=True)
 class Campaign:
     """One send of one newsletter to a set of segments."""

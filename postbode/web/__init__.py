@@ -33,10 +33,11 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 
 def _register_blueprints(app: Flask) -> None:
-    from postbode.web import public, subscription
+    from postbode.web import public, subscription, webhooks
 
     app.register_blueprint(public.bp)
     app.register_blueprint(subscription.bp)
+    app.register_blueprint(webhooks.bp)
     if app.config["PREVIEW"]:
         from postbode.web import preview
 
