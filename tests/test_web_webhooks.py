@@ -135,9 +135,12 @@ def test_postmark_hard_bounce_suppresses_for_good(client, web_settings, readers,
     assert emails == [BRAM]
 
 
-def test_postmark_spam_complaint_marks_complained(client, web_settings, readers):
-    payload = postmark_event(BRAM, record_type="SpamComplaint", type_="SpamComplaint",
-                             type_code=100001, id_=77)
+@pytest.mark.parametrize("record_type, type_, code", [("SpamComplaint", "SpamComplaint", 100001),
+                                                      ("Bounce", "SpamNotification", 512)])
+def test_postmark_spam_complaint_marks_complained(client, web_settings, readers, record_type,
+                                                  type_, code):
+    payload = postmark_event(BRAM, record_type=record_type, type_=type_, type_code=code, id_=77,
+                             inactive=False)
     response = post_postmark(client, payload)
     assert response.status_code == 200 and response.json["status"] == "suppressed"
     assert consent(web_settings, BRAM) == "complained" and suppressed(web_settings, BRAM)
@@ -199,6 +202,11 @@ def test_malformed_json_is_400_and_unknown_events_are_acknowledged(client, web_s
     assert opened.status_code == 200 and opened.json["status"] == "ignored"
     mg_broken = client.post("/webhooks/mailgun", data=b"not json", content_type="application/json")
     assert mg_broken.status_code == 400
+    odd = mailgun_event(LOTTE, event_id="odd", token="o" * 50)
+    odd["event-data"]["message"] = {"headers": ["not", "an", "object"]}
+    del odd["event-data"]["recipient"]
+    no_recipient = post_mailgun(client, odd)
+    assert no_recipient.status_code == 400 and "recipient" in no_recipient.json["reason"]
     assert consent(web_settings, LOTTE) == "subscribed"
 
 

@@ -245,10 +245,9 @@ def parse_mailgun(data: Mapping[str, Any]) -> Event | None:
     else:
         return None
     email = _required_text(data, "recipient")
-    status = data.get("delivery-status") if isinstance(data.get("delivery-status"), dict) else {}
-    variables = data.get("user-variables") if isinstance(data.get("user-variables"), dict) else {}
-    headers = (data.get("message") or {}).get("headers") if isinstance(data.get("message"), dict) else {}
-    mailgun_id = _text_or_none((headers or {}).get("message-id"))
+    status = _object(data, "delivery-status")
+    variables = _object(data, "user-variables")
+    mailgun_id = _text_or_none(_object(_object(data, "message"), "headers").get("message-id"))
     text = str(status.get("description") or status.get("message") or data.get("reason") or "")
     kind = f"{name} ({data['severity']})" if name == "failed" else str(name)
     event_id = _text_or_none(data.get("id")) or _digest(data)
@@ -311,7 +310,7 @@ def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
     return len(ids)
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- reading the request
 
 
 def _json_object() -> dict[str, Any]:
@@ -331,6 +330,12 @@ def _required_text(data: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Refused(400, f"field {name!r} missing or empty")
     return value.strip()
+
+
+def _object(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A nested JSON object, or an empty one when it is missing or something else."""
+    value = data.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def _text_or_none(value: Any) -> str | None:
