@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from postbode import message
+from postbode import checks, message
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
@@ -25,7 +25,7 @@ from postbode.inline import inline
 from postbode.render import Rendered, render
 
 VariantKey = tuple[str, str | None]          # (locale, view); view None is the public view
-GMAIL_CLIP_BYTES = 102 * 1024                # Gmail cuts a mail's HTML off above this
+GMAIL_CLIP_BYTES = checks.GMAIL_CLIP_BYTES   # Gmail cuts a mail's HTML off above this
 VIEW_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 SAMPLE_NAME = "Voorbeeld Lezer"
 SAMPLE_EMAIL = "lezer@example.org"
@@ -86,10 +86,18 @@ def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterabl
 
 
 def prepare_all(result: BuildResult, settings: Settings) -> dict[VariantKey, message.PreparedVariant]:
-    """message.prepare for every variant (markers, header checks); raise once with all problems."""
+    """Check, then message.prepare every variant (markers, header checks); raise once with all problems.
+
+    Check errors (checks.check_variant, e.g. no unsubscribe link) block the variant, so
+    build, check and send all refuse it the same way.
+    """
     prepared: dict[VariantKey, message.PreparedVariant] = {}
     failures: list[tuple[str, PostbodeError]] = []
     for key, rendered in result.variants.items():
+        report = checks.check_variant(rendered)
+        if report.errors:
+            failures.append((variant_name(*key), checks.CheckError(report)))
+            continue
         try:
             prepared[key] = message.prepare(rendered, settings)
         except PostbodeError as err:
@@ -205,6 +213,11 @@ def _known_segments(settings: Settings) -> dict | None:
     from postbode.segments import load_segments
 
     return load_segments(settings)
+
+
+def check_all(result: BuildResult) -> dict[VariantKey, checks.Report]:
+    """checks.check_variant for every variant (cached, so prepare_all does not check twice)."""
+    return {key: checks.check_variant(rendered) for key, rendered in result.variants.items()}
 
 
 def variant_name(locale: str, view: str | None) -> str:

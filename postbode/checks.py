@@ -80,9 +80,8 @@ class CheckError(PostbodeError):
 
     def __init__(self, report: "Report"):
         self.report = report
-        lines = [f"{report.variant}: {len(report.errors)} check error(s):"]
-        lines += [f"  {issue.message}" for issue in report.errors]
-        super().__init__("\n".join(lines))
+        label = f"newsletter {report.newsletter_id}, variant {report.variant}"
+        super().__init__("\n".join(f"{label}: {issue.message}" for issue in report.errors))
 
 
 @dataclass(frozen=True)
@@ -106,30 +105,32 @@ class Issue:
     message: str
     clients: tuple[str, ...] = ()
     where: str = ""
+    detail: str = ""               # why it is only a note, or caniemail's footnote
 
 
 @dataclass(frozen=True)
 class Report:
     """Everything checked about one variant."""
 
-    variant: str
+    newsletter_id: str
+    variant: str                   # `nl`, or `nl--donors` for a segment's view
     issues: tuple[Issue, ...]
     findings: tuple[Finding, ...] = field(default=(), repr=False)
 
-    def _of(self, severity: str) -> list[Issue]:
+    def of(self, severity: str) -> list[Issue]:
         return [i for i in self.issues if i.severity == severity]
 
     @property
     def errors(self) -> list[Issue]:
-        return self._of(ERROR)
+        return self.of(ERROR)
 
     @property
     def warnings(self) -> list[Issue]:
-        return self._of(WARNING)
+        return self.of(WARNING)
 
     @property
     def infos(self) -> list[Issue]:
-        return self._of(INFO)
+        return self.of(INFO)
 
     def summary(self) -> str:
         """`nl: 0 errors, 1 warning, 12 notes`."""
@@ -483,21 +484,22 @@ def grade_findings(findings: Iterable[Finding]) -> list[Issue]:
         enhanced = [c for c in lacking if covered is None or c in covered]
         plain = [c for c in lacking if c not in enhanced]
         if plain:
-            issues.append(Issue(WARNING, slug, f"{title} is not supported in {_names(plain)}",
+            issues.append(Issue(WARNING, slug, f"{title} is not supported in {client_names(plain)}",
                                 tuple(plain), where))
         if enhanced:
-            issues.append(Issue(INFO, slug, f"{title} is not supported in {_names(enhanced)}; "
-                                f"used as progressive enhancement: {reason}", tuple(enhanced), where))
+            issues.append(Issue(INFO, slug, f"{title} is not supported in {client_names(enhanced)}; "
+                                f"used as progressive enhancement: {reason}", tuple(enhanced), where,
+                                detail=f"progressive enhancement: {reason}"))
         partial = [f for f in group if f.support == "a"]
         if partial:
             note = next((f.note for f in partial if f.note), "")
             issues.append(Issue(INFO, slug, f"{title} is partly supported in "
-                                f"{_names([f.client for f in partial])}" + (f": {note}" if note else ""),
-                                tuple(f.client for f in partial), where))
+                                f"{client_names([f.client for f in partial])}" + (f": {note}" if note else ""),
+                                tuple(f.client for f in partial), where, detail=note or "partly supported"))
     return issues
 
 
-def _names(clients: Iterable[str]) -> str:
+def client_names(clients: Iterable[str]) -> str:
     return ", ".join(CLIENT_NAMES.get(c, c) for c in clients)
 
 
@@ -506,12 +508,12 @@ def _names(clients: Iterable[str]) -> str:
 def check_variant(rendered: "Rendered", *, clients: Sequence[str] = KEY_CLIENTS) -> Report:
     """Client support and deliverability of one inlined variant, graded; cached per content."""
     view = f"--{rendered.view}" if rendered.view else ""
-    return _check(f"{rendered.locale}{view}", rendered.subject, rendered.preheader,
+    return _check(rendered.newsletter_id, f"{rendered.locale}{view}", rendered.subject, rendered.preheader,
                   rendered.html, rendered.text, tuple(clients))
 
 
 @lru_cache(maxsize=64)
-def _check(variant: str, subject: str, preheader: str, html: str, text: str,
+def _check(newsletter_id: str, variant: str, subject: str, preheader: str, html: str, text: str,
            clients: tuple[str, ...]) -> Report:
     findings = check_html(html, clients=clients)
     root = lxml_html.document_fromstring(html) if html.strip() else None
@@ -524,7 +526,7 @@ def _check(variant: str, subject: str, preheader: str, html: str, text: str,
     ]
     order = {s: n for n, s in enumerate(SEVERITIES)}
     issues.sort(key=lambda i: order[i.severity])
-    return Report(variant=variant, issues=tuple(issues), findings=tuple(findings))
+    return Report(newsletter_id=newsletter_id, variant=variant, issues=tuple(issues), findings=tuple(findings))
 
 
 def _check_parts(html: str, text: str) -> list[Issue]:

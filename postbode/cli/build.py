@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from postbode import build as pipeline
-from postbode import tokens
+from postbode import checks, tokens
 from postbode.cli.common import LOCALE, Context, console, console_err, pass_context
 from postbode.cli.i18n import report_translations
 
@@ -44,6 +44,7 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     built = pipeline.write_build(result, out or settings.build_dir, signing)
     console.print(_table(result, built))
     _warn_clipped(built)
+    console.print(_checks_summary(pipeline.check_all(result)) + "; `check` lists them")
     if development:
         console_err.print("[yellow]note:[/] the links in the sample .eml files are signed with the "
                           "development key; set POSTBODE_SECRET_KEY before sending real mail.")
@@ -55,13 +56,19 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
 @NEWSLETTER
 @LOCALES
 @SEGMENTS
+@click.option("--notes", is_flag=True,
+              help="Also list notes: partial client support and deliberate progressive enhancements.")
 @pass_context
 def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
-                  segments: tuple[str, ...]) -> None:
+                  segments: tuple[str, ...], notes: bool) -> None:
     """Validate a newsletter and render every variant in memory, writing nothing.
 
     Exits 0 when every variant renders cleanly and 1 when there are problems,
-    each listed as file:line: field: what to do.
+    each listed as file:line: field: what to do. Each variant is also checked
+    for email-client support (caniemail data: Gmail, Outlook, Apple Mail,
+    Yahoo, Samsung Email, Thunderbird) and deliverability (size, subject,
+    preheader, text part, images, links, unsubscribe link); warnings are listed
+    per variant, errors block sending.
 
     \b
     Example:
@@ -70,13 +77,12 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     settings = ctx.settings
     views = pipeline.views_for_segments(segments, settings)
     result = pipeline.build_variants(newsletter, locales, views, settings)
+    reports = pipeline.check_all(result)
+    _print_checks(reports, notes)
     signing, _ = tokens.with_development_key(settings)
     mails = pipeline.sample_messages(result, signing)
     report_translations(result.newsletter, result.fallbacks, settings)
-    for key, mail in mails.items():
-        size = len(mail.html.encode("utf-8"))
-        if size > pipeline.GMAIL_CLIP_BYTES:
-            _clip_warning(pipeline.variant_name(*key), size)
+    console.print(_checks_summary(reports))
     console.print(f"ok: {result.newsletter.id}: {len(mails)} variants render cleanly "
                   f"({', '.join(pipeline.variant_name(*k) for k in mails)})")
 
@@ -105,6 +111,33 @@ def _clip_warning(name: str, size: int) -> None:
     console_err.print(f"[yellow]warning:[/] {name}: the HTML is {size / 1024:.0f} KB; Gmail clips "
                       f"mails above {pipeline.GMAIL_CLIP_BYTES // 1024} KB, so shorten it or move "
                       "content to the web version.")
+
+
+def _print_checks(reports: dict[pipeline.VariantKey, checks.Report], notes: bool) -> None:
+    """One table per group of variants with the same warnings (and notes, when asked)."""
+    shown = (checks.WARNING, checks.INFO) if notes else (checks.WARNING,)
+    groups: dict[tuple[checks.Issue, ...], list[str]] = {}
+    for report in reports.values():
+        issues = tuple(i for i in report.issues if i.severity in shown)
+        if issues:
+            groups.setdefault(issues, []).append(report.variant)
+    for issues, variants in groups.items():
+        table = Table(title=f"{', '.join(variants)}: {'warnings and notes' if notes else 'warnings'}",
+                      title_justify="left")
+        for column in ("", "finding", "clients", "where", *(["why"] if notes else [])):
+            table.add_column(column, overflow="fold")
+        for issue in issues:
+            finding = issue.code if issue.code in checks.features() else issue.message
+            table.add_row("[yellow]warning[/]" if issue.severity == checks.WARNING else "note", finding,
+                          checks.client_names(issue.clients), issue.where, *([issue.detail] if notes else []))
+        console_err.print(table)
+
+
+def _checks_summary(reports: dict[pipeline.VariantKey, checks.Report]) -> str:
+    """`checks: 12 variants, 0 errors, 0 warnings, 45 notes` (each distinct finding counted once)."""
+    count = {s: len({i for r in reports.values() for i in r.of(s)}) for s in checks.SEVERITIES}
+    return (f"checks: {len(reports)} variants, {count[checks.ERROR]} errors, "
+            f"{count[checks.WARNING]} warnings, {count[checks.INFO]} notes")
 
 
 def register(cli: click.Group) -> None:
