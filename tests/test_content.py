@@ -414,3 +414,35 @@ def test_a_newsletter_needs_a_section(tmp_path: Path, monkeypatch: pytest.Monkey
     write(tmp_path, text)
     assert_problems(Path("nieuwsbrief.yaml"), "nieuwsbrief.yaml",
                     [(6, 11, "sections", "missing — a newsletter needs at least one section")])
+
+
+# --- build --out: every broken input is refused before anything is written ---------------
+
+GENERATED = {
+    "binary.yaml": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "is a binary file, not YAML text"),
+    "five-mb.yaml": ((MINIMAL + "# " + "x" * 5_000_000 + "\n").encode("utf-8"), "a newsletter may be at most 1 MB"),
+}
+
+
+def broken_inputs() -> list[str]:
+    return sorted(CORPUS) + sorted(GENERATED)
+
+
+@pytest.mark.parametrize("name", broken_inputs())
+def test_build_of_each_broken_input_exits_1_and_writes_nothing(name: str, project: Path, invoke) -> None:
+    target = project / "newsletters" / name
+    if name in GENERATED:
+        target.write_bytes(GENERATED[name][0])
+        line, words = None, GENERATED[name][1]
+    else:
+        shutil.copy(BROKEN / name, target)
+        line, column, _, words = CORPUS[name][0]
+    out = project / "uit"
+    out.mkdir()
+    result = invoke("build", f"newsletters/{name}", "--out", "uit")
+    assert result.exit_code == 1, result.output
+    shown = f"newsletters/{name}" + (f":{line}:{column}:" if line is not None else ":")
+    assert shown in result.output, result.output
+    assert words in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert list(out.iterdir()) == []

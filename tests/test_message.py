@@ -271,3 +271,48 @@ def test_long_non_ascii_name_is_split_into_short_encoded_words() -> None:
     raw_to = email.message_from_bytes(mail.as_bytes())["To"]
     decoded = str(email.header.make_header(email.header.decode_header(raw_to)))
     assert decoded == f"{name.strip()} <lezer@example.org>"
+
+
+HOSTILE = "{{ 7*7 }} {% include 'x' %} <script>alert(1)</script>"
+
+
+def test_template_syntax_and_script_in_the_newsletter_stay_literal_in_the_sent_bytes(
+        settings: Settings, project: Path) -> None:
+    path = project / "newsletters/2018-07-resultaten.yaml"
+    source = path.read_text(encoding="utf-8")
+    subject = next(line for line in source.splitlines() if line.startswith("subject:"))
+    source = (source.replace(subject, f'subject: "{HOSTILE}"')
+              .replace('"Waarom jonge slachtoffers zelden aangifte doen"', f'"{HOSTILE}"')
+              .replace("  Vier organisaties, één doel", f"  {HOSTILE}\n\n  Vier organisaties, één doel"))
+    path.write_text(source, encoding="utf-8")
+    keyed = settings.with_overrides(secret_key=KEY)
+    result = build_variants(path, ["nl"], [None], keyed)
+    mail = message.build(message.prepare(result.variant("nl"), keyed), reader(), "campaign-1", keyed)
+    parsed = parse(mail)
+    assert parsed["Subject"] == HOSTILE
+    html, text = content(parsed.get_body(("html",))), content(parsed.get_body(("plain",)))
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3   # subject as title, section title, intro
+    assert html.count("{{ 7*7 }}") >= 3 and html.count("{% include ") >= 3
+    assert text.count(HOSTILE) >= 3
+    assert "49" not in text.replace("249", "")
+    assert not any(word.strip("<>;&") == "49" for word in html.replace(">", "> ").split())
+
+
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_a_sender_name_in_postbode_toml_that_would_add_a_bcc_is_refused(invoke, project: Path,
+                                                                      command: str) -> None:
+    toml = project / "postbode.toml"
+    text = toml.read_text(encoding="utf-8")
+    sender = text.index("[sender]")
+    name_line = text.index("name = ", sender)
+    closing = text.index('"\n', name_line)
+    toml.write_text(text[:closing] + '\\r\\nBcc: x@example.org' + text[closing:], encoding="utf-8")
+    (project / "uit").mkdir()
+    args = ["--out", "uit"] if command == "build" else []
+    result = invoke(command, "newsletters/2018-07-resultaten.yaml", "-l", "nl", *args)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "From header" in said and "[sender] name" in said and "postbode.toml" in said
+    assert "Traceback" not in result.output
+    assert list((project / "uit").iterdir()) == []
