@@ -107,6 +107,11 @@ class Issue:
     where: str = ""
     detail: str = ""               # why it is only a note, or caniemail's footnote
 
+    @property
+    def same_as(self) -> tuple:
+        """What makes two variants' issues the same one, whatever the line they point at."""
+        return self.severity, self.code, self.message, self.clients
+
 
 @dataclass(frozen=True)
 class Report:
@@ -276,8 +281,9 @@ def _tree_slugs(node: object) -> set[str]:
     inner = getattr(node, "selector", None)
     found = {own or ""}
     if inner is not None:
-        if not (isinstance(inner, selectors.Element) and inner.element is None):
-            found.add("css-selector-chaining")
+        bare = isinstance(inner, selectors.Element) and inner.element is None
+        if not bare and isinstance(node, (selectors.Class, selectors.Hash, selectors.Attrib)):
+            found.add("css-selector-chaining")  # `p.intro`, `.a.b`; `a:hover` is not chaining
         found |= _tree_slugs(inner)
     return found
 

@@ -116,12 +116,13 @@ def _clip_warning(name: str, size: int) -> None:
 def _print_checks(reports: dict[pipeline.VariantKey, checks.Report], notes: bool) -> None:
     """One table per group of variants with the same warnings (and notes, when asked)."""
     shown = (checks.WARNING, checks.INFO) if notes else (checks.WARNING,)
-    groups: dict[tuple[checks.Issue, ...], list[str]] = {}
+    groups: dict[tuple, tuple[list[checks.Issue], list[str]]] = {}
     for report in reports.values():
-        issues = tuple(i for i in report.issues if i.severity in shown)
-        if issues:
-            groups.setdefault(issues, []).append(report.variant)
-    for issues, variants in groups.items():
+        issues = [i for i in report.issues if i.severity in shown]
+        if issues:  # variants differing only in line numbers share a table
+            same = tuple(i.same_as for i in issues)
+            groups.setdefault(same, (issues, []))[1].append(report.variant)
+    for issues, variants in groups.values():
         table = Table(title=f"{', '.join(variants)}: {'warnings and notes' if notes else 'warnings'}",
                       title_justify="left")
         for column in ("", "finding", "clients", "where", *(["why"] if notes else [])):
@@ -135,7 +136,7 @@ def _print_checks(reports: dict[pipeline.VariantKey, checks.Report], notes: bool
 
 def _checks_summary(reports: dict[pipeline.VariantKey, checks.Report]) -> str:
     """`checks: 12 variants, 0 errors, 0 warnings, 45 notes` (each distinct finding counted once)."""
-    count = {s: len({i for r in reports.values() for i in r.of(s)}) for s in checks.SEVERITIES}
+    count = {s: len({i.same_as for r in reports.values() for i in r.of(s)}) for s in checks.SEVERITIES}
     return (f"checks: {len(reports)} variants, {count[checks.ERROR]} errors, "
             f"{count[checks.WARNING]} warnings, {count[checks.INFO]} notes")
 
