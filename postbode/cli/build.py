@@ -44,7 +44,7 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     built = pipeline.write_build(result, out or settings.build_dir, signing)
     console.print(_table(result, built))
     _warn_clipped(built)
-    console.print(_checks_summary(pipeline.check_all(result)) + "; `check` lists them")
+    console.print(_checks_summary(pipeline.check_all(result)) + "; `check --notes` lists them")
     if development:
         console_err.print("[yellow]note:[/] the links in the sample .eml files are signed with the "
                           "development key; set POSTBODE_SECRET_KEY before sending real mail.")
