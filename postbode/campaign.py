@@ -373,25 +373,37 @@ def _build(variant, recipient: Recipient, campaign_id: str, settings: Settings, 
 class TokenBucket:
     """Spreads sends evenly at `rate` per second over all threads (0 = unlimited)."""
 
-    def __init__(self, rate: float, burst: float | None = None):
+    def __init__(self, rate: float, burst: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate)
+        self.clock = clock
         self.tokens = self.capacity
-        self.stamp = time.monotonic()
+        self.stamp = clock()
         self.lock = threading.Lock()
+
+    def batch_size(self, most: int) -> int:
+        """How many messages one batch may hold: never more than a full bucket."""
+        return most if self.rate <= 0 else max(1, min(most, int(self.capacity)))
 
     def acquire(self, n: int, stop: threading.Event) -> None:
         """Take n tokens, waiting (interruptibly) for any shortfall."""
         if self.rate <= 0:
             return
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
             self.tokens -= n
             shortfall = -self.tokens
         if shortfall > 0:
             stop.wait(shortfall / self.rate)
+
+    def refund(self, n: int) -> None:
+        """Give back tokens taken for messages that were not there to send."""
+        if self.rate > 0 and n > 0:
+            with self.lock:
+                self.tokens = min(self.capacity, self.tokens + n)
 
 
 def backoff(attempts: int, retry_after: float | None, policy: Policy) -> float:
@@ -495,12 +507,15 @@ class _Sender:
         The outcomes of a batch are committed in the same transaction as the next
         claim, which still comes before the next network call: one commit per batch.
         """
-        self.bucket.acquire(transport.max_batch, self.stop)
+        # Tokens are taken before the claim, so no claimed row waits for the rate.
+        want = self.bucket.batch_size(transport.max_batch)
+        self.bucket.acquire(want, self.stop)
         if self.stop.is_set():
             return False
         built: dict[int, object] = {}
         failed: dict[int, str] = {}      # row → why it is not sent
-        batch = self._claim(conn, transport.max_batch, built, failed, unsettled)
+        batch = self._claim(conn, want, built, failed, unsettled)
+        self.bucket.refund(want - len(batch or ()))
         if batch is None:
             return False
         if not batch:

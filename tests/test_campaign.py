@@ -140,6 +140,37 @@ def test_token_bucket_asks_to_wait_for_the_shortfall():
     assert waits and 0.4 < waits[0] <= 0.5
 
 
+def test_rate_spreads_the_campaign_in_batches_no_bigger_than_the_bucket(send_settings, populate,
+                                                                      monkeypatch):
+    """--rate on a batching transport: the outbox takes 500 a call, yet at 10/s a batch holds 10
+    and 60 mails take 5 s beyond the first full bucket (time is virtual: waits advance a clock)."""
+    from postbode.transports.outbox import OutboxTransport
+
+    populate(60)
+    clock, waits, batches = [0.0], [], []
+
+    class VirtualTime(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            clock[0] += timeout or 0
+            return self.is_set()
+
+    real_bucket, real_send = campaign.TokenBucket, OutboxTransport.send_batch
+    monkeypatch.setattr(campaign, "TokenBucket", lambda rate: real_bucket(rate, clock=lambda: clock[0]))
+
+    def counting_send(self, messages):
+        batches.append(len(messages))
+        return real_send(self, messages)
+
+    monkeypatch.setattr(OutboxTransport, "send_batch", counting_send)
+    outcome = run(send_settings, "outbox://outbox", policy=campaign.Policy(concurrency=1, rate=10),
+                  stop=VirtualTime())
+    assert outcome.totals["sent"] == 60
+    assert sum(batches) == 60 and max(batches) == 10
+    # (60 - 10) / 10 s for the mails, and at most one more bucket for the claim that finds nothing.
+    assert 5.0 <= sum(waits) <= 6.0 + 1e-9, waits
+
+
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     policy = campaign.Policy(backoff_base=1, backoff_cap=100)
     assert 0.5 <= campaign.backoff(1, None, policy) <= 1
