@@ -124,6 +124,21 @@ def test_quota_pauses_cleanly_and_the_next_run_continues(send_settings, populate
     assert run(send_settings, "outbox://outbox").totals["sent"] == 40
 
 
+def test_daily_quota_counts_mails_of_every_campaign_and_pauses(send_settings, populate):
+    populate(40)
+    policy = campaign.Policy(concurrency=2, hourly_quota=1000, daily_quota=15)
+    with pytest.raises(CampaignPaused, match="daily quota of 15.*run the same command again"):
+        run(send_settings, "outbox://outbox", policy=policy)
+    conn = db.connect(send_settings.database)
+    first = journal.list_campaigns(conn)[0].id
+    assert journal.tally(conn, first)["sent"] == 15 and journal.tally(conn, first)["claimed"] == 0
+    # The mails of the first campaign count against a second one on the same day.
+    with pytest.raises(CampaignPaused, match="daily quota of 15"):
+        run(send_settings, "outbox://outbox", policy=policy, new_campaign=True)
+    second = journal.list_campaigns(conn)
+    assert sum(journal.tally(conn, c.id)["sent"] for c in second) == 15
+
+
 def test_token_bucket_asks_to_wait_for_the_shortfall():
     waits: list[float] = []
 

@@ -227,3 +227,19 @@ def test_a_bad_transport_url_in_postbode_toml_is_named_before_anything_happens(i
     assert not send_settings.database.exists()
     result = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--transport", "smtp://h:port")
     assert result.exit_code == 1 and "(the URL comes from --transport)" in flat(result.output)
+
+
+def test_a_run_of_transient_failures_pauses_with_exit_code_3_and_says_how_to_resume(
+        invoke, project, send_settings, smtp_server, monkeypatch):
+    monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", smtp_server.password)
+    smtp_server.faults.random_451_rate = 1.0
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--transport", smtp_server.url)
+    assert result.exit_code == 3, result.output
+    out = flat(result.output)
+    assert "sends in a row failed" in out and "451" in out and "run the same command again" in out
+    assert "Traceback" not in result.output
+    assert smtp_server.received == []
+    conn = db.connect(send_settings.database)
+    (paused,) = journal.list_campaigns(conn)
+    states = {row["state"] for row in journal.iter_rows(conn, paused.id)}
+    assert "claimed" not in states and "sent" not in states and "retry" in states
