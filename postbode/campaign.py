@@ -60,6 +60,7 @@ class PlanLine:
     locale: str
     recipients: int
     chain: tuple[str, ...] = ()     # catalog languages tried for this locale, in order
+    untranslated: int = 0           # newsletter texts its first catalog lacks (missing or fuzzy)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Plan:
     resume: journal.Tally | None = None  # set when an existing campaign would be resumed
     finished: bool = False
     development_key: bool = False
+    texts: int = 0                   # translatable texts of the newsletter
 
     @property
     def total(self) -> int:
@@ -115,8 +117,11 @@ def plan(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
         result = Plan(newsletter.id, Path(newsletter_path), tuple(sorted(set(segments))),
                       describe(url), journal.base_id(newsletter.id, segments),
                       left_out=dict(counts.left_out), development_key=development)
+        result.texts = _text_count(newsletter)
         for (segment, locale), n in counts.recipients.items():
-            result.lines.append(PlanLine(segment, locale, n, _chain(locale, settings)))
+            chain = _chain(locale, settings)
+            result.lines.append(PlanLine(segment, locale, n, chain,
+                                         _untranslated(newsletter, chain[0], settings)))
         if existing and not new_campaign:
             _refuse_if_changed(existing, content_parts(settings, newsletter_path, newsletter.id))
             result.campaign_id = existing.id
@@ -336,6 +341,22 @@ def _chain(locale: str, settings: Settings) -> tuple[str, ...]:
     from postbode import i18n
 
     return tuple(i18n.locale_chain(locale, settings))
+
+
+def _untranslated(newsletter, language: str, settings: Settings) -> int:
+    """How many of the newsletter's texts fall back from this language's catalog."""
+    from postbode import i18n
+
+    if language == settings.source_locale:
+        return 0
+    report = i18n.completeness(newsletter, language, settings)
+    return len(report.missing) + len(report.fuzzy)
+
+
+def _text_count(newsletter) -> int:
+    from postbode.extract import entries
+
+    return len(entries(newsletter))
 
 
 def _audience_keys(conn, settings: Settings, segments: Sequence[str]) -> list[Key]:

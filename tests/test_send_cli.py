@@ -243,3 +243,28 @@ def test_a_run_of_transient_failures_pauses_with_exit_code_3_and_says_how_to_res
     (paused,) = journal.list_campaigns(conn)
     states = {row["state"] for row in journal.iter_rows(conn, paused.id)}
     assert "claimed" not in states and "sent" not in states and "retry" in states
+
+
+def test_the_plan_shows_who_is_left_out_and_which_locales_fall_back(invoke, project, send_settings):
+    from postbode import audience, i18n
+    from postbode.content import load_newsletter
+
+    conn = db.connect(send_settings.database)
+    audience.import_samples_if_empty(conn, send_settings)
+    audience.unsubscribe(conn, "marieke.vandam@example.org", "test")
+    (project / "late.csv").write_text("e-mail;naam;taal\nlaat@example.org;Laat;de_AT\n", encoding="utf-8")
+    assert invoke("subscribers", "import", "late.csv", "--list", "donors", "--unconfirmed").exit_code == 0
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    left = re.search(r"left out: ([^\n]*?) transport:", out)
+    assert left and sorted(left.group(1).split(", ")) == ["1 unconfirmed", "1 unsubscribed"]
+    sample = load_newsletter(project / SAMPLE)
+    for language in ("de", "ar"):
+        report = i18n.completeness(sample, language, send_settings)
+        lacking = len(report.missing) + len(report.fuzzy)
+        assert lacking > 0
+        assert re.search(rf"everyone │ {language} │ {language} → nl │ {lacking} of \d+ texts │ \d+ │", out)
+    assert re.search(r"everyone │ en │ en → nl │ │ \d+ │", out)
+    assert re.search(r"everyone │ nl_BE │ nl │ │ \d+ │", out)
+    assert "check newsletters/2018-07-resultaten.yaml --locale L" in out

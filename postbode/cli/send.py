@@ -203,12 +203,17 @@ class _progress:
 
 def _print_plan(p: campaign.Plan) -> None:
     table = Table(title=f"plan: {p.newsletter_id} → {', '.join(p.segments)}")
-    for name in ("segment", "locale", "catalogs tried", "recipients"):
+    for name in ("segment", "locale", "catalogs tried", "falls back", "recipients"):
         table.add_column(name, justify="right" if name == "recipients" else "left")
     for line in p.lines:
-        table.add_row(line.segment, line.locale, " → ".join(line.chain), str(line.recipients))
-    table.add_row("total", "", "", str(p.total), style="bold")
+        falls_back = f"{line.untranslated} of {p.texts} texts" if line.untranslated else ""
+        table.add_row(line.segment, line.locale, " → ".join(line.chain), falls_back,
+                      str(line.recipients))
+    table.add_row("total", "", "", "", str(p.total), style="bold")
     console.print(table)
+    if any(line.untranslated for line in p.lines):
+        console.print("texts not translated yet go out in the next language of 'catalogs tried'; "
+                      f"`python send.py check {p.newsletter_path} --locale L` lists them")
     if p.left_out:
         left = ", ".join(f"{n} {why}" for why, n in p.left_out.items())
         console.print(f"left out: {left}")
