@@ -11,7 +11,8 @@ python3 -m venv .venv
 # Chromium opens the rendered mails and web pages.
 missing=()
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Fonts too, so screenshots show Latin and Arabic text rather than empty boxes.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
