@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from postbode import db, journal
+from postbode.config import load_settings
 
 from conftest import REPO, SAMPLE, TEST_SECRET_KEY, _free_port
 
@@ -73,9 +74,25 @@ def wait_for_mail(handler: CountingHandler, process: subprocess.Popen, after: in
         time.sleep(0.005)
 
 
+def claimed_now(project: Path) -> int:
+    """Rows the journal holds as `claimed`: what a resume will list as unknown."""
+    path = load_settings(project / "postbode.toml", env={}).database
+    if not path.exists():  # killed before the database was made
+        return 0
+    conn = db.connect(path, migrate=False)
+    try:
+        return conn.execute("SELECT count(*) FROM journal WHERE state = 'claimed'").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: random.Random,
                         how: signal.Signals, trials: int) -> list[tuple[int, str]]:
-    """Start `send` `trials` times, stopping it with `how` at a random moment while it sends."""
+    """Start `send` `trials` times, stopping it with `how` at a random moment while it sends.
+
+    After each stop, at most one row per connection may be left `claimed` (SMTP sends one
+    message per call), whatever the moment.
+    """
     ended = []
     for trial in range(trials):
         process = start_send(project, url)
@@ -88,6 +105,10 @@ def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: 
             process.send_signal(how)
         out, err = process.communicate(timeout=120)
         ended.append((process.returncode, out + err))
+        left = claimed_now(project)
+        assert left <= CONCURRENCY, (trial, process.returncode, left)
+        if how == signal.SIGINT:
+            assert left == 0, (trial, out + err)
     return ended
 
 
