@@ -192,3 +192,28 @@ def test_local_relay_without_tls_or_login_and_without_smtputf8(settings, outgoin
     assert not results[0].hard_bounce
     assert results[1].status == Status.SENT
     assert [mail.rcpt_tos for mail in handler.received] == [["anna@example.org"]]
+
+
+def test_a_421_reconnects_once_then_leaves_the_message_for_a_retry(smtp_server, settings, outgoing):
+    handler = smtp_server.handler
+    recorded = handler.handle_RCPT
+    closing_for = {"b@example.org": 1, "c@example.org": 99}   # 421 this many times
+
+    async def closing_rcpt(server, session, envelope, address, rcpt_options):
+        if closing_for.get(address, 0) > 0:
+            closing_for[address] -= 1
+            with handler.lock:
+                handler.answers.append((address, "421"))
+            return "421 4.3.2 Service shutting down, try again"
+        return await recorded(server, session, envelope, address, rcpt_options)
+
+    handler.handle_RCPT = closing_rcpt
+    messages = [outgoing(address, n) for n, address in
+                enumerate(["a@example.org", "b@example.org", "c@example.org", "d@example.org"])]
+    with open_transport(smtp_server.url, settings, env=smtp_server.env) as transport:
+        results = transport.send_batch(messages)
+    assert [str(r.status) for r in results] == ["sent", "sent", "retry", "sent"]
+    assert results[2].code == 421 and "connection lost before the message was sent" in results[2].text
+    assert [mail.rcpt_tos[0] for mail in smtp_server.received] == ["a@example.org", "b@example.org",
+                                                                   "d@example.org"]
+    assert [a for a, reply in handler.answers if reply == "421"] == ["b@example.org"] + ["c@example.org"] * 2
