@@ -16,6 +16,7 @@ from werkzeug import Response
 
 from postbode import audience, campaign, db, journal, tokens
 from postbode.errors import CampaignError, CampaignPaused, PostbodeError
+from postbode.i18n import load_translations
 
 from conftest import SAMPLE
 
@@ -40,6 +41,11 @@ def unsubscribe_email(settings, header: str) -> str:
     url = re.search(r"<(https?://[^>]+)>", header).group(1)
     token = url.rstrip("/").rsplit("/", 1)[1]
     return tokens.verify(settings, "unsubscribe", token)["email"]
+
+
+def isolated(text: str) -> str:
+    """Text without the Unicode isolates that keep a name's direction in right-to-left text."""
+    return text.replace("\u2068", "").replace("\u2069", "")
 
 
 # ---------------------------------------------------------------- outbox
@@ -202,6 +208,12 @@ def test_smtp_campaign_delivers_one_personalised_mail_to_each_of_500(
     server = request.getfixturevalue(server_fixture)
     monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", server.password)
     readers = {r.email: r for r in populate(500)}
+    greetings = {}                  # locale → formality → the greeting its catalog gives
+    for locale in {r.locale for r in readers.values()}:
+        catalog = load_translations(locale, send_settings)
+        greetings[locale] = {"formal": catalog.gettext("Geachte %(name)s,"),
+                             "informal": catalog.gettext("Beste %(name)s,")}
+    assert len({g["formal"] for g in greetings.values()}) == 4     # nl (and nl_BE), en, de, ar
     outcome = run(send_settings, server.url)
     assert outcome.totals["sent"] == 500
     assert len(server.received) == 500
@@ -218,6 +230,7 @@ def test_smtp_campaign_delivers_one_personalised_mail_to_each_of_500(
         text = msg.get_body(("plain",)).get_content()
         html = msg.get_body(("html",)).get_content()
         assert reader.name in text and reader.name in html
+        assert greetings[reader.locale][reader.formality] % {"name": reader.name} in isolated(text)
         assert f'lang="{reader.locale.split("_")[0]}' in html
         seen.add(rcpt)
     assert seen == set(readers)
