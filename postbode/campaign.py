@@ -455,6 +455,7 @@ class _Sender:
 
     def run(self, conn) -> None:
         t = journal.tally(conn, self.campaign.id)
+        self.total = t.total         # the campaign object may predate its snapshot
         self.done = t.total - t["pending"] - t["retry"]
         self._report(0)
         threads = [threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)

@@ -268,3 +268,21 @@ def test_the_plan_shows_who_is_left_out_and_which_locales_fall_back(invoke, proj
     assert re.search(r"everyone │ en │ en → nl │ │ \d+ │", out)
     assert re.search(r"everyone │ nl_BE │ nl │ │ \d+ │", out)
     assert "check newsletters/2018-07-resultaten.yaml --locale L" in out
+
+
+def test_on_a_terminal_a_progress_bar_counts_to_the_end(invoke, project, send_settings, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from postbode.cli import send as send_cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(send_cli, "console", Console(file=screen, force_terminal=True, width=120,
+                                                     color_system=None, highlight=False))
+    result = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    total = len(outbox_files(project))
+    assert total > 0
+    assert re.search(rf"sending .*\b{total}/{total}\b.*100%", shown), repr(shown[-1500:])
