@@ -286,3 +286,24 @@ def test_on_a_terminal_a_progress_bar_counts_to_the_end(invoke, project, send_se
     total = len(outbox_files(project))
     assert total > 0
     assert re.search(rf"sending .*\b{total}/{total}\b.*100%", shown), repr(shown[-1500:])
+
+
+def test_the_progress_bar_shows_the_rate_and_the_time_left(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from postbode.cli import send as send_cli
+
+    clock = [1000.0]
+    screen = io.StringIO()
+    monkeypatch.setattr(send_cli, "console", Console(
+        file=screen, force_terminal=True, width=120, color_system=None, highlight=False,
+        get_time=lambda: clock[0]))
+    with send_cli._progress() as update:
+        for done in range(0, 600, 100):   # 100 mails a second, for five seconds
+            update(done, 1000)
+            clock[0] += 1.0
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())   # cursor codes
+    last = [line for line in shown.splitlines() if "sending" in line][-1]
+    assert re.search(r"500/1000\s+50%\s+100 msg/s\s+0:00:05", last), repr(last)
