@@ -13,9 +13,11 @@ Prints figures and ratios against baselines measured in the same run:
    Target: at least 80% of the bare loop.
 3. memory — campaigns of 10,000 and 100,000 recipients through the outbox, each in
    a fresh process, with its peak RSS (VmHWM). Target: below 250 MB and flat.
-   1,000,000 is not run by default (--sizes 10000,100000,1000000 to try): its outbox
-   alone is about 20 GB of .eml files, which does not fit a test machine's tmpfs
-   and takes far more than a few minutes on its disk.
+   1,000,000 through the outbox is not run by default (--sizes 10000,100000,1000000
+   to try): its outbox alone is about 20 GB of .eml files. So the same campaigns
+   are also run with a transport that builds every message's bytes and discards
+   them (--discard-sizes, default 10000,100000,1000000): everything of postbode's
+   but the file writes, up to a million recipients.
 Everything runs in temporary folders (on tmpfs when /dev/shm exists, so the
 figures measure postbode rather than the disk; say --on-disk to use the disk).
 """
@@ -38,9 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from postbode import audience, campaign, db, message  # noqa: E402
+from postbode import audience, campaign, db, message, transports  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
 from postbode.config import Settings, load_settings  # noqa: E402
+from postbode.transports.base import SendResult, Status, Transport  # noqa: E402
 
 NEWSLETTER = "newsletters/2018-07-resultaten.yaml"
 PROJECT_PARTS = ("postbode.toml", "newsletters", "templates", "locales", "subscribers")
@@ -203,12 +206,36 @@ def bench_smtp(folder: Path, count: int) -> None:
 
 # ---------------------------------------------------------------- 3. memory as the list grows
 
-def memory_child(folder: str, count: int) -> None:
-    """In a fresh process: import, send through the outbox, report peak RSS."""
+class DiscardTransport(Transport):
+    """Builds each message's bytes, as a transport must, then drops them."""
+
+    scheme = "discard"
+    max_batch = 500
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send_batch(self, messages):
+        return [SendResult(m.message_id, Status.SENT, None, f"{len(m.as_bytes())} bytes", None)
+                for m in messages]
+
+
+def from_url(url, settings, env) -> DiscardTransport:
+    """`discard://`, known only inside this benchmark's child processes."""
+    return DiscardTransport()
+
+
+def memory_child(folder: str, count: int, transport: str) -> None:
+    """In a fresh process: import, send through `transport`, report peak RSS."""
+    if transport.startswith("discard:"):
+        transports.SCHEMES["discard"] = "__main__"
     settings = make_project(Path(folder), count)
     start = time.perf_counter()
     outcome = campaign.run(settings, Path(folder) / NEWSLETTER, ["everyone"],
-                           transport="outbox://outbox")
+                           transport=transport)
     seconds = time.perf_counter() - start
     peak = 0.0
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -217,13 +244,14 @@ def memory_child(folder: str, count: int) -> None:
     print(json.dumps({"sent": outcome.totals["sent"], "seconds": seconds, "peak_mb": peak}))
 
 
-def bench_memory(scratch: Path | None, sizes: list[int]) -> None:
-    print("3. memory: campaigns through the outbox, each in a fresh process")
+def bench_memory(scratch: Path | None, sizes: list[int], transport: str = "outbox://outbox"
+                 ) -> None:
+    print(f"3. memory: campaigns through {transport}, each in a fresh process")
     first = None
     for count in sizes:
         with tempfile.TemporaryDirectory(dir=scratch) as folder:
-            out = subprocess.run([sys.executable, __file__, "--memory-child", folder, str(count)],
-                                 check=True, capture_output=True, text=True)
+            out = subprocess.run([sys.executable, __file__, "--memory-child", folder, str(count),
+                                  transport], check=True, capture_output=True, text=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         first = first or result["peak_mb"]
         print(f"   {count:>9,} recipients: peak RSS {result['peak_mb']:6.0f} MB "
@@ -237,10 +265,11 @@ def main() -> None:
     parser.add_argument("--smtp", type=int, default=5000)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--on-disk", action="store_true")
-    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--discard-sizes", default="10000,100000,1000000")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        memory_child(args.memory_child[0], int(args.memory_child[1]), args.memory_child[2])
         return
     scratch = scratch_root(args.on_disk)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
@@ -250,6 +279,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         bench_smtp(Path(folder), args.smtp)
     bench_memory(scratch, [int(s) for s in args.sizes.split(",")])
+    if args.discard_sizes:
+        bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
 
 
 if __name__ == "__main__":
