@@ -39,7 +39,6 @@ Formality = Literal["formal", "informal"]
 Consent = Literal["unconfirmed", "subscribed", "unsubscribed", "bounced", "complained"]
 SuppressionReason = Literal["unsubscribed", "bounced", "complained", "forgotten", "manual"]
 
-CONSENT_STATES = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
 # Formality when neither the segment nor the subscriber says: "u" is never rude.
 DEFAULT_FORMALITY: Formality = "formal"
@@ -69,10 +68,6 @@ class PlanCounts:
     @property
     def total(self) -> int:
         return sum(self.recipients.values())
-
-    @property
-    def total_left_out(self) -> int:
-        return sum(self.left_out.values())
 
 
 @migration("0001_audience")

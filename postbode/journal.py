@@ -21,7 +21,6 @@ from postbode.db import migration, transaction
 from postbode.errors import CampaignError
 
 STATES = ("pending", "claimed", "sent", "rejected", "retry", "unknown")
-DONE_STATES = ("sent", "rejected", "unknown")
 
 
 @migration("0101_journal")

@@ -239,12 +239,8 @@ def make_message_id(campaign_id: str, email_address: str, domain: str) -> str:
     return f"<{hashlib.sha256(key).hexdigest()[:32]}@{domain}>"
 
 
-def check_header(name: str, value: str, source: str) -> str:
-    """The value, if it has no CR, LF, NUL or other line break; else HeaderInjectionError."""
-    return _checked(name, value, source)
-
-
 def _checked(name: str, value: str, source: str) -> str:
+    """The value, if it has no CR, LF, NUL or other line break; else HeaderInjectionError."""
     bad = _FORBIDDEN.search(value)
     if bad:
         raise HeaderInjectionError(
