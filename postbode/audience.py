@@ -15,9 +15,12 @@ that no later import brings it back.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,11 +32,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from postbode.db import migration
 from postbode.errors import AudienceError
+from postbode.segments import Segment, load_file, load_lists, load_segments
 
 if TYPE_CHECKING:
     from postbode.config import Settings
     from postbode.importer import ImportSummary
-    from postbode.segments import Segment
 
 Formality = Literal["formal", "informal"]
 Consent = Literal["unconfirmed", "subscribed", "unsubscribed", "bounced", "complained"]
@@ -247,7 +250,7 @@ def effective_locale(locale: str | None, settings: "Settings") -> str:
     return settings.default_locale
 
 
-def _segment_case(chosen: list["Segment"]) -> tuple[str, list[object]]:
+def _segment_case(chosen: list[Segment]) -> tuple[str, list[object]]:
     """SQL giving the index of the first requested segment a subscriber belongs to (NULL: none)."""
     parts, params = [], []
     for i, segment in enumerate(chosen):
@@ -256,9 +259,7 @@ def _segment_case(chosen: list["Segment"]) -> tuple[str, list[object]]:
     return f"CASE {' '.join(parts)} END", params
 
 
-def _chosen(segment_names: list[str], settings: "Settings") -> list["Segment"]:
-    from postbode.segments import load_segments
-
+def _chosen(segment_names: list[str], settings: "Settings") -> list[Segment]:
     if not segment_names:
         raise AudienceError("no segment given; name at least one, e.g. --segment everyone")
     known = load_segments(settings)
@@ -334,6 +335,7 @@ def plan_counts(conn: sqlite3.Connection, segments: list[str], settings: "Settin
 def import_csv(conn: sqlite3.Connection, path: Path, list_name: str, settings: "Settings", *,
                dry_run: bool = False, unconfirmed: bool = False) -> "ImportSummary":
     """Import one CSV file into a list (see postbode.importer)."""
+    # importer builds on this module (email_hash, log_event, now), so it is imported here
     from postbode.importer import import_file
 
     return import_file(conn, path, list_name, settings, dry_run=dry_run, unconfirmed=unconfirmed)
@@ -341,8 +343,6 @@ def import_csv(conn: sqlite3.Connection, path: Path, list_name: str, settings: "
 
 def import_samples_if_empty(conn: sqlite3.Connection, settings: "Settings") -> list["ImportSummary"]:
     """Import each list's sample file (segments.yaml `lists:`) when the database has no subscribers."""
-    from postbode.segments import load_lists
-
     if conn.execute("SELECT 1 FROM subscribers LIMIT 1").fetchone():
         return []
     summaries = []
@@ -377,12 +377,6 @@ def count_by_consent(conn: sqlite3.Connection) -> dict[str, int]:
 
 def export(conn: sqlite3.Connection, path: Path, settings: "Settings", segments: list[str] | None = None) -> int:
     """Write subscribers (or a send's recipients) to a UTF-8 CSV, atomically; return the row count."""
-    import csv
-    import os
-    import tempfile
-
-    from postbode.segments import load_file
-
     path = Path(path)
     fields = list(load_file(settings).fields)
     path.parent.mkdir(parents=True, exist_ok=True)

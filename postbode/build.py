@@ -23,6 +23,7 @@ from postbode.errors import AudienceError, ContentError, InputError, PostbodeErr
 from postbode.i18n import localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
+from postbode.segments import Segment, load_segments
 
 VariantKey = tuple[str, str | None]          # (locale, view); view None is the public view
 GMAIL_CLIP_BYTES = checks.GMAIL_CLIP_BYTES   # Gmail cuts a mail's HTML off above this
@@ -206,12 +207,10 @@ def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
         raise ContentError(problems)
 
 
-def _known_segments(settings: Settings) -> dict | None:
+def _known_segments(settings: Settings) -> dict[str, Segment] | None:
     """The segments of segments.yaml, or None when the project has no such file yet."""
     if not Path(settings.segments_file).is_file():
         return None
-    from postbode.segments import load_segments
-
     return load_segments(settings)
 
 

@@ -23,10 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from postbode import audience, db, journal, tokens
+from postbode import audience, build, db, i18n, journal, message, tokens
 from postbode.audience import Recipient
 from postbode.config import Settings
+from postbode.content import Newsletter, load_newsletter
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, PostbodeError
+from postbode.extract import entries
 from postbode.transports import SendResult, Transport, describe, open_transport, parse_url
 
 Key = tuple[str, str | None]  # (locale, view): one variant of a newsletter
@@ -195,9 +197,9 @@ def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], 
         variants = prepare_variants(settings, newsletter_path, keys)
         outcome = Outcome(campaign_id)
         for recipient in audience.resolve(conn, list(segments), settings):
-            message = _build(variants[_key(recipient)], recipient, campaign_id, settings)
+            mail = message.build(variants[_key(recipient)], recipient, campaign_id, settings)
             outcome.built += 1
-            outcome.bytes += len(message.as_bytes())
+            outcome.bytes += len(mail.as_bytes())
         return outcome
     finally:
         conn.close()
@@ -221,8 +223,8 @@ def send_test(settings: Settings, newsletter_path: Path, segments: Sequence[str]
     for address in addresses:
         for key in keys:
             recipient = Recipient(0, address, None, key[0], "formal", key[1], "test")
-            messages.append(_build(variants[key], recipient, f"{campaign_id}-{key[0]}-{key[1]}",
-                                   settings, test=True))
+            messages.append(message.build(variants[key], recipient,
+                                          f"{campaign_id}-{key[0]}-{key[1]}", settings, test=True))
             labels.append((address, key))
     t = open_transport(url, settings, campaign=campaign_id)
     with t:
@@ -236,9 +238,7 @@ def send_test(settings: Settings, newsletter_path: Path, segments: Sequence[str]
 
 # ---------------------------------------------------------------- phase 1: the campaign
 
-def _load(newsletter_path: Path):
-    from postbode.content import load_newsletter
-
+def _load(newsletter_path: Path) -> Newsletter:
     return load_newsletter(Path(newsletter_path))
 
 
@@ -338,24 +338,18 @@ def _sort_key(key: Key) -> tuple[str, str]:
 
 
 def _chain(locale: str, settings: Settings) -> tuple[str, ...]:
-    from postbode import i18n
-
     return tuple(i18n.locale_chain(locale, settings))
 
 
-def _untranslated(newsletter, language: str, settings: Settings) -> int:
+def _untranslated(newsletter: Newsletter, language: str, settings: Settings) -> int:
     """How many of the newsletter's texts fall back from this language's catalog."""
-    from postbode import i18n
-
     if language == settings.source_locale:
         return 0
     report = i18n.completeness(newsletter, language, settings)
     return len(report.missing) + len(report.fuzzy)
 
 
-def _text_count(newsletter) -> int:
-    from postbode.extract import entries
-
+def _text_count(newsletter: Newsletter) -> int:
     return len(entries(newsletter))
 
 
@@ -366,10 +360,8 @@ def _audience_keys(conn, settings: Settings, segments: Sequence[str]) -> list[Ke
 
 
 def prepare_variants(settings: Settings, newsletter_path: Path,
-                     keys: Sequence[Key]) -> dict[Key, object]:
+                     keys: Sequence[Key]) -> dict[Key, message.PreparedVariant]:
     """Render, inline and prepare every (locale, view) needed; all errors come out together."""
-    from postbode import build
-
     if not keys:
         return {}
     locales = sorted({k[0] for k in keys})
@@ -380,13 +372,6 @@ def prepare_variants(settings: Settings, newsletter_path: Path,
     if missing:
         raise CampaignError(f"no rendered variant for {missing}; this is a bug in postbode")
     return prepared
-
-
-def _build(variant, recipient: Recipient, campaign_id: str, settings: Settings, *,
-           test: bool = False):
-    from postbode import message
-
-    return message.build(variant, recipient, campaign_id, settings, test=test)
 
 
 # ---------------------------------------------------------------- phase 3: sending
@@ -438,7 +423,7 @@ class _Sender:
     """N worker threads, each with its own connection to the journal and its own transport."""
 
     def __init__(self, settings: Settings, campaign: journal.Campaign, url: str,
-                 variants: Mapping[Key, object], policy: Policy,
+                 variants: Mapping[Key, message.PreparedVariant], policy: Policy,
                  progress: Callable[[int, int], None] | None, stop: threading.Event):
         self.settings, self.campaign, self.url = settings, campaign, url
         self.variants, self.policy, self.progress = variants, policy, progress
@@ -534,7 +519,7 @@ class _Sender:
         self.bucket.acquire(want, self.stop)
         if self.stop.is_set():
             return False
-        built: dict[int, object] = {}
+        built: dict[int, message.OutgoingMessage] = {}
         failed: dict[int, str] = {}      # row → why it is not sent
         batch = self._claim(conn, want, built, failed, unsettled)
         self.bucket.refund(want - len(batch or ()))
@@ -561,12 +546,12 @@ class _Sender:
                 if variant is None:
                     raise CampaignError(f"no variant for locale {entry.recipient.locale} and "
                                         f"view {entry.recipient.view}")
-                message = _build(variant, entry.recipient, self.campaign.id, self.settings)
+                mail = message.build(variant, entry.recipient, self.campaign.id, self.settings)
             except PostbodeError as err:
                 failed[entry.row_id] = f"not built: {err}"
                 return None
-            built[entry.row_id] = message
-            return message.message_id
+            built[entry.row_id] = mail
+            return mail.message_id
 
         with self.claim_lock:
             limit = self._quota_limit(conn, want)

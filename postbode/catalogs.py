@@ -24,6 +24,7 @@ from babel.messages.pofile import PoFileError, normalize, read_po, unescape, wri
 
 from postbode.config import Settings
 from postbode.errors import Problem, TranslationError
+from postbode.extract import extract_newsletter, newsletter_domain
 
 MESSAGES = "messages"
 COMMENT_TAGS = ("Translators:",)
@@ -278,8 +279,6 @@ class ExtractResult:
 
 def extract(settings: Settings) -> ExtractResult:
     """Write locales/messages.pot (templates, Python) and one .pot per newsletter."""
-    from postbode.extract import extract_newsletter, newsletter_domain
-
     written, unchanged = [], []
 
     def save(domain: str, catalog: Catalog) -> None:

@@ -11,6 +11,7 @@ from postbode import audience
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.db import connect
 from postbode.importer import ImportSummary
+from postbode.segments import load_segments
 
 MAX_SHOWN_PROBLEMS = 20
 
@@ -204,8 +205,6 @@ def segments_(ctx: Context) -> None:
     Example:
       python send.py subscribers segments
     """
-    from postbode.segments import load_segments
-
     conn = _db(ctx)
     table = Table("segment", "view", "formality", "recipients", "description")
     for name, segment in load_segments(ctx.settings).items():

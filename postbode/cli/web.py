@@ -1,10 +1,15 @@
-"""Web commands: `serve` the subscriber pages, `preview` a newsletter, `archive` its web versions."""
+"""Web commands: `serve` the subscriber pages, `preview` a newsletter, `archive` its web versions.
+
+`postbode.web` is imported inside the commands: the package loads Flask, which
+every other command does without, and this module is imported for all of them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
+from postbode import tokens
 from postbode.cli.common import LOCALE, Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import PostbodeError
@@ -98,8 +103,6 @@ def archive(ctx: Context, newsletter: Path, out: Path | None) -> None:
 
 def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
     """Settings with a token key; only a preview may fall back to the development key."""
-    from postbode import tokens
-
     if not development_ok:
         tokens.key_for(settings)  # refuses, saying how to set POSTBODE_SECRET_KEY
         return settings

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import requests
 
+from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
 from postbode.transports.http import ApiTransport
 
@@ -31,8 +32,6 @@ NOT_HEADERS = {"from", "to", "subject", "date", "mime-version", "content-type",
 
 def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "MailgunTransport":
     """mailgun://DOMAIN?region=eu|us (key: POSTBODE_MAILGUN_API_KEY)."""
-    from postbode.transports import secret
-
     options = url.options({"region": tuple(REGIONS), "api": None, "timeout": None})
     if not url.host:
         raise url.error("name the Mailgun sending domain, e.g. mailgun://mg.example.org?region=eu")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import requests
 
 from postbode.errors import TransportError
+from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
 from postbode.transports.http import ApiTransport
 
@@ -25,8 +26,6 @@ NOT_HEADERS = {"from", "to", "subject", "reply-to", "date", "mime-version", "con
 
 def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "PostmarkTransport":
     """postmark:// (token: POSTBODE_POSTMARK_TOKEN); ?stream= picks the message stream."""
-    from postbode.transports import secret
-
     options = url.options({"api": None, "stream": None, "timeout": None})
     base = options.get("api") or env.get(API_VARIABLE) or API
     token = secret(url, env, KEY_VARIABLE, "Postmark server token")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from postbode.errors import TransportError
+from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, Transport, results_for
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ HARD_BOUNCE_CODES = (550, 551, 553)
 
 def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "SmtpTransport":
     """smtp://user@host:587?tls=starttls, smtp://host:2525?tls=none, smtps://user@host:465."""
-    from postbode.transports import secret
-
     options = url.options({"tls": TLS_MODES, "cafile": None, "timeout": None, "helo": None})
     tls = options.get("tls", "starttls")
     if url.scheme == "smtps":

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from postbode.config import Settings, load_settings
-from postbode.web import db, pages
+from postbode.web import db, pages, preview, public, subscription, webhooks
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -33,12 +33,8 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 
 def _register_blueprints(app: Flask) -> None:
-    from postbode.web import public, subscription, webhooks
-
     app.register_blueprint(public.bp)
     app.register_blueprint(subscription.bp)
     app.register_blueprint(webhooks.bp)
     if app.config["PREVIEW"]:
-        from postbode.web import preview
-
         app.register_blueprint(preview.bp)

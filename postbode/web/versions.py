@@ -15,6 +15,7 @@ from postbode import build, message
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import AudienceError, ContentError, PostbodeError
+from postbode.segments import load_segments
 
 # The web is not personal: no name, so the anonymous greeting.
 WEB_FORMALITY = "informal"
@@ -107,8 +108,6 @@ def find_newsletter_id(settings: Settings, given: Path) -> str:
 
 def view_of_segment(settings: Settings, segment: str) -> str | None:
     """The view a segment's members get (segments.yaml)."""
-    from postbode.segments import load_segments
-
     known = load_segments(settings)
     if segment not in known:
         raise AudienceError(f"unknown segment {segment!r}; {settings.segments_file} defines "
