@@ -90,6 +90,7 @@ def formatting_locale(locale: str | None, chain: list[str]) -> str:
 
 
 def direction_of(language: str) -> str:
+    """`rtl` for a language written right to left (ar, he, fa), else `ltr`; a locale works too."""
     parsed = parse_locale(language)
     return "rtl" if parsed is not None and parsed.character_order == "right-to-left" else "ltr"
 

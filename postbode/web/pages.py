@@ -83,19 +83,12 @@ def page_context(locale: str) -> dict[str, Any]:
     s = settings()
     return {
         "lang": locale.replace("_", "-"),
-        "dir": direction(locale),
+        "dir": i18n.direction_of(locale),
         "organisation": s.organisation_name or s.sender_name,
         "postal_address": s.postal_address,
         "website": s.website,
         "contact_email": s.reply_to or s.sender_email,
     }
-
-
-def direction(locale: str) -> str:
-    try:
-        return "rtl" if Locale.parse(locale).character_order == "right-to-left" else "ltr"
-    except (ValueError, UnknownLocaleError):
-        return "ltr"
 
 
 def locale_name(locale: str) -> str:
