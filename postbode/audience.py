@@ -32,7 +32,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from postbode.db import migration
 from postbode.errors import AudienceError
-from postbode.segments import Segment, load_file, load_lists, load_segments
+from postbode.segments import Segment, find_segments, load_file, load_lists
 
 if TYPE_CHECKING:
     from postbode.config import Settings
@@ -262,14 +262,7 @@ def _segment_case(chosen: list[Segment]) -> tuple[str, list[object]]:
 def _chosen(segment_names: list[str], settings: "Settings") -> list[Segment]:
     if not segment_names:
         raise AudienceError("no segment given; name at least one, e.g. --segment everyone")
-    known = load_segments(settings)
-    unknown = [n for n in segment_names if n not in known]
-    if unknown:
-        raise AudienceError(
-            f"unknown segment {', '.join(map(repr, unknown))}; {settings.segments_file} defines "
-            f"{', '.join(sorted(known))}"
-        )
-    return [known[n] for n in dict.fromkeys(segment_names)]
+    return find_segments(settings, segment_names)
 
 
 def resolve(conn: sqlite3.Connection, segments: list[str], settings: "Settings") -> Iterator[Recipient]:

@@ -23,7 +23,7 @@ from postbode.errors import AudienceError, ContentError, InputError, PostbodeErr
 from postbode.i18n import localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
-from postbode.segments import Segment, load_segments
+from postbode.segments import Segment, find_segments, load_segments
 
 VariantKey = tuple[str, str | None]          # (locale, view); view None is the public view
 GMAIL_CLIP_BYTES = checks.GMAIL_CLIP_BYTES   # Gmail cuts a mail's HTML off above this
@@ -167,22 +167,15 @@ def _file_mode() -> int:
 
 
 def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str | None]:
-    """The public view plus the view of each segment named (a segment's own name if it sets none)."""
+    """The public view plus the view of each segment named (segments.yaml; without that file, its name)."""
     names = list(dict.fromkeys(segments))
-    known = _known_segments(settings)
-    unknown = [n for n in names if known is not None and n not in known]
-    if unknown:
-        raise AudienceError(f"unknown segment {', '.join(map(repr, unknown))}; "
-                            f"{settings.segments_file} defines {', '.join(sorted(known or ()))}")
+    if Path(settings.segments_file).is_file():
+        return list(dict.fromkeys([None, *(s.view for s in find_segments(settings, names))]))
     bad = [n for n in names if not VIEW_NAME.match(n)]
     if bad:
         raise AudienceError(f"segment name {', '.join(map(repr, bad))} is not valid; use lower-case "
                             "letters, digits, '-' and '_', starting with a letter")
-    views: list[str | None] = [None]
-    for name in names:
-        segment = known.get(name) if known is not None else None
-        views.append(segment.view if segment is not None else name)
-    return list(dict.fromkeys(views))
+    return [None, *names]
 
 
 def check_audiences(newsletter: Newsletter, settings: Settings) -> None:

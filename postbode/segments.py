@@ -228,6 +228,18 @@ def load_segments(settings: "Settings") -> dict[str, Segment]:
     return load_file(settings).segments
 
 
+def find_segments(settings: "Settings", names: list[str]) -> list[Segment]:
+    """The named segments, each once, in the order given; AudienceError naming any unknown one."""
+    known = load_segments(settings)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise AudienceError(
+            f"unknown segment {', '.join(map(repr, unknown))}; {settings.segments_file} defines "
+            f"{', '.join(sorted(known))}"
+        )
+    return [known[n] for n in dict.fromkeys(names)]
+
+
 def load_lists(settings: "Settings") -> dict[str, ListSpec]:
     return load_file(settings).lists
 

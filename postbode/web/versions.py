@@ -14,8 +14,8 @@ from pathlib import Path
 from postbode import build, message
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
-from postbode.errors import AudienceError, ContentError, PostbodeError
-from postbode.segments import load_segments
+from postbode.errors import ContentError, PostbodeError
+from postbode.segments import find_segments
 
 # The web is not personal: no name, so the anonymous greeting.
 WEB_FORMALITY = "informal"
@@ -108,8 +108,4 @@ def find_newsletter_id(settings: Settings, given: Path) -> str:
 
 def view_of_segment(settings: Settings, segment: str) -> str | None:
     """The view a segment's members get (segments.yaml)."""
-    known = load_segments(settings)
-    if segment not in known:
-        raise AudienceError(f"unknown segment {segment!r}; {settings.segments_file} defines "
-                            f"{', '.join(sorted(known))}")
-    return known[segment].view
+    return find_segments(settings, [segment])[0].view
