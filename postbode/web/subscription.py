@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from postbode import audience, tokens
-from postbode.web import subscribers
 from postbode.web.db import get_db
 from postbode.web.pages import locale_name, match_locale, render_page, settings
 
@@ -25,10 +24,10 @@ def confirm_unsubscribe(token: str) -> Response:
     email = _email_from(token, "unsubscribe")
     if email is None:
         return _damaged()
-    subscriber = subscribers.get_subscriber(get_db(), email)
+    subscriber = audience.get_subscriber(get_db(), email)
     return _private(render_page(
         "unsubscribe.html", locale=_locale_of(subscriber), email=email,
-        already=subscriber is None or subscriber.status != "subscribed",
+        already=subscriber is None or subscriber.consent != "subscribed",
     ))
 
 
@@ -39,7 +38,7 @@ def unsubscribe(token: str) -> Response:
     if email is None:
         return _damaged()
     conn = get_db()
-    subscriber = subscribers.get_subscriber(conn, email)
+    subscriber = audience.get_subscriber(conn, email)
     _unsubscribe(conn, email)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
@@ -61,7 +60,7 @@ def save_preferences(token: str) -> Response:
     if email is None:
         return _damaged()
     conn = get_db()
-    subscriber = subscribers.get_subscriber(conn, email)
+    subscriber = audience.get_subscriber(conn, email)
     if subscriber is None:
         return _preferences_page(email)
     if request.form.get("action") == "unsubscribe":
@@ -73,7 +72,7 @@ def save_preferences(token: str) -> Response:
     locale, formality, lists = choice
     if match_locale(subscriber.locale, settings()) == locale:
         locale = None  # same language: keep a regional locale such as nl_BE
-    changed = subscribers.update_preferences(conn, email, locale=locale, formality=formality,
+    changed = audience.update_preferences(conn, email, locale=locale, formality=formality,
                                           lists=lists, source=SOURCE)
     return _preferences_page(email, saved=True, changed=changed)
 
@@ -92,14 +91,14 @@ def _read_form(conn) -> tuple[str, str, list[str]] | None:
     lists = request.form.getlist("lists")
     if locale not in s.locales or formality not in FORMALITIES:
         return None
-    if not set(lists) <= set(subscribers.list_names(conn)):
+    if not set(lists) <= set(audience.list_names(conn)):
         return None
     return locale, formality, sorted(set(lists))
 
 
 def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Response:
     conn = get_db()
-    subscriber = subscribers.get_subscriber(conn, email)
+    subscriber = audience.get_subscriber(conn, email)
     if subscriber is None:
         return _private(render_page("unknown_subscriber.html", status=404, email=email))
     s = settings()
@@ -108,7 +107,7 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
         subscriber=subscriber,
         current_locale=match_locale(subscriber.locale, s) or s.default_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
-        all_lists=subscribers.list_names(conn),
+        all_lists=audience.list_names(conn),
         saved=flags.get("saved", False), invalid=flags.get("invalid", False),
     ))
 
@@ -121,7 +120,7 @@ def _email_from(token: str, purpose: str) -> str | None:
         return None
 
 
-def _locale_of(subscriber: subscribers.Subscriber | None) -> str | None:
+def _locale_of(subscriber: audience.Subscriber | None) -> str | None:
     return match_locale(subscriber.locale, settings()) if subscriber else None
 
 
