@@ -154,7 +154,7 @@ def normalise(email: str) -> tuple[str, str]:
     try:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as err:
-        raise AudienceError(f"{email!r} is not a valid email address: {err}") from None
+        raise AudienceError(f"{email!r} is not an email address ({err})") from None
     return result.normalized, result.normalized.lower()
 
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from email_validator import EmailNotValidError, validate_email
-
-from postbode.audience import email_hash, log_event, now
+from postbode.audience import email_hash, log_event, normalise, now
 from postbode.errors import AudienceError, InputError, Problem
 from postbode.segments import FieldType, SegmentsFile, column_key, convert_value, load_file, parse_locale
 
@@ -180,11 +178,11 @@ class _RowReader:
             self.summary.invalid.append(Problem(str(self.path), line, None, "email", "no email address; line skipped"))
             return None
         try:
-            email = validate_email(raw, check_deliverability=False).normalized
-        except EmailNotValidError as err:
-            self.summary.invalid.append(Problem(str(self.path), line, None, "email", f"{raw!r}: {err}; line skipped"))
+            email, key = normalise(raw)
+        except AudienceError as err:
+            self.summary.invalid.append(Problem(str(self.path), line, None, "email", f"{err}; line skipped"))
             return None
-        row = _Row(email=email, key=email.lower(), line=line)
+        row = _Row(email=email, key=key, line=line)
         self.fill(row, values)
         return row
 

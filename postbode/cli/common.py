@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 from babel import Locale, UnknownLocaleError
-from email_validator import EmailNotValidError, validate_email
 from rich.console import Console
 
+from postbode.audience import normalise
 from postbode.config import Settings, load_settings
+from postbode.errors import AudienceError
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
@@ -59,9 +60,9 @@ class EmailParam(click.ParamType):
 
     def convert(self, value, param, ctx):  # type: ignore[override]
         try:
-            validate_email(str(value), check_deliverability=False)
-        except EmailNotValidError as err:
-            self.fail(f"{value!r} is not an email address ({err})", param, ctx)
+            normalise(str(value))
+        except AudienceError as err:
+            self.fail(str(err), param, ctx)
         return str(value).strip()
 
 
