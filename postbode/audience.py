@@ -141,6 +141,30 @@ def _schema(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX audience_events_by_hash ON audience_events(email_hash)")
 
 
+# The provider webhooks' tables (postbode/web/webhooks.py) are registered here, with the
+# others that db.apply_migrations loads, not in the web module: there they were created
+# only once the web app had been imported, so a database's schema depended on which
+# program opened it first, and the migration order on import order. Registering them from
+# the web module through db would load Flask for every command. A bounce or complaint
+# webhook acts on the audience (suppression), so its bookkeeping lives beside it.
+@migration("0201_webhooks")
+def _webhook_schema(conn: sqlite3.Connection) -> None:
+    # Events already handled, by the provider's own id: a retried delivery is a no-op.
+    conn.execute(
+        "CREATE TABLE webhook_events ("
+        " provider TEXT NOT NULL,"
+        " event_id TEXT NOT NULL,"
+        " received_at TEXT NOT NULL,"
+        " PRIMARY KEY (provider, event_id)) WITHOUT ROWID"
+    )
+    # Mailgun signature tokens seen within the signature's lifetime (replay protection).
+    conn.execute(
+        "CREATE TABLE webhook_tokens ("
+        " token TEXT PRIMARY KEY,"
+        " seen_at REAL NOT NULL) WITHOUT ROWID"
+    )
+
+
 # ---------------------------------------------------------------- addresses
 
 

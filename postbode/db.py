@@ -50,7 +50,8 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
 
 def apply_migrations(conn: sqlite3.Connection) -> list[str]:
     """Run every registered migration not yet recorded; return the names applied."""
-    # Import the modules that own tables so their migrations are registered.
+    # Import the modules that own tables so their migrations are registered (audience also
+    # holds the webhooks' tables). Not at the top: they import this module for @migration.
     import postbode.audience  # noqa: F401
     import postbode.journal  # noqa: F401
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping
 
-from postbode.audience import Recipient
+from postbode.audience import Recipient, address_key
 from postbode.db import migration, transaction
 from postbode.errors import CampaignError
 
@@ -444,6 +444,34 @@ def iter_rows(conn: sqlite3.Connection, campaign_id: str,
             return
         yield from rows
         last = rows[-1]["id"]
+
+
+def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: str, *,
+                  message_id: str | None = None, provider_id: str | None = None) -> int:
+    """Put what a provider reported after sending (a bounce, a complaint) on the mail's row.
+
+    The row keeps its state: the mail did leave. It is found by postbode's Message-ID,
+    else by the provider's id and the address. Returns how many rows were noted; the
+    caller holds the transaction.
+    """
+    values = (code, text, time.time())
+    if message_id:
+        rows = conn.execute(
+            "UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE message_id = ?",
+            (*values, message_id),
+        ).rowcount
+        if rows:
+            return rows
+    if not provider_id:
+        return 0
+    # Mailgun's id names a whole batch call, so the address picks the row in it
+    key = address_key(email)
+    ids = [(*values, row["id"]) for row in conn.execute(
+        "SELECT id, email FROM journal WHERE provider_id = ?", (provider_id,))
+        if address_key(row["email"]) == key]
+    conn.executemany("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE id = ?",
+                     ids)
+    return len(ids)
 
 
 def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:

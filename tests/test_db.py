@@ -1,5 +1,7 @@
 """The state database: WAL mode, named migrations recorded once, transactions."""
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,16 @@ def test_an_unopenable_path_is_a_clear_error(tmp_path: Path):
     blocker.write_text("x")
     with pytest.raises(db.PostbodeError, match="cannot open the state database"):
         db.connect(blocker / "sub" / "db.sqlite3")
+
+
+def test_the_webhook_tables_come_with_every_database_without_loading_the_web_app(tmp_path: Path):
+    # A fresh process: in this one the test session may have imported the web app already.
+    script = (
+        "import sys\n"
+        "from postbode import db\n"
+        f"conn = db.connect({str(tmp_path / 'db.sqlite3')!r})\n"
+        "names = {r[0] for r in conn.execute(\"SELECT name FROM sqlite_master WHERE type='table'\")}\n"
+        "print(sorted(names & {'webhook_events', 'webhook_tokens'}), 'flask' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[0] == "['webhook_events', 'webhook_tokens'] False"

@@ -27,8 +27,7 @@ from typing import Any, Literal, Mapping
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from postbode import audience
-from postbode.db import migration
+from postbode import audience, journal
 from postbode.web.db import get_db
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -49,24 +48,6 @@ POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
 POSTMARK_COMPLAINT = frozenset({"SpamComplaint", "SpamNotification"})
 
 Action = Literal["bounced", "complained", "soft_bounce"]
-
-
-@migration("0201_webhooks")
-def _schema(conn: sqlite3.Connection) -> None:
-    # Events already handled, by the provider's own id: a retried delivery is a no-op.
-    conn.execute(
-        "CREATE TABLE webhook_events ("
-        " provider TEXT NOT NULL,"
-        " event_id TEXT NOT NULL,"
-        " received_at TEXT NOT NULL,"
-        " PRIMARY KEY (provider, event_id)) WITHOUT ROWID"
-    )
-    # Mailgun signature tokens seen within the signature's lifetime (replay protection).
-    conn.execute(
-        "CREATE TABLE webhook_tokens ("
-        " token TEXT PRIMARY KEY,"
-        " seen_at REAL NOT NULL) WITHOUT ROWID"
-    )
 
 
 @dataclass(frozen=True)
@@ -290,24 +271,8 @@ def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
     """Put the provider's code and text on the journal row of the mail; its state is kept."""
     label = {"bounced": "bounced after sending", "complained": "spam complaint after sending",
              "soft_bounce": "soft bounce after sending"}[event.action]
-    values = (event.code, f"{label}: {event.text}"[:MAX_TEXT], time.time())
-    if event.message_id:
-        rows = conn.execute(
-            "UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE message_id = ?",
-            (*values, event.message_id),
-        ).rowcount
-        if rows:
-            return rows
-    if not event.provider_id:
-        return 0
-    # Mailgun's id names a whole batch call, so the address picks the row in it
-    key = audience.address_key(event.email)
-    ids = [(*values, row["id"]) for row in conn.execute(
-        "SELECT id, email FROM journal WHERE provider_id = ?", (event.provider_id,))
-        if audience.address_key(row["email"]) == key]
-    conn.executemany("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE id = ?",
-                     ids)
-    return len(ids)
+    return journal.note_feedback(conn, event.email, event.code, f"{label}: {event.text}"[:MAX_TEXT],
+                                 message_id=event.message_id, provider_id=event.provider_id)
 
 
 # ---------------------------------------------------------------- reading the request
