@@ -254,10 +254,17 @@ def unsubscribe(conn: sqlite3.Connection, email: str, source: str = "postbode") 
 
 
 def is_suppressed(conn: sqlite3.Connection, email: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM suppressions WHERE email_hash = ?", (email_hash(address_key(email)),)
-    ).fetchone()
-    return row is not None
+    return _suppressed(conn, email_hash(address_key(email)))
+
+
+def recipient_is_suppressed(conn: sqlite3.Connection, recipient: Recipient) -> bool:
+    """is_suppressed for a Recipient: its address was normalised when stored, so its key is
+    its lower-case form, without validating it again (a send asks this once per mail)."""
+    return _suppressed(conn, email_hash(recipient.email.lower()))
+
+
+def _suppressed(conn: sqlite3.Connection, hash_: str) -> bool:
+    return conn.execute("SELECT 1 FROM suppressions WHERE email_hash = ?", (hash_,)).fetchone() is not None
 
 
 def forget(conn: sqlite3.Connection, email: str, source: str = "postbode") -> bool:

@@ -537,7 +537,7 @@ class _Sender:
         (None when a quota is used up). The quota check and the claim happen under one
         lock so parallel workers cannot overshoot a quota together."""
         def stamp(entry: journal.Entry) -> str | None:
-            if audience.is_suppressed(conn, entry.recipient.email):
+            if audience.recipient_is_suppressed(conn, entry.recipient):
                 failed[entry.row_id] = "not sent: unsubscribed, bounced or complained since " \
                                        "the campaign began"
                 return None
