@@ -120,10 +120,7 @@ def plan(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
                       describe(url), journal.base_id(newsletter.id, segments),
                       left_out=dict(counts.left_out), development_key=development)
         result.texts = _text_count(newsletter)
-        for (segment, locale), n in counts.recipients.items():
-            chain = _chain(locale, settings)
-            result.lines.append(PlanLine(segment, locale, n, chain,
-                                         _untranslated(newsletter, chain[0], settings)))
+        result.lines = _plan_lines(newsletter, counts.recipients, settings)
         if existing and not new_campaign:
             _refuse_if_changed(existing, content_parts(settings, newsletter_path, newsletter.id))
             result.campaign_id = existing.id
@@ -135,6 +132,19 @@ def plan(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
         return result
     finally:
         conn.close()
+
+
+def _plan_lines(newsletter: Newsletter, recipients: Mapping[tuple[str, str], int],
+                settings: Settings) -> list[PlanLine]:
+    """One line per (segment, locale); each language's catalog is read once, not once per segment."""
+    untranslated: dict[str, int] = {}
+    lines = []
+    for (segment, locale), n in recipients.items():
+        chain = _chain(locale, settings)
+        if chain[0] not in untranslated:
+            untranslated[chain[0]] = _untranslated(newsletter, chain[0], settings)
+        lines.append(PlanLine(segment, locale, n, chain, untranslated[chain[0]]))
+    return lines
 
 
 def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
