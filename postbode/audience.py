@@ -15,12 +15,9 @@ that no later import brings it back.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 import sqlite3
-import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from postbode.db import migration
 from postbode.errors import AudienceError
+from postbode.files import write_csv
 from postbode.segments import Segment, find_segments, load_file, load_lists
 
 if TYPE_CHECKING:
@@ -464,29 +462,19 @@ def count_by_consent(conn: sqlite3.Connection) -> dict[str, int]:
 
 def export(conn: sqlite3.Connection, path: Path, settings: "Settings", segments: list[str] | None = None) -> int:
     """Write subscribers (or a send's recipients) to a UTF-8 CSV, atomically; return the row count."""
-    path = Path(path)
+    if segments:
+        header = ["email", "name", "locale", "formality", "segment", "view"]
+        rows = ([r.email, r.name or "", r.locale, r.formality, r.segment, r.view or ""]
+                for r in resolve(conn, segments, settings))
+        return write_csv(path, header, rows, what="the export", create_folder=True)
     fields = list(load_file(settings).fields)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            if segments:
-                writer.writerow(["email", "name", "locale", "formality", "segment", "view"])
-                for r in resolve(conn, segments, settings):
-                    writer.writerow([r.email, r.name or "", r.locale, r.formality, r.segment, r.view or ""])
-                    count += 1
-            else:
-                writer.writerow(["email", "name", "locale", "formality", "consent", "lists", "tags", *fields])
-                for row in iter_subscribers(conn):
-                    attributes = json.loads(row["attributes"])
-                    writer.writerow([row["email"], row["name"] or "", row["locale"] or "", row["formality"] or "",
-                                     row["consent"], row["lists"] or "", ";".join(json.loads(row["tags"])),
-                                     *(attributes.get(f, "") for f in fields)])
-                    count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
+    header = ["email", "name", "locale", "formality", "consent", "lists", "tags", *fields]
+    return write_csv(path, header, (_export_row(row, fields) for row in iter_subscribers(conn)),
+                     what="the export", create_folder=True)
+
+
+def _export_row(row: sqlite3.Row, fields: list[str]) -> list[object]:
+    attributes = json.loads(row["attributes"])
+    return [row["email"], row["name"] or "", row["locale"] or "", row["formality"] or "",
+            row["consent"], row["lists"] or "", ";".join(json.loads(row["tags"])),
+            *(attributes.get(f, "") for f in fields)]

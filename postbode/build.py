@@ -8,9 +8,7 @@ result into files for people to look at: HTML, text and a sample .eml each.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -20,6 +18,7 @@ from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import AudienceError, ContentError, InputError, PostbodeError, Problem
+from postbode.files import write_atomically
 from postbode.i18n import localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
@@ -134,36 +133,6 @@ def write_build(result: BuildResult, out_dir: Path, settings: Settings) -> list[
         built.append(BuiltFile(key, mail.subject, *paths, len(html), len(text)))
     write_atomically(files)
     return built
-
-
-def write_atomically(files: Mapping[Path, bytes]) -> None:
-    """Write every file to a temporary name first and rename them only when all are written."""
-    pending: list[tuple[str, Path]] = []
-    current: Path | None = None
-    mode = _file_mode()
-    try:
-        for current, data in files.items():
-            current.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=current.parent, prefix=f".{current.name}.", suffix=".tmp")
-            pending.append((temp, current))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(temp, mode)
-        for temp, current in pending:
-            os.replace(temp, current)
-    except OSError as err:
-        for temp, _ in pending:
-            if os.path.exists(temp):
-                os.unlink(temp)
-        raise PostbodeError(f"{current}: could not write it ({err.strerror or err}); "
-                            "check that the output folder is writable") from err
-
-
-def _file_mode() -> int:
-    """What a plainly created file would get (mkstemp makes them private)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str | None]:

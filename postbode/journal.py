@@ -14,11 +14,14 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from postbode.audience import Recipient, address_key
 from postbode.db import migration, transaction
 from postbode.errors import CampaignError
+from postbode.files import write_csv
 
 STATES = ("pending", "claimed", "sent", "rejected", "retry", "unknown")
 
@@ -472,6 +475,24 @@ def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: 
     conn.executemany("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE id = ?",
                      ids)
     return len(ids)
+
+
+REPORT_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "message_id",
+                 "provider_id", "last_code", "last_text")
+
+
+def write_report_csv(conn: sqlite3.Connection, campaign_id: str, path: Path) -> int:
+    """Every recipient of the campaign, one line each (REPORT_FIELDS), all or nothing; returns the count."""
+    return write_csv(path, REPORT_FIELDS, _report_rows(conn, campaign_id), what="the report")
+
+
+def _report_rows(conn: sqlite3.Connection, campaign_id: str) -> Iterator[tuple]:
+    for r in iter_rows(conn, campaign_id):
+        when = r["sent_at"] or r["updated_at"] or r["created_at"]
+        yield (r["email"], r["locale"], r["segment"], r["state"],
+               datetime.fromtimestamp(when).isoformat(timespec="seconds") if when else "",
+               r["attempts"], r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
+               r["last_text"] or "")
 
 
 def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:

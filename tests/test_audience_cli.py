@@ -84,6 +84,14 @@ def test_export_segment_and_everything(imported, project):
     assert anouk["lists"] == "donors;funders" and anouk["organisation"] == "Stichting Voorbeeldfonds"
 
 
+def test_export_to_an_unwritable_place_is_a_clean_error_and_leaves_nothing(imported, project):
+    blocked = project / "postbode.toml" / "all.csv"          # a folder inside a file cannot be made
+    result = imported("subscribers", "export", str(blocked))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{blocked}: could not write the export" in " ".join(result.output.split())
+    assert not list(project.glob(".all.csv.*"))
+
+
 def test_export_reimports_into_a_fresh_database(imported, project):
     imported("subscribers", "export", "all.csv")
     fresh = project / "state" / "fresh.sqlite3"

@@ -1,13 +1,12 @@
 """`send` and `report`: send a newsletter to segments exactly once, and say who got what."""
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import click
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
@@ -20,8 +19,7 @@ from rich.text import Text
 from postbode import audience, campaign, db, journal, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
-from postbode.errors import (CampaignError, CampaignInterrupted, CampaignPaused, PostbodeError,
-                             TransportError)
+from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
 
 COLUMNS = ("sent", "rejected", "retried", "unknown")
 
@@ -138,7 +136,7 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
         found = journal.require_campaign(conn, campaign_id)
         _print_campaign(conn, found)
         if csv_path:
-            n = write_csv(conn, found.id, csv_path)
+            n = journal.write_report_csv(conn, found.id, csv_path)
             console.print(f"wrote {n} recipients to {csv_path}")
     finally:
         conn.close()
@@ -328,35 +326,3 @@ def _print_campaign(conn, c: journal.Campaign) -> None:
         table.add_row(key, *(str(t[s]) for s in journal.STATES), str(t.retried),
                       style="bold" if key == "total" else None)
     console.print(table)
-
-
-CSV_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "message_id",
-              "provider_id", "last_code", "last_text")
-
-
-def write_csv(conn, campaign_id: str, path: Path) -> int:
-    """Every recipient of the campaign, one line each; written to a temporary file, then moved."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    count = 0
-    try:
-        with temporary.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_FIELDS)
-            for row in _csv_rows(conn, campaign_id):
-                writer.writerow(row)
-                count += 1
-        os.replace(temporary, path)
-    except OSError as err:
-        raise PostbodeError(f"{path}: could not write the report ({err.strerror or err}); "
-                            "check that the folder exists and is writable") from err
-    finally:
-        temporary.unlink(missing_ok=True)
-    return count
-
-
-def _csv_rows(conn, campaign_id: str) -> Iterator[tuple]:
-    for r in journal.iter_rows(conn, campaign_id):
-        when = r["sent_at"] or r["updated_at"] or r["created_at"]
-        yield (r["email"], r["locale"], r["segment"], r["state"], _when(when), r["attempts"],
-               r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
-               r["last_text"] or "")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from postbode.build import write_atomically
+from postbode.files import write_atomically
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import PostbodeError
