@@ -48,7 +48,7 @@ def _unwrapped(paragraph: str) -> str:
     return " ".join(line.strip() for line in lines)
 
 
-def _paragraph_lines(text: str) -> list[int]:
+def paragraph_lines(text: str) -> list[int]:
     """The line offset of each paragraph within a text."""
     body = text.strip()
     starts = [0, *(match.end() for match in PARAGRAPH_BREAK.finditer(body))]
@@ -71,7 +71,7 @@ def entries(newsletter: Newsletter) -> list[Entry]:
         if len(paragraphs) == 1:
             result.append(Entry(field, field, f"{newsletter.id}:{field}", paragraphs[0], line, note))
             continue
-        starts = _paragraph_lines(text)
+        starts = paragraph_lines(text)
         for number, paragraph in enumerate(paragraphs, 1):
             at = None if line is None else line + 1 + starts[number - 1]
             key = f"{field}:{number}"

@@ -22,7 +22,7 @@ from postbode import catalogs
 from postbode.config import Settings
 from postbode.content import Newsletter
 from postbode.errors import Problem, TranslationError
-from postbode.extract import Entry, _paragraph_lines, entries, join_paragraphs, split_paragraphs
+from postbode.extract import Entry, paragraph_lines, entries, join_paragraphs, split_paragraphs
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def paragraph_keys(field: str, text: str) -> list[tuple[str, int]]:
     """Each paragraph's entry key and first line (0 = first non-blank line), cut as extraction cuts it."""
     if len(split_paragraphs(text)) == 1:
         return [(field, 0)]
-    return [(f"{field}:{number}", line) for number, line in enumerate(_paragraph_lines(text), 1)]
+    return [(f"{field}:{number}", line) for number, line in enumerate(paragraph_lines(text), 1)]
 
 
 def policy_for(locale: str | None, language: str, settings: Settings) -> str:
