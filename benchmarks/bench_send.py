@@ -12,7 +12,8 @@ Prints figures and ratios against baselines measured in the same run:
    with a handler that accepts and discards every message, in a separate process.
    Target: at least 80% of the bare loop.
 3. memory — campaigns of 10,000 and 100,000 recipients through the outbox, each in
-   a fresh process, with its peak RSS (VmHWM). Target: below 250 MB and flat.
+   a fresh process, with the campaign's peak RSS (VmHWM, reset after the list is imported).
+   Target: below 250 MB and flat.
    1,000,000 through the outbox is not run by default (--sizes 10000,100000,1000000
    to try): its outbox alone is about 20 GB of .eml files. So the same campaigns
    are also run with a transport that builds every message's bytes and discards
@@ -233,15 +234,23 @@ def memory_child(folder: str, count: int, transport: str) -> None:
     if transport.startswith("discard:"):
         transports.SCHEMES["discard"] = "__main__"
     settings = make_project(Path(folder), count)
+    import_peak = peak_rss_mb()
+    # The import of the made-up list is not what is measured: start the peak afresh.
+    Path("/proc/self/clear_refs").write_text("5")
     start = time.perf_counter()
     outcome = campaign.run(settings, Path(folder) / NEWSLETTER, ["everyone"],
                            transport=transport)
     seconds = time.perf_counter() - start
-    peak = 0.0
+    print(json.dumps({"sent": outcome.totals["sent"], "seconds": seconds,
+                      "peak_mb": peak_rss_mb(), "import_peak_mb": import_peak}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    print(json.dumps({"sent": outcome.totals["sent"], "seconds": seconds, "peak_mb": peak}))
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def bench_memory(scratch: Path | None, sizes: list[int], transport: str = "outbox://outbox"
@@ -256,7 +265,8 @@ def bench_memory(scratch: Path | None, sizes: list[int], transport: str = "outbo
         first = first or result["peak_mb"]
         print(f"   {count:>9,} recipients: peak RSS {result['peak_mb']:6.0f} MB "
               f"({result['peak_mb'] / first:.2f}x the smallest; target < 250 MB), "
-              f"{result['sent'] / result['seconds']:6.0f} msg/s")
+              f"{result['sent'] / result['seconds']:6.0f} msg/s "
+              f"(the import before it peaked at {result['import_peak_mb']:.0f} MB)")
 
 
 def main() -> None:
