@@ -357,11 +357,8 @@ class _Compiler:
             if name not in self.lists:
                 self.r.problem(at, field, f"unknown list {name!r}; segments.yaml declares "
                                f"{', '.join(self.lists) or 'no lists'} under lists:")
-        marks = ", ".join("?" * len(names))
-        if mode == "any":
-            return f"EXISTS (SELECT 1 FROM memberships m WHERE m.subscriber_id = s.id AND m.list IN ({marks}))", names
-        return (f"(SELECT count(*) FROM memberships m WHERE m.subscriber_id = s.id AND m.list IN ({marks}))"
-                f" = {len(set(names))}", names)
+        return _any_or_all(mode, "m.list", "memberships m WHERE m.subscriber_id = s.id AND",
+                           names)
 
     def rule_tags(self, value: Any, line: int, field: str):
         parsed = self.names(value, line, field)
@@ -369,11 +366,7 @@ class _Compiler:
             return None
         mode, names, _ = parsed
         names = [n.strip().lower() for n in names]
-        marks = ", ".join("?" * len(names))
-        if mode == "any":
-            return f"EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value IN ({marks}))", names
-        return (f"(SELECT count(DISTINCT t.value) FROM json_each(s.tags) t WHERE t.value IN ({marks}))"
-                f" = {len(set(names))}", names)
+        return _any_or_all(mode, "t.value", "json_each(s.tags) t WHERE", names)
 
     def rule_segments(self, value: Any, line: int, field: str):
         parsed = self.names(value, line, field)
@@ -509,3 +502,12 @@ def parse_number(value: Any) -> float | int | None:
     except ValueError:
         return None
     return int(number) if number.is_integer() else number
+
+
+def _any_or_all(mode: str, column: str, source: str, names: list[str]) -> tuple[str, list[str]]:
+    """SQL true when the subscriber has any (or all) of `names` in `column` of `source`."""
+    marks = ", ".join("?" * len(names))
+    if mode == "any":
+        return f"EXISTS (SELECT 1 FROM {source} {column} IN ({marks}))", names
+    return (f"(SELECT count(DISTINCT {column}) FROM {source} {column} IN ({marks}))"
+            f" = {len(set(names))}", names)
