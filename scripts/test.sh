@@ -7,16 +7,18 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-# Debian packages some tests use: GNU gettext's msgfmt checks every .po file,
-# Chromium opens the rendered mails and web pages.
+# Debian packages the tests use (scripts/debian-packages.txt), installed when missing.
 missing=()
-command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
-# Fonts too, so screenshots show Latin and Arabic text rather than empty boxes.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation fonts-dejavu-core)
+while read -r package; do
+  case "$package" in ""|"#"*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done < scripts/debian-packages.txt
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing Debian packages: ${missing[*]}"
+  # Postfix asks how to configure itself: the tests configure their own instance.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -21,7 +21,7 @@ import pytest
 from postbode import db, journal
 from postbode.config import load_settings
 
-from conftest import REPO, SAMPLE, TEST_SECRET_KEY, _free_port
+from conftest import REPO, SAMPLE, TEST_SECRET_KEY, free_port
 
 RECIPIENTS = 2000
 CONCURRENCY = 2
@@ -50,7 +50,7 @@ def sink():
     from aiosmtpd.controller import Controller
 
     handler = CountingHandler()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
     yield handler, f"smtp://127.0.0.1:{port}?tls=none"

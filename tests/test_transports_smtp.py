@@ -177,10 +177,10 @@ def test_messages_from_the_real_builder_arrive_intact(smtp_server, settings, new
 def test_local_relay_without_tls_or_login_and_without_smtputf8(settings, outgoing):
     from aiosmtpd.controller import Controller
 
-    from tests.conftest import RecordingHandler, _free_port
+    from fixtures.smtp import RecordingHandler, free_port
 
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=False)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False)
     controller.start()
     try:
         url = f"smtp://127.0.0.1:{controller.port}?tls=none"
