@@ -386,6 +386,14 @@ def _record(conn: sqlite3.Connection, outcomes: Iterable[Outcome]) -> None:
         )
 
 
+def release(conn: sqlite3.Connection, row_ids: Iterable[int]) -> None:
+    """Claimed rows whose mail was never handed to a transport go back to `pending`."""
+    with transaction(conn):
+        conn.executemany("UPDATE journal SET state = 'pending', attempts = attempts - 1,"
+                         " updated_at = ? WHERE id = ? AND state = 'claimed'",
+                         [(time.time(), row_id) for row_id in row_ids])
+
+
 def next_retry_at(conn: sqlite3.Connection, campaign_id: str) -> float | None:
     """When the earliest waiting retry becomes due (None when no row waits)."""
     row = conn.execute("SELECT MIN(next_at) FROM journal WHERE campaign_id = ?"

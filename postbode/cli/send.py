@@ -68,23 +68,19 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
                              new_campaign=new_campaign)
     _print_plan(the_plan)
     if dry_run:
-        outcome = campaign.dry_run(settings, newsletter, segments, transport=url)
-        console.print(f"dry run: built {outcome.built} messages ({outcome.bytes:,} bytes); "
+        summary = campaign.dry_run(settings, newsletter, segments, transport=url)
+        console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
                       "nothing sent, nothing journaled")
         return
-    if the_plan.total == 0 and the_plan.resume is None:
-        console.print("nothing to send: no subscribed recipients in "
-                      f"{', '.join(the_plan.segments)} (see `subscribers list --segment NAME`)")
-        return
-    if the_plan.finished and not resend_unknown:
-        console.print(f"campaign {the_plan.campaign_id} is finished; nothing left to send "
-                      "(see `report`, or add --new-campaign to send it again to everyone)")
+    nothing = the_plan.nothing_to_do(resend_unknown)
+    if nothing:
+        console.print(nothing)
         return
     _confirm(yes, the_plan)
     policy = campaign.Policy.from_settings(settings)
     with _progress() as progress:
         try:
-            outcome = campaign.run(settings, newsletter, segments, transport=url, policy=policy,
+            summary = campaign.run(settings, newsletter, segments, transport=url, policy=policy,
                                    resend_unknown=resend_unknown, new_campaign=new_campaign,
                                    progress=progress)
         except KeyboardInterrupt:
@@ -93,7 +89,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
         except CampaignPaused:
             _print_summary_of_latest(settings, the_plan.campaign_id)
             raise
-    _print_outcome(settings, outcome)
+    _print_outcome(settings, summary)
 
 
 def _transport_url(flag: str | None, settings: Settings) -> str:
@@ -240,12 +236,12 @@ def _locale_table(title: str, by_locale: dict[str | None, journal.Tally]) -> Tab
     return table
 
 
-def _print_outcome(settings: Settings, outcome: campaign.Outcome) -> None:
-    if outcome.recovered_unknown:
-        console.print(f"{outcome.recovered_unknown} recipients were being sent when an earlier "
+def _print_outcome(settings: Settings, summary: campaign.SendSummary) -> None:
+    if summary.recovered_unknown:
+        console.print(f"{summary.recovered_unknown} recipients were being sent when an earlier "
                       "run stopped; their mail may or may not have left (state: unknown)")
-    console.print(_locale_table(f"campaign {outcome.campaign_id}", outcome.by_locale))
-    _print_unknown(settings, outcome.campaign_id, outcome.totals["unknown"])
+    console.print(_locale_table(f"campaign {summary.campaign_id}", summary.by_locale))
+    _print_unknown(settings, summary.campaign_id, summary.totals["unknown"])
 
 
 def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
@@ -274,11 +270,11 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
         conn.close()
 
 
-def _print_tests(outcome: campaign.Outcome) -> None:
+def _print_tests(summary: campaign.TestSendSummary) -> None:
     table = Table(title="test mails (not journaled)")
     for name in ("to", "locale", "view", "result"):
         table.add_column(name)
-    for address, (locale, view), result in outcome.test_results:
+    for address, (locale, view), result in summary.results:
         table.add_row(address, locale, view or "", f"{result.status} {result.code or ''} {result.text}")
     console.print(table)
 

@@ -15,6 +15,7 @@ import pytest
 from werkzeug import Response
 
 from postbode import audience, campaign, db, journal, tokens
+from postbode.campaign import pacing
 from postbode.errors import CampaignError, CampaignPaused, PostbodeError
 from postbode.i18n import load_translations
 
@@ -145,22 +146,6 @@ def test_daily_quota_counts_mails_of_every_campaign_and_pauses(send_settings, po
     assert sum(journal.tally(conn, c.id)["sent"] for c in second) == 15
 
 
-def test_token_bucket_asks_to_wait_for_the_shortfall():
-    waits: list[float] = []
-
-    class Recorder(threading.Event):
-        def wait(self, timeout=None):
-            waits.append(timeout)
-            return False
-
-    bucket = campaign.TokenBucket(rate=10, burst=10)
-    stop = Recorder()
-    bucket.acquire(10, stop)
-    assert waits == []
-    bucket.acquire(5, stop)
-    assert waits and 0.4 < waits[0] <= 0.5
-
-
 def test_rate_spreads_the_campaign_in_batches_no_bigger_than_the_bucket(send_settings, populate,
                                                                       monkeypatch):
     """--rate on a batching transport: the outbox takes 500 a call, yet at 10/s a batch holds 10
@@ -176,8 +161,8 @@ def test_rate_spreads_the_campaign_in_batches_no_bigger_than_the_bucket(send_set
             clock[0] += timeout or 0
             return self.is_set()
 
-    real_bucket, real_send = campaign.TokenBucket, OutboxTransport.send_batch
-    monkeypatch.setattr(campaign, "TokenBucket", lambda rate: real_bucket(rate, clock=lambda: clock[0]))
+    real_bucket, real_send = pacing.TokenBucket, OutboxTransport.send_batch
+    monkeypatch.setattr(pacing, "TokenBucket", lambda rate: real_bucket(rate, clock=lambda: clock[0]))
 
     def counting_send(self, messages):
         batches.append(len(messages))
@@ -190,14 +175,6 @@ def test_rate_spreads_the_campaign_in_batches_no_bigger_than_the_bucket(send_set
     assert sum(batches) == 60 and max(batches) == 10
     # (60 - 10) / 10 s for the mails, and at most one more bucket for the claim that finds nothing.
     assert 5.0 <= sum(waits) <= 6.0 + 1e-9, waits
-
-
-def test_backoff_grows_with_jitter_and_honours_retry_after():
-    policy = campaign.Policy(backoff_base=1, backoff_cap=100)
-    assert 0.5 <= campaign.backoff(1, None, policy) <= 1
-    assert 4 <= campaign.backoff(4, None, policy) <= 8
-    assert campaign.backoff(20, None, policy) <= 100
-    assert campaign.backoff(1, 30, policy) == 30
 
 
 # ---------------------------------------------------------------- SMTP

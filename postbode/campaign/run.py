@@ -1,0 +1,201 @@
+"""The campaign's entry points: plan, run, dry_run and send_test, over one shared session."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from postbode import audience, db, journal, message
+from postbode.audience import Recipient
+from postbode.build import VariantKey
+from postbode.campaign import guard
+from postbode.campaign.fingerprint import Fingerprint, fingerprint, refuse_if_changed
+from postbode.campaign.pacing import Gate, Policy
+from postbode.campaign.planning import Plan, make_plan
+from postbode.campaign.sender import Job, Progress, send_all
+from postbode.campaign.session import Session, open_session
+from postbode.campaign.states import CampaignState
+from postbode.campaign.variants import Prepared, audience_keys, prepare_variants, variant_key
+from postbode.config import Settings
+from postbode.errors import PostbodeError
+from postbode.transports import SendResult, open_transport
+
+
+@dataclass
+class SendSummary:
+    """What a run did: counts per locale from the journal, and what was found on the way."""
+
+    campaign_id: str
+    by_locale: dict[str | None, journal.Tally] = field(default_factory=dict)
+    recovered_unknown: int = 0       # rows an earlier run left claimed: now unknown
+    requeued_unknown: int = 0        # unknown rows put back to send (--resend-unknown)
+
+    @property
+    def totals(self) -> journal.Tally:
+        return self.by_locale.get(None, journal.Tally())
+
+
+@dataclass
+class DryRunSummary:
+    """Every message of a campaign built and measured, none sent."""
+
+    campaign_id: str
+    built: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class TestSendSummary:
+    """The [TEST] mails sent: one per variant and address, with the transport's answer."""
+
+    campaign_id: str
+    results: list[tuple[str, VariantKey, SendResult]] = field(default_factory=list)
+
+    @property
+    def built(self) -> int:
+        return len(self.results)
+
+
+def plan(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
+         transport: str | None = None, new_campaign: bool = False) -> Plan:
+    """Recipients per segment × locale, who is left out, and which campaign would run."""
+    with open_session(settings, newsletter_path, segments, transport) as session:
+        return make_plan(session, new_campaign)
+
+
+def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
+        transport: str | None = None, policy: Policy | None = None,
+        resend_unknown: bool = False, new_campaign: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None) -> SendSummary:
+    """Send the newsletter to the segments, resuming the campaign if one was begun.
+
+    `progress(done, total)` is called as rows are settled. Raises CampaignPaused
+    (retries exhausted, a quota reached) or CampaignInterrupted (Ctrl-C, SIGTERM) with a
+    message that says how to resume: run the same command again.
+    """
+    policy = policy or Policy.from_settings(settings)
+    with open_session(settings, newsletter_path, segments, transport) as session, \
+            guard.campaign_lock(session.settings, session.base_id):
+        campaign, fresh = open_or_snapshot(session, new_campaign)
+        variants = prepare_or_discard(session, campaign, fresh)
+        summary = recover(session, campaign, resend_unknown)
+        send(session, campaign, variants, policy, progress, stop or threading.Event())
+        summary.by_locale = journal.tally_by_locale(session.conn, campaign.id)
+        return summary
+
+
+def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
+            transport: str | None = None) -> DryRunSummary:
+    """Build every message of the campaign (full bytes) and send none; the journal is not touched."""
+    with open_session(settings, newsletter_path, segments, transport) as session:
+        existing = session.latest()
+        summary = DryRunSummary(existing.id if existing else session.base_id)
+        variants = _prepare(session, audience_keys(session.conn, session.settings, segments))
+        for recipient in audience.resolve(session.conn, list(segments), session.settings):
+            mail = message.build(variants[variant_key(recipient)], recipient,
+                                 summary.campaign_id, session.settings)
+            summary.built += 1
+            summary.bytes += len(mail.as_bytes())
+        return summary
+
+
+def send_test(settings: Settings, newsletter_path: Path, segments: Sequence[str],
+              addresses: Sequence[str], *, transport: str | None = None) -> TestSendSummary:
+    """One mail of each variant the segments need to each address, marked [TEST], not journaled."""
+    with open_session(settings, newsletter_path, segments, transport) as session:
+        keys = audience_keys(session.conn, session.settings, segments)
+        variants = _prepare(session, keys)
+        summary = TestSendSummary("test-" + session.base_id)
+        labels = [(address, key) for address in addresses for key in keys]
+        messages = [_test_message(session, summary.campaign_id, variants, address, key)
+                    for address, key in labels]
+        with open_transport(session.url, session.settings, campaign=summary.campaign_id) as t:
+            results: list[SendResult] = []
+            for start in range(0, len(messages), t.max_batch):
+                results += t.send_batch(messages[start:start + t.max_batch])
+        summary.results = [(a, k, r) for (a, k), r in zip(labels, results)]
+        return summary
+
+
+# ---------------------------------------------------------------- the phases of `run`
+
+def open_or_snapshot(session: Session, new_campaign: bool) -> tuple[journal.Campaign, bool]:
+    """The campaign to send: the latest one resumed, or a new one with its audience snapshot.
+
+    `fresh` is True when the campaign has sent nothing yet (it may then be discarded).
+    """
+    now = fingerprint(session.settings, session.newsletter_path, session.newsletter.id)
+    existing = session.latest()
+    if existing and not new_campaign:
+        refuse_if_changed(existing, now)
+        if existing.status != CampaignState.SNAPSHOT:
+            return existing, False
+        campaign = existing
+    else:
+        campaign = _create(session, now)
+    _snapshot(session, campaign)
+    return campaign, True
+
+
+def _create(session: Session, now: Fingerprint) -> journal.Campaign:
+    return journal.create_campaign(session.conn, session.newsletter.id, session.segments,
+                                   now.files, session.shown)
+
+
+def _snapshot(session: Session, campaign: journal.Campaign) -> None:
+    """One pending row per recipient, read on a second connection while the first writes."""
+    reader = db.connect(session.settings.database, migrate=False)
+    try:
+        recipients = audience.resolve(reader, list(session.segments), session.settings)
+        journal.snapshot(session.conn, campaign.id, recipients)
+    finally:
+        reader.close()
+
+
+def prepare_or_discard(session: Session, campaign: journal.Campaign, fresh: bool) -> Prepared:
+    """Every variant the snapshot needs, or no campaign at all if one cannot be built."""
+    try:
+        return _prepare(session, journal.variants(session.conn, campaign.id))
+    except PostbodeError:
+        if fresh:
+            journal.discard(session.conn, campaign.id)
+        raise
+
+
+def recover(session: Session, campaign: journal.Campaign, resend_unknown: bool) -> SendSummary:
+    """Rows an earlier run left claimed become unknown; with --resend-unknown, pending again."""
+    summary = SendSummary(campaign.id)
+    summary.recovered_unknown = journal.recover(session.conn, campaign.id)
+    if resend_unknown:
+        summary.requeued_unknown = journal.requeue_unknown(session.conn, campaign.id)
+    return summary
+
+
+def send(session: Session, campaign: journal.Campaign, variants: Prepared, policy: Policy,
+         progress: Callable[[int, int], None] | None, stop: threading.Event) -> None:
+    """Send every open row (pending or due for a retry), then mark the campaign finished."""
+    conn = session.conn
+    if journal.open_count(conn, campaign.id):
+        gate = Gate(policy, stop)
+        job = Job(session.settings, campaign.id, variants, policy, gate, Progress(progress))
+        with guard.interrupts(stop):
+            send_all(conn, job, session.url)
+    if not journal.open_count(conn, campaign.id):
+        journal.set_status(conn, campaign.id, CampaignState.FINISHED)
+
+
+# ---------------------------------------------------------------- shared steps
+
+def _prepare(session: Session, keys: Sequence[VariantKey]) -> Prepared:
+    return prepare_variants(session.settings, session.newsletter_path, keys)
+
+
+def _test_message(session: Session, campaign_id: str, variants: Prepared, address: str,
+                  key: VariantKey) -> message.OutgoingMessage:
+    """A [TEST] mail of one variant to one address."""
+    recipient = Recipient(0, address, None, key[0], "formal", key[1], "test")
+    return message.build(variants[key], recipient, f"{campaign_id}-{key[0]}-{key[1]}",
+                         session.settings, test=True)
+
