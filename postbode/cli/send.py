@@ -77,19 +77,24 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
         console.print(nothing)
         return
     _confirm(yes, the_plan)
-    policy = campaign.Policy.from_settings(settings)
+    _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
+                                  resend_unknown=resend_unknown, new_campaign=new_campaign))
+
+
+def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+         campaign_id: str, **flags: bool) -> campaign.SendSummary:
+    """campaign.run with a progress bar; a pause prints the counts so far before it is raised."""
     with _progress() as progress:
         try:
-            summary = campaign.run(settings, newsletter, segments, transport=url, policy=policy,
-                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
-                                   progress=progress)
+            return campaign.run(settings, newsletter, segments, transport=url,
+                                policy=campaign.Policy.from_settings(settings),
+                                progress=progress, **flags)
         except KeyboardInterrupt:
             raise CampaignInterrupted("stopped before sending began; run the same command "
                                       "again to start") from None
         except CampaignPaused:
-            _print_summary_of_latest(settings, the_plan.campaign_id)
+            _print_summary_of_latest(settings, campaign_id)
             raise
-    _print_outcome(settings, summary)
 
 
 def _transport_url(flag: str | None, settings: Settings) -> str:
