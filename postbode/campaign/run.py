@@ -82,8 +82,7 @@ def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
         variants = prepare_or_discard(session, campaign, fresh)
         summary = recover(session, campaign, resend_unknown)
         send(session, campaign, variants, policy, progress, stop or threading.Event())
-        summary.by_locale = journal.tally_by_locale(session.conn, campaign.id)
-        return summary
+        return report(session, summary)
 
 
 def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
@@ -184,6 +183,12 @@ def send(session: Session, campaign: journal.Campaign, variants: Prepared, polic
             send_all(conn, job, session.url)
     if not journal.open_count(conn, campaign.id):
         journal.set_status(conn, campaign.id, CampaignState.FINISHED)
+
+
+def report(session: Session, summary: SendSummary) -> SendSummary:
+    """The summary with the journal's counts per locale."""
+    summary.by_locale = journal.tally_by_locale(session.conn, summary.campaign_id)
+    return summary
 
 
 # ---------------------------------------------------------------- shared steps

@@ -23,6 +23,7 @@ its batch `unknown`: part of it may have left.
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ class Worker:
 
     def __init__(self, job: Job, transport: Transport):
         self.job, self.transport = job, transport
-        self.conn = None
+        self.conn: sqlite3.Connection | None = None  # opened in the worker's own thread
         self.unsettled: list[journal.Outcome] = []   # outcomes not yet committed
 
     def run(self) -> None:
@@ -259,7 +260,7 @@ class Worker:
 
 # ---------------------------------------------------------------- all workers
 
-def send_all(conn, job: Job, url: str) -> None:
+def send_all(conn: sqlite3.Connection, job: Job, url: str) -> None:
     """Connect every worker's transport, then send until done; raise what stopped it early."""
     transports = connect(url, job.settings, job.campaign_id, job.policy.concurrency)
     journal.set_status(conn, job.campaign_id, CampaignState.SENDING)
@@ -289,7 +290,7 @@ def connect(url: str, settings: Settings, campaign_id: str, n: int) -> list[Tran
     return opened
 
 
-def raise_if_stopped(conn, job: Job) -> None:
+def raise_if_stopped(conn: sqlite3.Connection, job: Job) -> None:
     """After the workers: a failure, a pause or a stop with rows left raises; else nothing."""
     gate, cid = job.gate, job.campaign_id
     left = journal.open_count(conn, cid)
