@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -259,6 +259,18 @@ def recipient_is_suppressed(conn: sqlite3.Connection, recipient: Recipient) -> b
     """is_suppressed for a Recipient: its address was normalised when stored, so its key is
     its lower-case form, without validating it again (a send asks this once per mail)."""
     return _suppressed(conn, email_hash(recipient.email.lower()))
+
+
+def suppressed_among(conn: sqlite3.Connection, recipients: Iterable[Recipient]) -> set[str]:
+    """The addresses of these recipients that are suppressed, one query per 500 (a send asks per batch)."""
+    by_hash = {email_hash(r.email.lower()): r.email for r in recipients}
+    hashes, found = list(by_hash), set()
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start:start + 500]
+        rows = conn.execute("SELECT email_hash FROM suppressions WHERE email_hash IN"
+                            f" ({','.join('?' * len(chunk))})", chunk)
+        found |= {by_hash[row[0]] for row in rows}
+    return found
 
 
 def _suppressed(conn: sqlite3.Connection, hash_: str) -> bool:

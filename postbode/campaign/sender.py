@@ -178,10 +178,11 @@ class Worker:
 
     def build(self, batch: list[journal.Entry]) -> tuple[Built, list[journal.Outcome]]:
         """The batch's messages, and the rows refused without sending (with the reason)."""
+        suppressed = audience.suppressed_among(self.conn, [e.recipient for e in batch])
         built: Built = []
         rejected: list[journal.Outcome] = []
         for entry in batch:
-            mail = self.build_one(entry)
+            mail = SUPPRESSED if entry.recipient.email in suppressed else self.build_one(entry)
             if isinstance(mail, str):
                 rejected.append(refused(entry, mail))
             else:
@@ -189,10 +190,8 @@ class Worker:
         return built, rejected
 
     def build_one(self, entry: journal.Entry) -> message.OutgoingMessage | str:
-        """The entry's mail, or why it is not sent."""
+        """The entry's mail, or why it cannot be built."""
         recipient = entry.recipient
-        if audience.recipient_is_suppressed(self.conn, recipient):
-            return SUPPRESSED
         variant = self.job.variants.get(variant_key(recipient))
         if variant is None:
             return f"not built: no variant for locale {recipient.locale} and view {recipient.view}"
