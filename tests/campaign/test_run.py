@@ -52,7 +52,8 @@ def isolated(text: str) -> str:
 # ---------------------------------------------------------------- outbox
 
 def test_outbox_campaign_writes_each_recipient_once_and_a_rerun_sends_nothing(send_settings,
-                                                                              populate):
+                                                                              populate,
+                                                                              state_conn):
     readers = populate(60)
     outcome = run(send_settings, "outbox://outbox")
     assert outcome.totals["sent"] == 60 and outcome.totals["unknown"] == 0
@@ -64,12 +65,12 @@ def test_outbox_campaign_writes_each_recipient_once_and_a_rerun_sends_nothing(se
     again = run(send_settings, "outbox://outbox")
     assert again.campaign_id == outcome.campaign_id and again.totals["sent"] == 60
     assert len(list((send_settings.root / "outbox" / outcome.campaign_id).glob("*.eml"))) == 60
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     assert journal.get_campaign(conn, outcome.campaign_id).status == "finished"
     assert all(r["attempts"] == 1 for r in journal.iter_rows(conn, outcome.campaign_id))
 
 
-def test_every_variant_is_built_before_the_first_mail_leaves(send_settings, populate):
+def test_every_variant_is_built_before_the_first_mail_leaves(send_settings, populate, state_conn):
     populate(10)
     template = send_settings.templates_dir / "email.html"
     template.write_text(template.read_text(encoding="utf-8") + "{{ no_such_value.field }}",
@@ -77,7 +78,7 @@ def test_every_variant_is_built_before_the_first_mail_leaves(send_settings, popu
     with pytest.raises(PostbodeError):
         run(send_settings, "outbox://outbox")
     assert not list((send_settings.root / "outbox").rglob("*.eml"))
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     assert journal.list_campaigns(conn) == []  # nothing half-begun is left behind
 
 
@@ -95,18 +96,19 @@ def test_a_changed_newsletter_is_not_resumed_but_can_start_a_new_campaign(send_s
     assert second.totals["sent"] == 5
 
 
-def test_dry_run_builds_every_message_and_writes_nothing(send_settings, populate):
+def test_dry_run_builds_every_message_and_writes_nothing(send_settings, populate, state_conn):
     populate(25)
     outcome = campaign.dry_run(send_settings, Path(SAMPLE), ["everyone"],
                                transport="outbox://outbox")
     assert outcome.built == 25 and outcome.bytes > 25 * 1000
     assert not (send_settings.root / "outbox").exists()
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     assert journal.list_campaigns(conn) == []
 
 
 def test_test_mails_go_once_per_variant_marked_and_unjournaled(send_settings, populate,
-                                                               smtp_server, monkeypatch):
+                                                               smtp_server, monkeypatch,
+                                                               state_conn):
     monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", smtp_server.password)
     populate(20)
     outcome = campaign.send_test(send_settings, Path(SAMPLE), ["everyone"],
@@ -115,28 +117,29 @@ def test_test_mails_go_once_per_variant_marked_and_unjournaled(send_settings, po
     assert len(smtp_server.received) == outcome.built == 5 == len(locales)
     assert all(m.message["Subject"].startswith("[TEST] ") for m in smtp_server.received)
     assert all(m.rcpt_tos == ["proef@example.net"] for m in smtp_server.received)
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     assert journal.list_campaigns(conn) == []
 
 
-def test_quota_pauses_cleanly_and_the_next_run_continues(send_settings, populate):
+def test_quota_pauses_cleanly_and_the_next_run_continues(send_settings, populate, state_conn):
     populate(40)
     policy = campaign.Policy(concurrency=2, hourly_quota=25)
     with pytest.raises(CampaignPaused, match="hourly quota of 25.*run the same command again"):
         run(send_settings, "outbox://outbox", policy=policy)
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     cid = journal.list_campaigns(conn)[0].id
     assert journal.tally(conn, cid)["sent"] == 25
     assert journal.tally(conn, cid)["claimed"] == 0
     assert run(send_settings, "outbox://outbox").totals["sent"] == 40
 
 
-def test_daily_quota_counts_mails_of_every_campaign_and_pauses(send_settings, populate):
+def test_daily_quota_counts_mails_of_every_campaign_and_pauses(send_settings, populate,
+                                                               state_conn):
     populate(40)
     policy = campaign.Policy(concurrency=2, hourly_quota=1000, daily_quota=15)
     with pytest.raises(CampaignPaused, match="daily quota of 15.*run the same command again"):
         run(send_settings, "outbox://outbox", policy=policy)
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     first = journal.list_campaigns(conn)[0].id
     assert journal.tally(conn, first)["sent"] == 15 and journal.tally(conn, first)["claimed"] == 0
     # The mails of the first campaign count against a second one on the same day.
@@ -229,7 +232,7 @@ def test_random_451s_are_retried_until_everyone_has_exactly_one(send_settings, p
 
 
 def test_550_is_rejected_suppressed_and_not_retried(send_settings, populate, smtp_server,
-                                                   monkeypatch):
+                                                   monkeypatch, state_conn):
     monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", smtp_server.password)
     readers = populate(50)
     bad = {readers[3].email, readers[17].email}
@@ -238,7 +241,7 @@ def test_550_is_rejected_suppressed_and_not_retried(send_settings, populate, smt
     assert (outcome.totals["sent"], outcome.totals["rejected"]) == (48, 2)
     assert {m.rcpt_tos[0] for m in smtp_server.received} == {r.email for r in readers} - bad
     rows = journal_rows(send_settings, outcome.campaign_id)
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     for address in bad:
         assert rows[address]["state"] == "rejected" and rows[address]["attempts"] == 1
         assert rows[address]["last_code"] == 550
@@ -381,12 +384,13 @@ def test_429_with_retry_after_is_waited_for_then_sent(send_settings, populate, h
     assert all(rows[r.email]["attempts"] == 3 for r in readers)
 
 
-def test_an_address_unsubscribed_after_the_campaign_began_is_not_sent(send_settings, populate):
+def test_an_address_unsubscribed_after_the_campaign_began_is_not_sent(send_settings, populate,
+                                                                      state_conn):
     readers = populate(30)
     with pytest.raises(CampaignPaused):
         run(send_settings, "outbox://outbox",
             policy=campaign.Policy(concurrency=1, hourly_quota=10))
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     late = readers[-1].email
     audience.unsubscribe(conn, late, "web")
     outcome = run(send_settings, "outbox://outbox")

@@ -47,13 +47,14 @@ def test_main_command_imports_the_samples_sends_and_a_rerun_sends_nothing(invoke
     assert len(outbox_files(project)) == int(total.group(1))
 
 
-def test_without_a_terminal_it_refuses_to_send_unless_yes(invoke, project, send_settings):
+def test_without_a_terminal_it_refuses_to_send_unless_yes(invoke, project, send_settings,
+                                                          state_conn):
     result = invoke("send", SAMPLE, "--segment", "everyone")
     assert result.exit_code == 1
     assert "add --yes" in flat(result.output)
     assert "Traceback" not in result.output
     assert outbox_files(project) == []
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     assert journal.list_campaigns(conn) == []
 
 
@@ -135,10 +136,11 @@ def test_unknown_segment_is_a_clear_error(invoke, send_settings):
     assert "nobody" in result.output and "Traceback" not in result.output
 
 
-def test_a_segment_without_recipients_sends_nothing_and_says_so(invoke, project, send_settings):
+def test_a_segment_without_recipients_sends_nothing_and_says_so(invoke, project, send_settings,
+                                                                state_conn):
     from postbode import audience
 
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     audience.import_samples_if_empty(conn, send_settings)
     for row in conn.execute("SELECT email FROM subscribers").fetchall():
         audience.unsubscribe(conn, row["email"], "test")
@@ -163,10 +165,11 @@ def _mails(project) -> dict[str, str]:
     return mails
 
 
-def test_funders_and_donors_each_get_their_own_view_once(invoke, project, send_settings):
+def test_funders_and_donors_each_get_their_own_view_once(invoke, project, send_settings,
+                                                         state_conn):
     from postbode import audience
 
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     audience.import_samples_if_empty(conn, send_settings)
     funders = {r.email.lower() for r in audience.resolve(conn, ["funders"], send_settings)}
     donors = {r.email.lower() for r in audience.resolve(conn, ["donors"], send_settings)}
@@ -182,12 +185,13 @@ def test_funders_and_donors_each_get_their_own_view_once(invoke, project, send_s
         assert donors_only in mails[address] and funders_only not in mails[address], address
 
 
-def test_unsubscribed_between_two_runs_of_a_campaign_is_skipped(invoke, project, send_settings):
+def test_unsubscribed_between_two_runs_of_a_campaign_is_skipped(invoke, project, send_settings,
+                                                                state_conn):
     toml = project / "postbode.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 0", "hourly_quota = 5"))
     paused = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--concurrency", "1")
     assert paused.exit_code == 3, paused.output
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     campaign_id = journal.list_campaigns(conn)[0].id
     waiting = [row["email"] for row in journal.iter_rows(conn, campaign_id) if row["state"] == "pending"]
     assert waiting
@@ -230,7 +234,7 @@ def test_a_bad_transport_url_in_postbode_toml_is_named_before_anything_happens(i
 
 
 def test_a_run_of_transient_failures_pauses_with_exit_code_3_and_says_how_to_resume(
-        invoke, project, send_settings, smtp_server, monkeypatch):
+        invoke, project, send_settings, smtp_server, monkeypatch, state_conn):
     monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", smtp_server.password)
     smtp_server.faults.random_451_rate = 1.0
     result = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--transport", smtp_server.url)
@@ -239,17 +243,18 @@ def test_a_run_of_transient_failures_pauses_with_exit_code_3_and_says_how_to_res
     assert "sends in a row failed" in out and "451" in out and "run the same command again" in out
     assert "Traceback" not in result.output
     assert smtp_server.received == []
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     (paused,) = journal.list_campaigns(conn)
     states = {row["state"] for row in journal.iter_rows(conn, paused.id)}
     assert "claimed" not in states and "sent" not in states and "retry" in states
 
 
-def test_the_plan_shows_who_is_left_out_and_which_locales_fall_back(invoke, project, send_settings):
+def test_the_plan_shows_who_is_left_out_and_which_locales_fall_back(invoke, project, send_settings,
+                                                                    state_conn):
     from postbode import audience, i18n
     from postbode.content import load_newsletter
 
-    conn = db.connect(send_settings.database)
+    conn = state_conn()
     audience.import_samples_if_empty(conn, send_settings)
     audience.unsubscribe(conn, "marieke.vandam@example.org", "test")
     (project / "late.csv").write_text("e-mail;naam;taal\nlaat@example.org;Laat;de_AT\n", encoding="utf-8")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,14 @@ def result(status: Status, **kw) -> SendResult:
 
 
 def states(settings) -> dict[str, int]:
-    conn = db.connect(settings.database)
-    try:
+    with closing(db.connect(settings.database)) as conn:
         (c,) = journal.list_campaigns(conn)
         return {s: n for s, n in journal.tally(conn, c.id).by_state.items() if n}
-    finally:
-        conn.close()
+
+
+def campaigns(settings) -> list[journal.Campaign]:
+    with closing(db.connect(settings.database)) as conn:
+        return journal.list_campaigns(conn)
 
 
 # ---------------------------------------------------------------- the classifier
@@ -91,8 +94,7 @@ def test_the_transport_is_checked_before_the_journal_is_touched(invoke, project,
                     "--transport", "mailgun://mg.example.org?region=eu")
     assert result.exit_code == 1, result.output
     assert "POSTBODE_MAILGUN_API_KEY" in result.output and "Traceback" not in result.output
-    conn = db.connect(send_settings.database)
-    assert journal.list_campaigns(conn) == []
+    assert campaigns(send_settings) == []
 
 
 def test_an_unknown_transport_option_is_refused_without_showing_the_password(invoke, project,
@@ -101,8 +103,7 @@ def test_an_unknown_transport_option_is_refused_without_showing_the_password(inv
                     "smtp://mailer:hunter2-not-secret@127.0.0.1:2525?tls=none&colour=blue")
     assert result.exit_code == 1
     assert "colour" in result.output and "hunter2" not in result.output
-    conn = db.connect(send_settings.database)
-    assert journal.list_campaigns(conn) == []
+    assert campaigns(send_settings) == []
 
 
 def test_a_refused_login_stops_before_any_row_is_claimed(send_settings, populate, smtp_server,
@@ -140,6 +141,10 @@ def test_a_worker_that_dies_stops_the_send_with_exit_1_and_its_batch_goes_back(
     assert again.exit_code == 0, again.output
     assert states(send_settings) == {"sent": 30}
     assert len(list((project / "outbox").rglob("*.eml"))) == 30
+    with closing(db.connect(send_settings.database)) as conn:
+        (c,) = journal.list_campaigns(conn)
+        # the rows that went back were never attempted: one attempt each, not two
+        assert {r["attempts"] for r in journal.iter_rows(conn, c.id)} == {1}
 
 
 def test_a_transport_that_fails_mid_batch_leaves_that_batch_unknown(send_settings, populate,
@@ -159,8 +164,7 @@ def test_a_transport_that_fails_mid_batch_leaves_that_batch_unknown(send_setting
         campaign.run(send_settings, Path(SAMPLE), ["everyone"], transport="outbox://outbox",
                      policy=ONE)
     assert states(send_settings) == {"sent": 5, "unknown": 5, "pending": 2}
-    conn = db.connect(send_settings.database)
-    assert journal.list_campaigns(conn)[0].status == "paused"
+    assert campaigns(send_settings)[0].status == "paused"
 
 
 def test_messages_are_built_while_no_write_lock_is_held(send_settings, populate, monkeypatch):
@@ -191,12 +195,9 @@ def test_a_claimed_row_carries_its_message_id_before_the_mail_is_built(send_sett
     real_build = message.build
 
     def build(variant, recipient, campaign_id, settings, **kw):
-        conn = db.connect(send_settings.database, migrate=False)
-        try:
+        with closing(db.connect(send_settings.database, migrate=False)) as conn:
             row = conn.execute("SELECT state, message_id FROM journal WHERE email = ?",
                                (recipient.email,)).fetchone()
-        finally:
-            conn.close()
         mail = real_build(variant, recipient, campaign_id, settings, **kw)
         seen.append((row["state"], row["message_id"], mail.message_id))
         return mail
