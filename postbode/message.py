@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email.utils import format_datetime
 
-from postbode import tokens
+from postbode import markers, tokens
+from postbode.markers import GREETING, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, WEB_URL
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
@@ -30,15 +31,10 @@ from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
 if TYPE_CHECKING:
     from postbode.render import Rendered
 
-GREETING = "__PB_GREETING__"
-NAME = "__PB_NAME__"
-UNSUBSCRIBE_URL = "__PB_UNSUBSCRIBE_URL__"
-PREFERENCES_URL = "__PB_PREFERENCES_URL__"
-WEB_URL = "__PB_WEB_URL__"
-MARKERS = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL)
+MARKERS = markers.BODY
 
-_SPLIT = re.compile("(" + "|".join(MARKERS) + ")")
-_ANY_MARKER = re.compile(r"__PB_[A-Z_]+__")
+_SPLIT = markers.SPLIT
+_ANY_MARKER = markers.ANY
 _NAME_SPLIT = re.compile(f"({NAME})")
 # CR, LF and NUL end or corrupt a header; the others are line breaks to str.splitlines().
 _FORBIDDEN = re.compile("[\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")

@@ -18,6 +18,7 @@ from babel import Locale, dates, lists, numbers
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from postbode import markers
 from postbode.config import Settings
 from postbode.content import Figure, Newsletter, image_size
 from postbode.errors import TemplateError
@@ -29,13 +30,7 @@ GREETINGS_TEMPLATE = "partials/greetings.txt"
 GREETING_KINDS = ("formal", "informal", "formal_anonymous", "informal_anonymous")
 
 # Plain tokens filled per recipient by the message stage; they survive premailer unchanged.
-MARKERS = {
-    "greeting": "__PB_GREETING__",
-    "name": "__PB_NAME__",
-    "unsubscribe_url": "__PB_UNSUBSCRIBE_URL__",
-    "preferences_url": "__PB_PREFERENCES_URL__",
-    "web_url": "__PB_WEB_URL__",
-}
+MARKERS = markers.FOR_TEMPLATES
 
 COLUMN_WIDTH = 600
 TEXT_WIDTH = 72
