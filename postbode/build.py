@@ -109,8 +109,9 @@ def prepare_all(result: BuildResult, settings: Settings) -> dict[VariantKey, mes
 def sample_messages(result: BuildResult, settings: Settings) -> dict[VariantKey, message.OutgoingMessage]:
     """One message per variant for a sample reader; `settings` must carry a signing key."""
     prepared = prepare_all(result, settings)
-    campaign = f"preview:{result.newsletter.id}"
-    return {key: message.build(variant, sample_recipient(*key), campaign, settings)
+    # One campaign id per variant, so each sample .eml has its own Message-ID.
+    return {key: message.build(variant, sample_recipient(*key),
+                               f"preview:{result.newsletter.id}:{variant_name(*key)}", settings)
             for key, variant in prepared.items()}
 
 

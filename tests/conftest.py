@@ -12,4 +12,5 @@ pytest_plugins = [
     "fixtures.http",
     "fixtures.state",
     "fixtures.web",
+    "fixtures.mailtools",
 ]

@@ -207,10 +207,14 @@ def test_message_id_is_deterministic_per_campaign_and_recipient() -> None:
     assert first.startswith("<") and first.endswith("@example.org>") and len(first) == 32 + 14
 
 
-def test_test_mail_subject_is_prefixed() -> None:
-    mail = one(test=True)
-    assert mail.subject == "[TEST] Resultaten zomer 2018"
-    assert parse(mail)["Subject"] == "[TEST] Resultaten zomer 2018"
+def test_test_mail_names_its_variant_in_subject_and_header() -> None:
+    mail = one(rendered=make_rendered(locale="nl_BE", view="funders"), test=True)
+    assert mail.subject == "[TEST nl_BE · funders] Resultaten zomer 2018"
+    parsed = parse(mail)
+    assert parsed["Subject"] == "[TEST nl_BE · funders] Resultaten zomer 2018"
+    assert parsed[message.TEST_HEADER] == "locale=nl_BE; view=funders"
+    assert parse(one(test=True))["Subject"] == "[TEST nl · public] Resultaten zomer 2018"
+    assert message.TEST_HEADER not in parse(one())
 
 
 def test_bytes_are_built_once() -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import re
 
 import pytest
@@ -71,7 +73,9 @@ def test_test_to_sends_one_marked_mail_per_variant_and_journals_nothing(invoke, 
     result = invoke("send", SAMPLE, "--segment", "everyone", "--test-to", "proef@example.net")
     assert result.exit_code == 0, result.output
     files = outbox_files(project)
-    assert files and all(b"Subject: [TEST] " in f.read_bytes() for f in files)
+    subjects = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)["Subject"]
+                for f in files]
+    assert files and all(re.match(r"\[TEST [a-z_A-Z]+ · [a-z]+\] ", s) for s in subjects), subjects
     assert all(b"To: proef@example.net" in f.read_bytes() for f in files)
     assert "no campaigns yet" in flat(invoke("report").output)
 
