@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from postbode import checks, message
+from postbode import checks, message, personal
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
@@ -65,6 +65,7 @@ def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterabl
     """Load, localize, render and inline every (locale, view); raise once with all problems."""
     newsletter = load_newsletter(Path(newsletter_path))
     check_audiences(newsletter, settings)
+    personal.check(newsletter, settings)
     views = list(dict.fromkeys(views)) or [None]
     variants: dict[VariantKey, Rendered] = {}
     fallbacks: dict[str, tuple[str, ...]] = {}

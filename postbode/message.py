@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email.utils import format_datetime
 
-from postbode import markers, tokens
+from postbode import markers, personal, tokens
 from postbode.markers import GREETING, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, WEB_URL
 from postbode.audience import Recipient
 from postbode.config import Settings
@@ -87,6 +87,8 @@ class PreparedVariant:
     timezone: dt.tzinfo
     boundary: str
     header_lines: Mapping[tuple[str, str], bytes]  # pre-folded constant headers
+    # (marker, placeholder, how to show it) per personal field used in this variant
+    fields: tuple[tuple[str, personal.Placeholder, personal.FieldSpec | None], ...] = ()
 
 
 @dataclass
@@ -137,7 +139,15 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
         boundary=_boundary(rendered),
         header_lines={(name, value): _constant_line(name, value, name == "From" and utf8_sender)
                       for name, value in constant.items()},
+        fields=_field_table(rendered, settings),
     )
+
+
+def _field_table(rendered: "Rendered", settings: Settings) -> tuple:
+    """Each personal field's marker with its placeholder and spec (None if not declared)."""
+    used = getattr(rendered, "fields", ())
+    specs = personal.available(settings) if used else {}
+    return tuple((markers.field(n), p, specs.get(p.field)) for n, p in enumerate(used))
 
 
 def _constant_line(name: str, value: str, utf8: bool) -> bytes:
@@ -176,6 +186,8 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
         UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email)),
         PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email)),
         WEB_URL: variant.web_url,
+        **{marker: personal.value(placeholder, spec, recipient, variant.rendered.locale)
+           for marker, placeholder, spec in variant.fields},
     }
     html, text = fill(variant, values)
     who = f"subscriber {recipient.subscriber_id} ({recipient.email!r})"
@@ -227,6 +239,8 @@ def _test_header(variant: PreparedVariant) -> str:
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
     """(html, text) of a variant with raw marker values filled in, escaped for HTML."""
+    if variant.fields:  # a personal field without a value shows its fallback (web versions)
+        values = {**{marker: p.fallback or "" for marker, p, _ in variant.fields}, **values}
     escaped = {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
     return variant.html.fill(escaped), variant.text.fill(values)
 

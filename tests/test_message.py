@@ -288,7 +288,7 @@ def test_template_syntax_and_script_in_the_newsletter_stay_literal_in_the_sent_b
     source = (source.replace(subject, f'subject: "{HOSTILE}"')
               .replace('"Waarom jonge slachtoffers zelden aangifte doen"', f'"{HOSTILE}"')
               .replace("  Vier organisaties, één doel", f"  {HOSTILE}\n\n  Vier organisaties, één doel"))
-    path.write_text(source, encoding="utf-8")
+    path.write_text(source + "\nliteral: true\n", encoding="utf-8")  # template-like text on purpose
     keyed = settings.with_overrides(secret_key=KEY)
     result = build_variants(path, ["nl"], [None], keyed)
     mail = message.build(message.prepare(result.variant("nl"), keyed), reader(), "campaign-1", keyed)

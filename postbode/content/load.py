@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from postbode.content import hints
+from postbode.content import hints, texts
 from postbode.content.model import Newsletter
 from postbode.content.paths import Loc, display, text_locs
 from postbode.content.yaml_positions import Tree, compose, read_text
@@ -27,18 +27,20 @@ def load_newsletter(path: Path) -> Newsletter:
         tree.add(tree.marks.get(()), (), f"the file holds {kind}, not fields — write it as "
                  "'id: …', 'date: …', 'subject: …' lines (see newsletters/2018-07-resultaten.yaml)")
         raise ContentError(tree.problems, summary=_summary(shown, tree.problems))
-    for internal in ("source_path", "field_lines", "audience_lines"):
+    for internal in ("source_path", "field_lines", "audience_lines", "text_lines"):
         if internal in data:
             tree.add(tree.key_marks.get((internal,)), (internal,), hints.unknown_field((internal,)))
             del data[internal]
     newsletter = _validate(data, path, tree)
     _check_section_ids(data, tree)
     _check_translator_notes(data, tree)
+    texts.check_texts(data, tree)
     if tree.problems or newsletter is None:
         raise ContentError(sorted(tree.problems, key=_order), summary=_summary(shown, tree.problems))
     lines = {p: tree.marks[loc].line + 1 for p, loc in text_locs(data) if loc in tree.marks}
     return newsletter.model_copy(update={"source_path": path, "field_lines": lines,
-                                         "audience_lines": _audience_lines(newsletter, tree)})
+                                         "audience_lines": _audience_lines(newsletter, tree),
+                                         "text_lines": texts.text_lines(data, tree)})
 
 
 def _audience_lines(newsletter: Newsletter, tree: Tree) -> dict[str, int]:

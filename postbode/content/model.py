@@ -127,8 +127,13 @@ class Link(Model):
     @classmethod
     def _url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _custom("must be a web address starting with https:// (or http://)")
+        if parts.scheme == "mailto" and parts.path:
+            return value
+        if parts.scheme == "http":
+            raise _custom(f"use https:// — readers' mail clients warn about plain http links: "
+                          f"https://{value.removeprefix('http://')}")
+        if parts.scheme != "https" or not parts.netloc:
+            raise _custom("must be a web address starting with https:// (or a mailto: address)")
         return value
 
 
@@ -140,6 +145,8 @@ class Section(Model):
     figures: list[Figure] = Field(default_factory=list)
     link: Link | None = None
     audience: list[Slug] = Field(default_factory=list)
+    # Text shown as written: no personal fields, template-like braces allowed.
+    literal: bool = False
 
     def visible_to(self, view: str | None) -> bool:
         """Sections without an audience are for everyone; others only for their segments' views."""
@@ -172,10 +179,13 @@ class Newsletter(Model):
     acknowledgement: Acknowledgement | None = None
     sign_off: Text
     translator_notes: dict[str, Text] = Field(default_factory=dict)
+    literal: bool = False
     source_path: Path | None = Field(default=None, exclude=True)
     field_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
     # "sections.<id>.audience.<n>" → line, so a segment name can be checked against segments.yaml
     audience_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
+    # text field path → line where its text begins (the line after `|` for a block)
+    text_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("date", mode="before")
     @classmethod
@@ -204,6 +214,13 @@ class Newsletter(Model):
         for path, text in texts.items():
             result = replaced(result, locs[path], text)
         return result
+
+    def is_literal(self, path: str) -> bool:
+        """Whether a text field is shown as written (`literal: true` on it or its section)."""
+        if self.literal:
+            return True
+        section_id = path.split(".")[1] if path.startswith("sections.") else None
+        return any(s.literal for s in self.sections if s.id == section_id)
 
     def note_for(self, path: str) -> str | None:
         """The translator note for a text field path, if the writer left one."""
