@@ -19,7 +19,7 @@ from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import AudienceError, ContentError, InputError, PostbodeError, Problem
 from postbode.files import write_atomically
-from postbode.i18n import localize
+from postbode.i18n import completeness_report, locale_chain, localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
 from postbode.segments import Segment, find_segments, load_segments
@@ -147,6 +147,33 @@ def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str 
         raise AudienceError(f"segment name {', '.join(map(repr, bad))} is not valid; use lower-case "
                             "letters, digits, '-' and '_', starting with a letter")
     return [None, *names]
+
+
+def all_views(settings: Settings) -> list[str | None]:
+    """The public view and every view a segment of segments.yaml has (what `check` covers)."""
+    known = _known_segments(settings)
+    return views_for_segments(list(known or {}), settings)
+
+
+@dataclass(frozen=True)
+class CatalogGaps:
+    """Languages of a newsletter with no catalog yet, and those of them that block sending."""
+
+    missing: tuple[str, ...]
+    blocking: tuple[str, ...]        # policy `require`: no send until translated
+
+    def hint(self) -> str:
+        return (f"no translations yet for {', '.join(self.missing)} — run `python send.py i18n "
+                "extract` then `i18n update`, and translate the new .po files")
+
+
+def catalog_gaps(newsletter: Newsletter, locales: Sequence[str], settings: Settings) -> CatalogGaps:
+    """The target languages among `locales` whose catalog of this newsletter does not exist."""
+    languages = dict.fromkeys(locale_chain(locale, settings)[0] for locale in locales or settings.locales)
+    report = completeness_report(newsletter, settings)
+    missing = tuple(lang for lang in languages
+                    if lang in report and not Path(report[lang].catalog).is_file())
+    return CatalogGaps(missing, tuple(lang for lang in missing if report[lang].policy == "require"))
 
 
 def check_audiences(newsletter: Newsletter, settings: Settings) -> None:

@@ -7,15 +7,22 @@ import click
 from rich.table import Table
 
 from postbode import build as pipeline
-from postbode import checks, tokens
+from postbode import checks, personal, tokens
 from postbode.cli.common import LOCALE, Context, console, console_err, pass_context
 from postbode.cli.i18n import report_translations
+from postbode.config import Settings
+from postbode.content import load_newsletter
+from postbode.errors import PostbodeError
+from postbode.i18n import locale_chain
 
 NEWSLETTER = click.argument("newsletter", type=click.Path(path_type=Path, dir_okay=False))
 LOCALES = click.option("--locale", "-l", "locales", multiple=True, metavar="LOCALE", type=LOCALE,
                        help="Build only this locale (repeatable; default: every locale in postbode.toml).")
 SEGMENTS = click.option("--segment", "-s", "segments", multiple=True, metavar="SEGMENT",
                         help="Also build the view of this segment (repeatable; the public view is always built).")
+CHECK_SEGMENTS = click.option("--segment", "-s", "segments", multiple=True, metavar="SEGMENT",
+                              help="Check only the public view and this segment's view (repeatable; "
+                                   "default: every view a segment in segments.yaml has).")
 
 
 @click.command("build")
@@ -55,7 +62,7 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
 @click.command("check")
 @NEWSLETTER
 @LOCALES
-@SEGMENTS
+@CHECK_SEGMENTS
 @click.option("--notes", is_flag=True,
               help="Also list notes: partial client support and deliberate progressive enhancements.")
 @pass_context
@@ -75,16 +82,36 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
       python send.py check newsletters/2018-07-resultaten.yaml
     """
     settings = ctx.settings
-    views = pipeline.views_for_segments(segments, settings)
-    result = pipeline.build_variants(newsletter, locales, views, settings)
+    views = pipeline.views_for_segments(segments, settings) if segments else pipeline.all_views(settings)
+    gaps = pipeline.catalog_gaps(load_newsletter(newsletter), locales, settings)
+    if gaps.missing:
+        console_err.print(f"[yellow]note:[/] {gaps.hint()}", highlight=False, soft_wrap=True)
+    result = pipeline.build_variants(newsletter, _checkable(locales, gaps, settings), views, settings)
     reports = pipeline.check_all(result)
     _print_checks(reports, notes)
     signing, _ = tokens.with_development_key(settings)
     mails = pipeline.sample_messages(result, signing)
-    report_translations(result.newsletter, result.fallbacks, settings)
+    report_translations(result.newsletter, {locale: fallbacks for locale, fallbacks in result.fallbacks.items()
+                                            if locale_chain(locale, settings)[0] not in gaps.missing}, settings)
     console.print(_checks_summary(reports))
+    _print_fields(result)
     console.print(f"ok: {result.newsletter.id}: {len(mails)} variants render cleanly "
                   f"({', '.join(pipeline.variant_name(*k) for k in mails)})")
+    if gaps.blocking:
+        raise PostbodeError(f"sending is blocked until {', '.join(gaps.blocking)} is translated "
+                            "([i18n.completeness] says 'require' in postbode.toml)")
+
+
+def _checkable(locales: tuple[str, ...], gaps: pipeline.CatalogGaps, settings: Settings) -> list[str]:
+    """The locales to check: those whose language may be sent as it is (not blocked)."""
+    chosen = list(locales or settings.locales)
+    return [locale for locale in chosen if locale_chain(locale, settings)[0] not in gaps.blocking]
+
+
+def _print_fields(result: pipeline.BuildResult) -> None:
+    used = personal.used(result.newsletter)
+    if used:
+        console.print(f"personal fields: {', '.join('{' + name + '}' for name in used)}")
 
 
 def _table(result: pipeline.BuildResult, built: list[pipeline.BuiltFile]) -> Table:
