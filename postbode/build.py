@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from postbode import checks, message, personal
 from postbode.audience import Recipient
 from postbode.config import Settings
-from postbode.content import Newsletter, load_newsletter
+from postbode.content import Newsletter, images, load_newsletter
 from postbode.errors import AudienceError, ContentError, InputError, PostbodeError, Problem
 from postbode.files import write_atomically
 from postbode.i18n import completeness_report, locale_chain, localize
@@ -122,10 +122,23 @@ def sample_recipient(locale: str, view: str | None) -> Recipient:
                      formality="formal", view=view, segment=view or "everyone")
 
 
+def local_images(newsletter: Newsletter) -> dict[str, Path]:
+    """Each local image `src` of the newsletter (sections and logos) with its file."""
+    sources = [s.image.src for s in newsletter.sections if s.image is not None]
+    if newsletter.acknowledgement is not None:
+        sources += [logo.src for logo in newsletter.acknowledgement.logos]
+    return {src: file for src in dict.fromkeys(sources) if (file := newsletter.image_file(src)) is not None}
+
+
+def sent_images(newsletter: Newsletter) -> dict[str, images.SentImage]:
+    """Each local image as readers get it: at most 1200 px wide, recompressed."""
+    return {src: images.for_mail(file) for src, file in local_images(newsletter).items()}
+
+
 def write_build(result: BuildResult, out_dir: Path, settings: Settings) -> list[BuiltFile]:
-    """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml; all files or none."""
+    """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml, and the images as sent; all or none."""
     folder = Path(out_dir) / result.newsletter.id
-    files: dict[Path, bytes] = {}
+    files: dict[Path, bytes] = {folder / src: image.data for src, image in sent_images(result.newsletter).items()}
     built: list[BuiltFile] = []
     for key, mail in sample_messages(result, settings).items():
         stem = folder / variant_name(*key)

@@ -55,8 +55,9 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     if development:
         console_err.print("[yellow]note:[/] the links in the sample .eml files are signed with the "
                           "development key; set POSTBODE_SECRET_KEY before sending real mail.")
+    sent = _print_images(result)
     folder = (out or settings.build_dir) / result.newsletter.id
-    console.print(f"wrote {len(built) * 3} files to {folder}")
+    console.print(f"wrote {len(built) * 3 + sent} files to {folder}")
 
 
 @click.command("check")
@@ -94,6 +95,7 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     report_translations(result.newsletter, {locale: fallbacks for locale, fallbacks in result.fallbacks.items()
                                             if locale_chain(locale, settings)[0] not in gaps.missing}, settings)
     console.print(_checks_summary(reports))
+    _print_images(result)
     _print_fields(result)
     console.print(f"ok: {result.newsletter.id}: {len(mails)} variants render cleanly "
                   f"({', '.join(pipeline.variant_name(*k) for k in mails)})")
@@ -106,6 +108,21 @@ def _checkable(locales: tuple[str, ...], gaps: pipeline.CatalogGaps, settings: S
     """The locales to check: those whose language may be sent as it is (not blocked)."""
     chosen = list(locales or settings.locales)
     return [locale for locale in chosen if locale_chain(locale, settings)[0] not in gaps.blocking]
+
+
+def _print_images(result: pipeline.BuildResult) -> int:
+    """Each local image as written and as sent (resized, recompressed); how many there are."""
+    sent = pipeline.sent_images(result.newsletter)
+    for src, image in sent.items():
+        how = (f"sent as {image.width}×{image.height}, {_size(len(image.data))}" if image.recompressed
+               else "sent as it is")
+        console.print(f"image {src}: {image.original_width}×{image.original_height}, "
+                      f"{_size(image.original_bytes)}; {how}", highlight=False)
+    return len(sent)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 1_000_000 else f"{count / 1000:.0f} KB"
 
 
 def _print_fields(result: pipeline.BuildResult) -> None:
