@@ -70,7 +70,8 @@ def test_write_build_writes_html_text_and_a_parseable_sample_eml(settings: Setti
     assert development
     built = build.write_build(result, tmp_path / "out", signing)
     folder = tmp_path / "out" / "2018-07-resultaten"
-    assert [p.name for p in files_under(folder)] == [
+    assert [p.relative_to(folder).as_posix() for p in files_under(folder)] == [
+        "images/toerisme-training.png",
         "nl--donors.eml", "nl--donors.html", "nl--donors.txt", "nl.eml", "nl.html", "nl.txt"]
     assert {b.key for b in built} == {("nl", None), ("nl", "donors")}
     parsed = email.message_from_bytes((folder / "nl.eml").read_bytes(), policy=email.policy.default)

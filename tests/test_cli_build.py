@@ -36,12 +36,13 @@ def test_build_writes_files_and_prints_the_table(invoke, project: Path) -> None:
     result = invoke("build", SAMPLE, "--locale", "nl", "--segment", "donors")
     assert result.exit_code == 0, result.output
     names = [p.name for p in out_files(project)]
-    assert names == ["nl--donors.eml", "nl--donors.html", "nl--donors.txt", "nl.eml", "nl.html", "nl.txt"]
+    assert names == ["toerisme-training.png", "nl--donors.eml", "nl--donors.html", "nl--donors.txt",
+                     "nl.eml", "nl.html", "nl.txt"]
     for heading in ("locale", "view", "subject", "HTML KB", "text KB", "fallbacks"):
         assert heading in result.stdout
     assert "donors" in result.stdout and "public" in result.stdout
     assert "development key" in result.stderr
-    assert "wrote 6 files" in result.stdout
+    assert "wrote 7 files" in result.stdout
 
 
 def test_build_to_another_folder_with_a_real_key(invoke, project: Path, tmp_path: Path) -> None:
