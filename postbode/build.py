@@ -196,7 +196,7 @@ def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
         return
     views = sorted({s.view for s in known.values() if s.view})
     problems = []
-    for section in newsletter.sections:
+    for i, section in enumerate(newsletter.sections):
         for n, name in enumerate(section.audience):
             if name in views:
                 continue
@@ -204,7 +204,7 @@ def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
             close = difflib.get_close_matches(name, views, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(Problem(str(newsletter.source_path), newsletter.audience_lines.get(field), None,
-                                    field, f"no segment in {settings.segments_file.name} has the view "
+                                    f"sections[{i}].audience[{n}]", f"no segment in {settings.segments_file.name} has the view "
                                     f"{name!r}, so nobody would see this section; {hint}"
                                     f"views: {', '.join(views) or 'none'}"))
     if problems:

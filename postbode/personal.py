@@ -93,7 +93,8 @@ def check(newsletter: "Newsletter", settings: "Settings") -> None:
             if message:
                 line = newsletter.text_lines.get(path) or newsletter.field_lines.get(path)
                 line = line + text[:offset].count("\n") if line else None
-                problems.append(Problem(str(newsletter.source_path), line, None, path, message))
+                problems.append(Problem(str(newsletter.source_path), line, None,
+                                        newsletter.error_path(path), message))
     if problems:
         raise ContentError(problems, summary=f"{newsletter.source_path}: {len(problems)} personal "
                                              "field problem(s) — nothing was written")

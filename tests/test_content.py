@@ -476,3 +476,21 @@ def test_plain_http_links_are_refused(tmp_path: Path, place: str, replace: str) 
 def test_https_and_mailto_links_pass(tmp_path: Path) -> None:
     body = 'body: "Zie [dit](https://example.org/a) of mail <info@example.org>."\n    link: {url: "mailto:info@example.org", label: "Mail"}'
     assert load_newsletter(write(tmp_path, MINIMAL.replace('body: "Tekst"', body))).sections[0].link
+
+
+def test_a_tab_in_the_indentation_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace('    title: "Titel"', '\ttitle: "Titel"'))
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(path)
+    (problem,) = caught.value.problems
+    assert problem.line == 8 and "indent with spaces, not tabs (line 8)" in problem.message
+    assert "cannot start any token" not in str(caught.value)
+
+
+def test_an_unquoted_whole_number_value_is_told_to_quote_it(tmp_path: Path) -> None:
+    figures = 'body: "Tekst"\n    figures:\n      - value: 412\n        label: "trainingen"'
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(write(tmp_path, MINIMAL.replace('body: "Tekst"', figures)))
+    (problem,) = caught.value.problems
+    assert problem.field == "sections[0].figures[0].value"
+    assert problem.message.startswith('quote it: value: "412"') and "cents" not in problem.message

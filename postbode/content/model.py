@@ -16,7 +16,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from postbode.content.images import image_size
-from postbode.content.paths import display, replaced, text_locs, value_at
+from postbode.content.paths import display, dotted, replaced, text_locs, value_at
 
 IMAGES_FOLDER = "images"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
@@ -96,6 +96,9 @@ class Figure(Model):
     @field_validator("value", mode="before")
     @classmethod
     def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise _custom(f"quote it: value: \"{value}\" — figures are written as quoted text, "
+                          "so they are shown exactly as written")
         if not isinstance(value, str):
             raise _custom("must be a quoted string, e.g. value: \"1234.50\" — "
                           "unquoted numbers are read as floats and can lose cents")
@@ -214,6 +217,10 @@ class Newsletter(Model):
         for path, text in texts.items():
             result = replaced(result, locs[path], text)
         return result
+
+    def error_path(self, path: str) -> str:
+        """The error path (`sections[2].body`) of a text field path (`sections.<id>.body`)."""
+        return dict((p, dotted(loc)) for p, loc in text_locs(self.model_dump())).get(path, path)
 
     def is_literal(self, path: str) -> bool:
         """Whether a text field is shown as written (`literal: true` on it or its section)."""

@@ -96,6 +96,10 @@ def compose(text: str, shown: str, empty_hint: str = EMPTY_HINT) -> Tree:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        tab = _tab_indented_line(text, mark.line + 1 if mark else None)
+        if tab is not None:
+            raise fail(shown, f"indent with spaces, not tabs (line {tab}) — YAML does not allow "
+                       "tabs in indentation; most editors can convert them", tab, 1) from None
         raise fail(shown, f"YAML syntax error: {_plain_yaml_words(err.problem or err.context)} — "
                     "check the indentation and unclosed quotes on this or the line before; "
                     "put text containing ': ' or ' #' in quotes",
@@ -110,6 +114,16 @@ def compose(text: str, shown: str, empty_hint: str = EMPTY_HINT) -> Tree:
         raise fail(shown, f"the file is empty — {empty_hint}")
     tree.data = _convert(root, (), tree, set())
     return tree
+
+
+def _tab_indented_line(text: str, up_to: int | None) -> int | None:
+    """The first line (1-based, not after `up_to`) whose indentation holds a tab."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if up_to is not None and number > up_to:
+            return None
+        if "\t" in line[:len(line) - len(line.lstrip(" \t"))]:
+            return number
+    return None
 
 
 def _plain_yaml_words(problem: str | None) -> str:
