@@ -111,15 +111,30 @@ def sample_messages(result: BuildResult, settings: Settings) -> dict[VariantKey,
     """One message per variant for a sample reader; `settings` must carry a signing key."""
     prepared = prepare_all(result, settings)
     # One campaign id per variant, so each sample .eml has its own Message-ID.
-    return {key: message.build(variant, sample_recipient(*key),
+    return {key: message.build(variant, sample_recipient(*key, view_formality(key[1], settings)),
                                f"preview:{result.newsletter.id}:{variant_name(*key)}", settings)
             for key, variant in prepared.items()}
 
 
-def sample_recipient(locale: str, view: str | None) -> Recipient:
+def sample_recipient(locale: str, view: str | None, formality: str = "formal",
+                     segment: str | None = None) -> Recipient:
     """The made-up reader whose name and links fill the preview files."""
     return Recipient(subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, locale=locale,
-                     formality="formal", view=view, segment=view or "everyone")
+                     formality=formality, view=view, segment=segment or view or "everyone")
+
+
+def segment_reading(segment: str | None, settings: Settings) -> tuple[str | None, str]:
+    """(view, formality) a member of the segment reads (None: the public view, formal)."""
+    known = _known_segments(settings) or {}
+    if segment is None or segment not in known:
+        return None, "formal"
+    return known[segment].view, known[segment].formality or "formal"
+
+
+def view_formality(view: str | None, settings: Settings) -> str:
+    """How the first segment of segments.yaml with this view addresses its members."""
+    known = _known_segments(settings) or {}
+    return next((s.formality for s in known.values() if s.view == view and s.formality), "formal")
 
 
 def local_images(newsletter: Newsletter) -> dict[str, Path]:
