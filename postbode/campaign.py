@@ -216,14 +216,15 @@ def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], 
 
 
 def send_test(settings: Settings, newsletter_path: Path, segments: Sequence[str],
-              addresses: Sequence[str], *, transport: str | None = None) -> Outcome:
-    """One mail of each variant the segments need to each address, marked [TEST], not journaled."""
+              addresses: Sequence[str], *, transport: str | None = None,
+              locales: Sequence[str] = ()) -> Outcome:
+    """One mail of each variant the segments need (or of the chosen locales) to each address, not journaled."""
     url = transport or settings.transport
     settings, _ = signing_settings(settings, url)
     newsletter = _load(newsletter_path)
     conn = db.connect(settings.database)
     try:
-        keys = _audience_keys(conn, settings, segments)
+        keys = _chosen_keys(_audience_keys(conn, settings, segments), locales, segments)
     finally:
         conn.close()
     variants = prepare_variants(settings, newsletter_path, keys)
@@ -361,6 +362,17 @@ def _untranslated(newsletter: Newsletter, language: str, settings: Settings) -> 
 
 def _text_count(newsletter: Newsletter) -> int:
     return len(entries(newsletter))
+
+
+def _chosen_keys(keys: list[Key], locales: Sequence[str], segments: Sequence[str]) -> list[Key]:
+    """The variants of the chosen locales (a language also picks its regions: nl picks nl_BE)."""
+    if not locales:
+        return keys
+    chosen = [k for k in keys if any(k[0] == l or k[0].startswith(l + "_") for l in locales)]
+    if not chosen:
+        raise CampaignError(f"no recipient of {', '.join(segments)} reads {', '.join(locales)}; "
+                            f"their locales: {', '.join(sorted({k[0] for k in keys})) or 'none'}")
+    return chosen
 
 
 def _audience_keys(conn, settings: Settings, segments: Sequence[str]) -> list[Key]:
