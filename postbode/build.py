@@ -150,6 +150,26 @@ def sent_images(newsletter: Newsletter) -> dict[str, images.SentImage]:
     return {src: images.for_mail(file) for src, file in local_images(newsletter).items()}
 
 
+def remote_image_notes(newsletter: Newsletter, timeout: float = 5.0) -> list[str]:
+    """A warning for each https image over 1 MB (asked with HEAD), a note for one that cannot be asked."""
+    import requests  # only `check` asks the network, and only about the newsletter's own images
+
+    sources = [s.image.src for s in newsletter.sections if s.image is not None]
+    sources += [logo.src for logo in (newsletter.acknowledgement.logos if newsletter.acknowledgement else [])]
+    notes = []
+    for src in dict.fromkeys(s for s in sources if s.startswith("https://")):
+        try:
+            response = requests.head(src, allow_redirects=True, timeout=timeout)
+            size = int(response.headers.get("Content-Length") or 0)
+        except (requests.RequestException, ValueError) as err:
+            notes.append(f"note: could not ask the size of {src} ({type(err).__name__})")
+            continue
+        if size > images.REMOTE_WARN_BYTES:
+            notes.append(f"warning: image {src} is {size / 1_000_000:.1f} MB; every reader downloads it — "
+                         f"make it at most {images.MAX_WIDTH} px wide and under 1 MB")
+    return notes
+
+
 def write_build(result: BuildResult, out_dir: Path, settings: Settings) -> list[BuiltFile]:
     """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml, and the images as sent; all or none."""
     folder = Path(out_dir) / result.newsletter.id

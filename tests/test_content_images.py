@@ -88,3 +88,58 @@ def test_a_file_pillow_cannot_read_is_sent_as_written(tmp_path):
     path = tmp_path / "kapot.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     assert images.for_mail(path).data == path.read_bytes()
+
+
+@pytest.fixture
+def https_server(tmp_path, monkeypatch):
+    """pytest-httpserver over TLS with a certificate made here for 127.0.0.1, trusted by requests."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from pytest_httpserver import HTTPServer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_check_warns_about_a_remote_image_over_1_mb(https_server, invoke, project):
+    # a HEAD answer carries the Content-Length of the body a GET would give
+    https_server.expect_request("/groot.jpg", method="HEAD").respond_with_data(
+        b"\xff" * 2_500_000, content_type="image/jpeg")
+    https_server.expect_request("/klein.jpg", method="HEAD").respond_with_data(
+        b"\xff" * 80_000, content_type="image/jpeg")
+    sample = project / SAMPLE
+    text = sample.read_text(encoding="utf-8")
+    sample.write_text(text.replace("images/toerisme-training.png", https_server.url_for("/groot.jpg")),
+                      encoding="utf-8")
+    result = invoke("check", SAMPLE, "-l", "nl", "-s", "donors")
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stderr.split())
+    assert f"warning: image {https_server.url_for('/groot.jpg')} is 2.5 MB" in flat, result.output + str(https_server.log)
+    sample.write_text(text.replace("images/toerisme-training.png", https_server.url_for("/klein.jpg")),
+                      encoding="utf-8")
+    assert "warning: image" not in " ".join(invoke("check", SAMPLE, "-l", "nl", "-s", "donors").stderr.split())

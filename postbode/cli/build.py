@@ -96,6 +96,8 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
                                             if locale_chain(locale, settings)[0] not in gaps.missing}, settings)
     console.print(_checks_summary(reports))
     _print_images(result)
+    for note in pipeline.remote_image_notes(result.newsletter):
+        console_err.print(note.replace("warning:", "[yellow]warning:[/]", 1), highlight=False, soft_wrap=True)
     _print_fields(result)
     console.print(f"ok: {result.newsletter.id}: {len(mails)} variants render cleanly "
                   f"({', '.join(pipeline.variant_name(*k) for k in mails)})")
