@@ -64,12 +64,8 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
     _import_samples_if_empty(settings)
-    if test_to:
-        _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
-                                        locales=locales))
-        return
-    if locales:
-        raise click.UsageError("--locale narrows test mails: use it with --test-to")
+    if test_to or locales:
+        return _send_tests(settings, newsletter, segments, test_to, url, locales)
     the_plan = campaign.plan(settings, newsletter, segments, transport=url,
                              new_campaign=new_campaign)
     _print_plan(the_plan)
@@ -278,6 +274,14 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
                                         journal.tally_by_locale(conn, campaign_id)))
     finally:
         conn.close()
+
+
+def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
+                test_to: tuple[str, ...], url: str, locales: tuple[str, ...]) -> None:
+    if not test_to:
+        raise click.UsageError("--locale narrows test mails: use it with --test-to")
+    _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
+                                    locales=locales))
 
 
 def _print_tests(outcome: campaign.Outcome) -> None:
