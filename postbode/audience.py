@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal, Mapping
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -57,6 +57,8 @@ class Recipient:
     formality: Formality
     view: str | None
     segment: str
+    # The subscriber's attribute fields declared in segments.yaml `fields:` (personal fields).
+    fields: Mapping[str, object] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -376,9 +378,10 @@ def resolve(conn: sqlite3.Connection, segments: list[str], settings: "Settings")
     """
     chosen = _chosen(segments, settings)
     case, params = _segment_case(chosen)
+    declared = tuple(load_file(settings).fields)
     sql = (
-        f"SELECT id, email, name, locale, formality, seg FROM ("
-        f" SELECT s.id, s.email, s.name, s.locale, s.formality, {case} AS seg"
+        f"SELECT id, email, name, locale, formality, seg, attributes FROM ("
+        f" SELECT s.id, s.email, s.name, s.locale, s.formality, {case} AS seg, s.attributes"
         f" FROM subscribers s"
         f" WHERE s.id > ? AND s.consent = 'subscribed'"
         f" AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_hash = s.email_hash)"
@@ -397,10 +400,19 @@ def resolve(conn: sqlite3.Connection, segments: list[str], settings: "Settings")
                 formality=segment.formality or row[4] or DEFAULT_FORMALITY,
                 view=segment.view,
                 segment=segment.name,
+                fields=_declared_fields(row[6], declared),
             )
         if len(rows) < BATCH_SIZE:
             return
         last_id = rows[-1][0]
+
+
+def _declared_fields(attributes: str | None, declared: tuple[str, ...]) -> dict[str, object]:
+    """The declared attribute fields of one subscriber's attributes JSON."""
+    if not declared or not attributes or attributes == "{}":
+        return {}
+    values = json.loads(attributes)
+    return {name: values[name] for name in declared if name in values}
 
 
 def plan_counts(conn: sqlite3.Connection, segments: list[str], settings: "Settings") -> PlanCounts:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from postbode import checks, message
+from postbode import checks, message, personal
 from postbode.audience import Recipient
 from postbode.config import Settings
-from postbode.content import Newsletter, load_newsletter
+from postbode.content import Newsletter, images, load_newsletter
 from postbode.errors import AudienceError, ContentError, InputError, PostbodeError, Problem
 from postbode.files import write_atomically
-from postbode.i18n import localize
+from postbode.i18n import completeness_report, locale_chain, localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
 from postbode.segments import Segment, find_segments, load_segments
@@ -65,6 +65,7 @@ def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterabl
     """Load, localize, render and inline every (locale, view); raise once with all problems."""
     newsletter = load_newsletter(Path(newsletter_path))
     check_audiences(newsletter, settings)
+    personal.check(newsletter, settings)
     views = list(dict.fromkeys(views)) or [None]
     variants: dict[VariantKey, Rendered] = {}
     fallbacks: dict[str, tuple[str, ...]] = {}
@@ -109,21 +110,70 @@ def prepare_all(result: BuildResult, settings: Settings) -> dict[VariantKey, mes
 def sample_messages(result: BuildResult, settings: Settings) -> dict[VariantKey, message.OutgoingMessage]:
     """One message per variant for a sample reader; `settings` must carry a signing key."""
     prepared = prepare_all(result, settings)
-    campaign = f"preview:{result.newsletter.id}"
-    return {key: message.build(variant, sample_recipient(*key), campaign, settings)
+    # One campaign id per variant, so each sample .eml has its own Message-ID.
+    return {key: message.build(variant, sample_recipient(*key, view_formality(key[1], settings)),
+                               f"preview:{result.newsletter.id}:{variant_name(*key)}", settings)
             for key, variant in prepared.items()}
 
 
-def sample_recipient(locale: str, view: str | None) -> Recipient:
+def sample_recipient(locale: str, view: str | None, formality: str = "formal",
+                     segment: str | None = None) -> Recipient:
     """The made-up reader whose name and links fill the preview files."""
     return Recipient(subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, locale=locale,
-                     formality="formal", view=view, segment=view or "everyone")
+                     formality=formality, view=view, segment=segment or view or "everyone")
+
+
+def segment_reading(segment: str | None, settings: Settings) -> tuple[str | None, str]:
+    """(view, formality) a member of the segment reads (None: the public view, formal)."""
+    known = _known_segments(settings) or {}
+    if segment is None or segment not in known:
+        return None, "formal"
+    return known[segment].view, known[segment].formality or "formal"
+
+
+def view_formality(view: str | None, settings: Settings) -> str:
+    """How the first segment of segments.yaml with this view addresses its members."""
+    known = _known_segments(settings) or {}
+    return next((s.formality for s in known.values() if s.view == view and s.formality), "formal")
+
+
+def local_images(newsletter: Newsletter) -> dict[str, Path]:
+    """Each local image `src` of the newsletter (sections and logos) with its file."""
+    sources = [s.image.src for s in newsletter.sections if s.image is not None]
+    if newsletter.acknowledgement is not None:
+        sources += [logo.src for logo in newsletter.acknowledgement.logos]
+    return {src: file for src in dict.fromkeys(sources) if (file := newsletter.image_file(src)) is not None}
+
+
+def sent_images(newsletter: Newsletter) -> dict[str, images.SentImage]:
+    """Each local image as readers get it: at most 1200 px wide, recompressed."""
+    return {src: images.for_mail(file) for src, file in local_images(newsletter).items()}
+
+
+def remote_image_notes(newsletter: Newsletter, timeout: float = 5.0) -> list[str]:
+    """A warning for each https image over 1 MB (asked with HEAD), a note for one that cannot be asked."""
+    import requests  # only `check` asks the network, and only about the newsletter's own images
+
+    sources = [s.image.src for s in newsletter.sections if s.image is not None]
+    sources += [logo.src for logo in (newsletter.acknowledgement.logos if newsletter.acknowledgement else [])]
+    notes = []
+    for src in dict.fromkeys(s for s in sources if s.startswith("https://")):
+        try:
+            response = requests.head(src, allow_redirects=True, timeout=timeout)
+            size = int(response.headers.get("Content-Length") or 0)
+        except (requests.RequestException, ValueError) as err:
+            notes.append(f"note: could not ask the size of {src} ({type(err).__name__})")
+            continue
+        if size > images.REMOTE_WARN_BYTES:
+            notes.append(f"warning: image {src} is {size / 1_000_000:.1f} MB; every reader downloads it — "
+                         f"make it at most {images.MAX_WIDTH} px wide and under 1 MB")
+    return notes
 
 
 def write_build(result: BuildResult, out_dir: Path, settings: Settings) -> list[BuiltFile]:
-    """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml; all files or none."""
+    """Write `<out>/<id>/<locale>[--<view>]` .html, .txt and .eml, and the images as sent; all or none."""
     folder = Path(out_dir) / result.newsletter.id
-    files: dict[Path, bytes] = {}
+    files: dict[Path, bytes] = {folder / src: image.data for src, image in sent_images(result.newsletter).items()}
     built: list[BuiltFile] = []
     for key, mail in sample_messages(result, settings).items():
         stem = folder / variant_name(*key)
@@ -147,6 +197,33 @@ def views_for_segments(segments: Iterable[str], settings: Settings) -> list[str 
     return [None, *names]
 
 
+def all_views(settings: Settings) -> list[str | None]:
+    """The public view and every view a segment of segments.yaml has (what `check` covers)."""
+    known = _known_segments(settings)
+    return views_for_segments(list(known or {}), settings)
+
+
+@dataclass(frozen=True)
+class CatalogGaps:
+    """Languages of a newsletter with no catalog yet, and those of them that block sending."""
+
+    missing: tuple[str, ...]
+    blocking: tuple[str, ...]        # policy `require`: no send until translated
+
+    def hint(self) -> str:
+        return (f"no translations yet for {', '.join(self.missing)} — run `python send.py i18n "
+                "extract` then `i18n update`, and translate the new .po files")
+
+
+def catalog_gaps(newsletter: Newsletter, locales: Sequence[str], settings: Settings) -> CatalogGaps:
+    """The target languages among `locales` whose catalog of this newsletter does not exist."""
+    languages = dict.fromkeys(locale_chain(locale, settings)[0] for locale in locales or settings.locales)
+    report = completeness_report(newsletter, settings)
+    missing = tuple(lang for lang in languages
+                    if lang in report and not Path(report[lang].catalog).is_file())
+    return CatalogGaps(missing, tuple(lang for lang in missing if report[lang].policy == "require"))
+
+
 def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
     """Every `audience:` of a section names the view of a segment; a typo would hide the section."""
     known = _known_segments(settings)
@@ -154,7 +231,7 @@ def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
         return
     views = sorted({s.view for s in known.values() if s.view})
     problems = []
-    for section in newsletter.sections:
+    for i, section in enumerate(newsletter.sections):
         for n, name in enumerate(section.audience):
             if name in views:
                 continue
@@ -162,7 +239,7 @@ def check_audiences(newsletter: Newsletter, settings: Settings) -> None:
             close = difflib.get_close_matches(name, views, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(Problem(str(newsletter.source_path), newsletter.audience_lines.get(field), None,
-                                    field, f"no segment in {settings.segments_file.name} has the view "
+                                    f"sections[{i}].audience[{n}]", f"no segment in {settings.segments_file.name} has the view "
                                     f"{name!r}, so nobody would see this section; {hint}"
                                     f"views: {', '.join(views) or 'none'}"))
     if problems:

@@ -22,6 +22,7 @@ import cssutils
 from cssselect import parser as selectors
 from lxml import etree, html as lxml_html
 
+from postbode import markers
 from postbode.errors import PostbodeError
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ GMAIL_CLIP_BYTES = 102 * 1024     # Gmail hides everything after this much HTML 
 SUBJECT_INFO_CHARS = 78           # desktop inboxes cut a subject off after about this many characters
 SUBJECT_WARN_CHARS = 150          # no inbox shows this much: body text pasted into the subject
 PREHEADER_CHARS = (40, 140)       # shorter lets body text leak into the preview; longer is cut off
-UNSUBSCRIBE_MARKER = "__PB_UNSUBSCRIBE_URL__"
-MARKER_URL = re.compile(r"^__PB_[A-Z_]+_URL__$")
+UNSUBSCRIBE_MARKER = markers.UNSUBSCRIBE_URL
+MARKER_URL = markers.URL
 
 # Features the templates use on purpose as progressive enhancement: where a client lacks
 # them the mail still reads and lays out correctly, so a 'n' there is information, not a warning.

@@ -25,9 +25,25 @@ cssutils.log.setLevel(logging.CRITICAL)
 
 _DOCTYPE = re.compile(r"\s*(<!doctype[^>]*>)", re.IGNORECASE)
 
+# premailer copies text-align and background-color into align and bgcolor attributes, which
+# old clients need on table cells but which are invalid HTML on a div, ul or p.
+_PRESENTATIONAL_TAGS = frozenset({"table", "tr", "td", "th"})
+
+
+class _EmailPremailer(Premailer):
+    """premailer, adding presentational attributes only where HTML allows them."""
+
+    def _style_to_basic_html_attributes(self, element, style_content, force=False):  # type: ignore[no-untyped-def]
+        before = set(element.attrib)
+        super()._style_to_basic_html_attributes(element, style_content, force)
+        if element.tag not in _PRESENTATIONAL_TAGS:
+            for key in set(element.attrib) - before:
+                del element.attrib[key]
+
+
 # One instance serves every variant: transform() keeps no state between calls
 # (benchmarks/bench_render.py measures reuse against a fresh instance).
-_PREMAILER = Premailer(
+_PREMAILER = _EmailPremailer(
     strip_important=False,
     keep_style_tags=True,
     remove_classes=False,

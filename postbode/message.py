@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email.utils import format_datetime
 
-from postbode import tokens
+from postbode import markers, personal, tokens
+from postbode.markers import GREETING, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, WEB_URL
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
@@ -30,15 +31,10 @@ from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
 if TYPE_CHECKING:
     from postbode.render import Rendered
 
-GREETING = "__PB_GREETING__"
-NAME = "__PB_NAME__"
-UNSUBSCRIBE_URL = "__PB_UNSUBSCRIBE_URL__"
-PREFERENCES_URL = "__PB_PREFERENCES_URL__"
-WEB_URL = "__PB_WEB_URL__"
-MARKERS = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL)
+MARKERS = markers.BODY
 
-_SPLIT = re.compile("(" + "|".join(MARKERS) + ")")
-_ANY_MARKER = re.compile(r"__PB_[A-Z_]+__")
+_SPLIT = markers.SPLIT
+_ANY_MARKER = markers.ANY
 _NAME_SPLIT = re.compile(f"({NAME})")
 # CR, LF and NUL end or corrupt a header; the others are line breaks to str.splitlines().
 _FORBIDDEN = re.compile("[\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -47,6 +43,8 @@ _CRLF = b"\r\n"
 _POLICY = email.policy.SMTP
 _POLICY_UTF8 = email.policy.SMTPUTF8
 _MAX_SHORT = 78
+TEST_HEADER = "X-Postbode-Test"     # on test mails only: which variant this is
+_WORD_BYTES = 39                    # UTF-8 bytes per encoded word: 52 base64 chars, a line ≤ 78
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,8 @@ class PreparedVariant:
     timezone: dt.tzinfo
     boundary: str
     header_lines: Mapping[tuple[str, str], bytes]  # pre-folded constant headers
+    # (marker, placeholder, how to show it) per personal field used in this variant
+    fields: tuple[tuple[str, personal.Placeholder, personal.FieldSpec | None], ...] = ()
 
 
 @dataclass
@@ -137,10 +137,26 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
         list_id=constant["List-Id"], content_language=constant["Content-Language"],
         domain=_domain(settings.sender_email), timezone=_timezone(settings),
         boundary=_boundary(rendered),
-        header_lines={(name, value): _header_line(name, value, name == "From" and utf8_sender)
-                      for name, value in [*constant.items(),
-                                          ("Subject", "[TEST] " + constant["Subject"])]},
+        header_lines={(name, value): _constant_line(name, value, name == "From" and utf8_sender)
+                      for name, value in constant.items()},
+        fields=_field_table(rendered, settings),
     )
+
+
+def _field_table(rendered: "Rendered", settings: Settings) -> tuple:
+    """Each personal field's marker with its placeholder and spec (None if not declared)."""
+    used = getattr(rendered, "fields", ())
+    specs = personal.available(settings) if used else {}
+    return tuple((markers.field(n), p, specs.get(p.field)) for n, p in enumerate(used))
+
+
+def _constant_line(name: str, value: str, utf8: bool) -> bytes:
+    return subject_line(value) if name == "Subject" else _header_line(name, value, utf8)
+
+
+def test_label(variant: PreparedVariant) -> str:
+    """`nl_BE · funders`: which variant a test mail shows (`public` for the public view)."""
+    return f"{variant.rendered.locale} · {variant.rendered.view or 'public'}"
 
 
 def _constant_headers(rendered: "Rendered", settings: Settings, label: str) -> dict[str, str]:
@@ -170,26 +186,37 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
         UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email)),
         PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email)),
         WEB_URL: variant.web_url,
+        **{marker: personal.value(placeholder, spec, recipient, variant.rendered.locale)
+           for marker, placeholder, spec in variant.fields},
     }
     html, text = fill(variant, values)
     who = f"subscriber {recipient.subscriber_id} ({recipient.email!r})"
     to = _checked("To", _address(name, recipient.email), f"the name or address of {who}")
     message_id = make_message_id(campaign_id, recipient.email, variant.domain)
-    subject = "[TEST] " + variant.subject if test else variant.subject
+    subject = f"[TEST {test_label(variant)}] {variant.subject}" if test else variant.subject
     unsubscribe = _checked("List-Unsubscribe", _list_unsubscribe(values, settings),
                            "base_url ([web] in postbode.toml or POSTBODE_BASE_URL) "
                            "or [mail] unsubscribe_mailto")
     return OutgoingMessage(recipient=recipient, message_id=message_id,
                            mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
                            subject=subject, html=html, text=text, variant=variant, values=values,
-                           headers=_headers(variant, to, subject, message_id, unsubscribe),
-                           _lines={("To", to): _address_line("To", name, recipient.email)})
+                           headers=_headers(variant, to, subject, message_id, unsubscribe, test),
+                           _lines=_personal_lines(to, name, recipient.email, subject, test))
+
+
+def _personal_lines(to: str, name: str, address: str, subject: str, test: bool) -> dict[tuple[str, str], bytes]:
+    """Encoded header lines that differ per message (the subject only for a test mail)."""
+    lines = {("To", to): _address_line("To", name, address)}
+    if test:
+        lines[("Subject", subject)] = subject_line(subject)
+    return lines
 
 
 def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
-             unsubscribe: str) -> list[tuple[str, str]]:
+             unsubscribe: str, test: bool = False) -> list[tuple[str, str]]:
     """Every header of one message, in order (MIME-Version and Content-Type come in as_bytes)."""
     reply_to = [("Reply-To", variant.reply_to)] if variant.reply_to else []
+    marked = [(TEST_HEADER, _checked(TEST_HEADER, _test_header(variant), "the variant"))] if test else []
     return [
         ("From", variant.from_header),
         *reply_to,
@@ -201,11 +228,19 @@ def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
         ("List-Unsubscribe", unsubscribe),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("Content-Language", variant.content_language),
+        *marked,
     ]
+
+
+def _test_header(variant: PreparedVariant) -> str:
+    """`locale=nl_BE; view=funders` (ASCII: locales and view names are)."""
+    return f"locale={variant.rendered.locale}; view={variant.rendered.view or 'public'}"
 
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
     """(html, text) of a variant with raw marker values filled in, escaped for HTML."""
+    if variant.fields:  # a personal field without a value shows its fallback (web versions)
+        values = {**{marker: p.fallback or "" for marker, p, _ in variant.fields}, **values}
     escaped = {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
     return variant.html.fill(escaped), variant.text.fill(values)
 
@@ -324,6 +359,31 @@ def _header_line(name: str, value: str, utf8: bool = False) -> bytes:
     policy = _POLICY_UTF8 if utf8 else _POLICY
     folded = policy.header_factory(name, value).fold(policy=policy)
     return folded.encode("utf-8" if utf8 else "ascii")
+
+
+def subject_line(subject: str) -> bytes:
+    """The Subject header; non-ASCII text as consecutive RFC 2047 encoded words.
+
+    Each word holds whole characters and every space stays inside a word, so no
+    whitespace sits between words (decoders drop it there, RFC 2047 §6.2) and all
+    parsers read the same subject.
+    """
+    if subject.isascii():
+        return _fold_at_spaces("Subject", subject)
+    words = [f"=?utf-8?b?{base64.b64encode(chunk.encode('utf-8')).decode('ascii')}?="
+             for chunk in _chunks(subject, _WORD_BYTES)]
+    return ("Subject: " + "\r\n ".join(words) + "\r\n").encode("ascii")
+
+
+def _fold_at_spaces(name: str, value: str) -> bytes:
+    """An ASCII header folded before spaces, the first part on the name's line (unfolds to `value`)."""
+    line, lines = f"{name}:", []
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > _MAX_SHORT and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    return ("\r\n".join([*lines, line]) + "\r\n").encode("ascii")
 
 
 def _address_line(name: str, display: str, address: str) -> bytes:

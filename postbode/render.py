@@ -1,6 +1,7 @@
 """Render stage: a LocalizedNewsletter becomes the HTML and text of one (locale, segment view) variant."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import textwrap
@@ -18,10 +19,12 @@ from babel import Locale, dates, lists, numbers
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from postbode import markers, personal
 from postbode.config import Settings
 from postbode.content import Figure, Newsletter, image_size
 from postbode.errors import TemplateError
 from postbode.i18n import LocalizedNewsletter, direction_of, paragraph_keys
+from postbode.personal import Placeholder
 
 HTML_TEMPLATE = "email.html"
 TEXT_TEMPLATE = "email.txt"
@@ -29,13 +32,7 @@ GREETINGS_TEMPLATE = "partials/greetings.txt"
 GREETING_KINDS = ("formal", "informal", "formal_anonymous", "informal_anonymous")
 
 # Plain tokens filled per recipient by the message stage; they survive premailer unchanged.
-MARKERS = {
-    "greeting": "__PB_GREETING__",
-    "name": "__PB_NAME__",
-    "unsubscribe_url": "__PB_UNSUBSCRIBE_URL__",
-    "preferences_url": "__PB_PREFERENCES_URL__",
-    "web_url": "__PB_WEB_URL__",
-}
+MARKERS = markers.FOR_TEMPLATES
 
 COLUMN_WIDTH = 600
 TEXT_WIDTH = 72
@@ -72,6 +69,7 @@ class Rendered:
     lang: str                     # BCP 47, e.g. "nl-BE"
     direction: str                # "ltr" or "rtl"
     greetings: Mapping[str, str]  # kind → plain text with the name marker
+    fields: tuple[Placeholder, ...] = ()  # personal field n is behind markers.field(n)
 
 
 # --- Markdown ---------------------------------------------------------------
@@ -404,6 +402,8 @@ def _environment(templates_dir: Path, timezone: str, locale: str, translations: 
 def render(localized: LocalizedNewsletter, view: str | None, settings: Settings) -> Rendered:
     """Render the HTML and text of one variant; per-recipient values stay as markers."""
     env = make_environment(settings, localized.locale, localized.translations)
+    marked, fields = personal.mark(localized.newsletter)
+    localized = dataclasses.replace(localized, newsletter=marked)
     newsletter = localized.newsletter
     context = _context(localized, view, settings)
     return Rendered(
@@ -417,6 +417,7 @@ def render(localized: LocalizedNewsletter, view: str | None, settings: Settings)
         lang=context["lang"],
         direction=localized.direction,
         greetings=render_greetings(env),
+        fields=fields,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,6 +67,7 @@ class SegmentsFile:
     fields: dict[str, FieldType]
     columns: dict[str, str]
     segments: dict[str, Segment]
+    currencies: dict[str, str] = field(default_factory=dict)  # number field → ISO 4217 code
 
 
 # ---------------------------------------------------------------- YAML with lines
@@ -143,6 +144,7 @@ class _Reader:
         self.path = path
         self.settings = settings
         self.problems: list[Problem] = []
+        self.currencies: dict[str, str] = {}
 
     def problem(self, line: int | None, field: str, message: str) -> None:
         self.problems.append(Problem(str(self.path), line, None, field, message))
@@ -186,8 +188,10 @@ class _Reader:
         for name, spec in raw.items():
             line = raw.key_lines[name]
             if isinstance(spec, _Map):
-                self.unknown_keys(spec, ("type", "columns"), f"fields.{name}.")
+                self.unknown_keys(spec, ("type", "columns", "currency"), f"fields.{name}.")
                 kind, aliases = spec.get("type", "text"), spec.get("columns") or []
+                if spec.get("currency"):  # a number that is an amount of money, e.g. EUR
+                    self.currencies[name] = str(spec["currency"]).upper()
             else:
                 kind, aliases = spec, []
             if kind not in FIELD_TYPES:
@@ -220,7 +224,7 @@ def load_file(settings: "Settings") -> SegmentsFile:
     segments = {name: seg for name in raw if (seg := compiler.segment(name)) is not None}
     if reader.problems:
         raise SegmentsError(reader.problems, f"{path}: {len(reader.problems)} problem(s) in the segments")
-    return SegmentsFile(lists, fields, columns, segments)
+    return SegmentsFile(lists, fields, columns, segments, reader.currencies)
 
 
 def load_segments(settings: "Settings") -> dict[str, Segment]:

@@ -23,4 +23,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The W3C Nu HTML checker for the mail's HTML (run with Debian's Java), from the npm registry.
+VNU_VERSION=26.9.27
+if ! grep -qs "\"version\": \"$VNU_VERSION\"" .venv/vnu/node_modules/vnu-jar/package.json; then
+  npm install --silent --no-audit --no-fund --prefix .venv/vnu "vnu-jar@$VNU_VERSION" >/dev/null
+fi
+
 exec .venv/bin/python -m pytest "$@"

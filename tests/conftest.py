@@ -13,4 +13,5 @@ pytest_plugins = [
     "fixtures.state",
     "fixtures.web",
     "fixtures.campaign",
+    "fixtures.mailtools",
 ]

@@ -70,7 +70,8 @@ def test_write_build_writes_html_text_and_a_parseable_sample_eml(settings: Setti
     assert development
     built = build.write_build(result, tmp_path / "out", signing)
     folder = tmp_path / "out" / "2018-07-resultaten"
-    assert [p.name for p in files_under(folder)] == [
+    assert [p.relative_to(folder).as_posix() for p in files_under(folder)] == [
+        "images/toerisme-training.png",
         "nl--donors.eml", "nl--donors.html", "nl--donors.txt", "nl.eml", "nl.html", "nl.txt"]
     assert {b.key for b in built} == {("nl", None), ("nl", "donors")}
     parsed = email.message_from_bytes((folder / "nl.eml").read_bytes(), policy=email.policy.default)
@@ -133,3 +134,17 @@ def test_a_section_audience_that_no_segment_has_is_caught_with_its_line(settings
     message = str(caught.value)
     assert f"typo.yaml:{line}:" in message
     assert "'fundres'" in message and "did you mean 'funders'?" in message
+
+
+def test_an_unknown_audience_is_named_by_its_error_path_and_line(project, settings):
+    text = (project / SAMPLE).read_text(encoding="utf-8")
+    marker = "  - id: lokpuber\n"
+    assert marker in text
+    (project / SAMPLE).write_text(text.replace(marker, marker + "    audience: [donors, funderz]\n"),
+                                  encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        build.build_variants(project / SAMPLE, ["nl"], [None], settings)
+    (problem,) = caught.value.problems
+    assert problem.field == "sections[1].audience[1]"
+    assert problem.line == text[:text.index(marker)].count("\n") + 2
+    assert "did you mean 'funders'?" in problem.message

@@ -142,7 +142,7 @@ def test_a_locale_with_a_hyphen_is_written_the_babel_way(invoke, project: Path):
     result = invoke("build", SAMPLE, "--locale", "nl-BE")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (project / "build" / "2018-07-resultaten").iterdir()) == \
-        ["nl_BE.eml", "nl_BE.html", "nl_BE.txt"]
+        ["images", "nl_BE.eml", "nl_BE.html", "nl_BE.txt"]
 
 
 def test_test_to_needs_an_email_address(invoke, project: Path):

@@ -36,12 +36,13 @@ def test_build_writes_files_and_prints_the_table(invoke, project: Path) -> None:
     result = invoke("build", SAMPLE, "--locale", "nl", "--segment", "donors")
     assert result.exit_code == 0, result.output
     names = [p.name for p in out_files(project)]
-    assert names == ["nl--donors.eml", "nl--donors.html", "nl--donors.txt", "nl.eml", "nl.html", "nl.txt"]
+    assert names == ["toerisme-training.png", "nl--donors.eml", "nl--donors.html", "nl--donors.txt",
+                     "nl.eml", "nl.html", "nl.txt"]
     for heading in ("locale", "view", "subject", "HTML KB", "text KB", "fallbacks"):
         assert heading in result.stdout
     assert "donors" in result.stdout and "public" in result.stdout
     assert "development key" in result.stderr
-    assert "wrote 6 files" in result.stdout
+    assert "wrote 7 files" in result.stdout
 
 
 def test_build_to_another_folder_with_a_real_key(invoke, project: Path, tmp_path: Path) -> None:
@@ -135,3 +136,38 @@ def test_errors_have_no_traceback_unless_debug(project: Path, repo_root: Path) -
     assert "Traceback (most recent call last)" in debug.stderr
     assert "ContentError" in debug.stderr
     assert out_files(project) == []
+
+
+def fresh_newsletter(project: Path) -> str:
+    """A new issue: the sample under another id, so no language has a catalog for it yet."""
+    text = (project / SAMPLE).read_text(encoding="utf-8").replace("id: 2018-07-resultaten", "id: 2019-01-nieuw")
+    (project / "newsletters" / "2019-01-nieuw.yaml").write_text(text, encoding="utf-8")
+    return "newsletters/2019-01-nieuw.yaml"
+
+
+def test_check_of_a_fresh_newsletter_gives_one_extract_and_update_hint(invoke, project: Path) -> None:
+    result = invoke("check", fresh_newsletter(project))
+    flat = " ".join(result.stderr.split())
+    assert "no translations yet for en, de, ar — run `python send.py i18n extract` then `i18n update`" in flat
+    assert "no translation yet" not in flat          # not one line per entry
+    assert "sending is blocked until en is translated" in flat
+    assert result.exit_code == 1
+    assert "9 variants render cleanly" in " ".join(result.stdout.split())   # nl, de, ar × 3 views
+
+
+def test_check_covers_every_segment_view_without_options(invoke, project: Path) -> None:
+    result = invoke("check", SAMPLE, "-l", "nl")
+    assert result.exit_code == 0, result.output
+    assert "(nl, nl--funders, nl--donors)" in " ".join(result.stdout.split())
+    narrowed = invoke("check", SAMPLE, "-l", "nl", "--segment", "donors")
+    assert "(nl, nl--donors)" in " ".join(narrowed.stdout.split())
+
+
+def test_check_names_the_personal_fields_used(invoke, project: Path) -> None:
+    newsletter = project / SAMPLE
+    text = newsletter.read_text(encoding="utf-8")
+    newsletter.write_text(text.replace("  in gang hebben gezet.", "  in gang hebben gezet, {voornaam|lezer}."),
+                          encoding="utf-8")
+    result = invoke("check", SAMPLE, "-l", "nl", "-l", "de")
+    assert result.exit_code == 0, result.output
+    assert "personal fields: {voornaam}" in result.stdout

@@ -348,7 +348,7 @@ def test_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_template_and_script_text_is_kept_literally(tmp_path: Path) -> None:
     text = "{{ 7*7 }} {% include 'x' %} <script>alert(1)</script>"
-    path = write(tmp_path, MINIMAL.replace('"Titel"', "'{{ 7*7 }}'")
+    path = write(tmp_path, MINIMAL.replace('"Titel"', "'{{ 7*7 }}'\n    literal: true")
                  .replace('body: "Tekst"', 'body: |\n      ' + text)
                  .replace('subject: "Onderwerp"', "subject: \"<script>alert(1)</script>\""))
     loaded = load_newsletter(path)
@@ -446,3 +446,51 @@ def test_build_of_each_broken_input_exits_1_and_writes_nothing(name: str, projec
     assert words in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert list(out.iterdir()) == []
+
+
+def test_template_syntax_in_text_is_refused_with_a_personal_field_hint(tmp_path: Path) -> None:
+    body = 'body: |\n      Eerste regel.\n      Beste {{ voornaam }}, en {% if x %}.'
+    path = write(tmp_path, MINIMAL.replace('body: "Tekst"', body))
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(path)
+    first, second = caught.value.problems
+    assert (first.line, first.field) == (11, "sections[0].body")
+    assert "did you mean a personal field? write {voornaam}" in first.message
+    assert "literal: true" in first.message
+    assert second.line == 11 and "{% if x %}" in second.message
+
+
+@pytest.mark.parametrize("place,replace", [
+    ('body: "Tekst"', 'body: "Zie [het rapport](http://example.org/rapport)."'),
+    ('body: "Tekst"', 'body: "Zie <http://example.org/rapport>."'),
+    ('body: "Tekst"', 'body: "Tekst"\n    link: {url: "http://example.org/rapport", label: "Lees"}'),
+])
+def test_plain_http_links_are_refused(tmp_path: Path, place: str, replace: str) -> None:
+    path = write(tmp_path, MINIMAL.replace(place, replace))
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(path)
+    assert len(caught.value.problems) == 1
+    assert "https://example.org/rapport" in caught.value.problems[0].message
+
+
+def test_https_and_mailto_links_pass(tmp_path: Path) -> None:
+    body = 'body: "Zie [dit](https://example.org/a) of mail <info@example.org>."\n    link: {url: "mailto:info@example.org", label: "Mail"}'
+    assert load_newsletter(write(tmp_path, MINIMAL.replace('body: "Tekst"', body))).sections[0].link
+
+
+def test_a_tab_in_the_indentation_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace('    title: "Titel"', '\ttitle: "Titel"'))
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(path)
+    (problem,) = caught.value.problems
+    assert problem.line == 8 and "indent with spaces, not tabs (line 8)" in problem.message
+    assert "cannot start any token" not in str(caught.value)
+
+
+def test_an_unquoted_whole_number_value_is_told_to_quote_it(tmp_path: Path) -> None:
+    figures = 'body: "Tekst"\n    figures:\n      - value: 412\n        label: "trainingen"'
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(write(tmp_path, MINIMAL.replace('body: "Tekst"', figures)))
+    (problem,) = caught.value.problems
+    assert problem.field == "sections[0].figures[0].value"
+    assert problem.message.startswith('quote it: value: "412"') and "cents" not in problem.message

@@ -207,10 +207,14 @@ def test_message_id_is_deterministic_per_campaign_and_recipient() -> None:
     assert first.startswith("<") and first.endswith("@example.org>") and len(first) == 32 + 14
 
 
-def test_test_mail_subject_is_prefixed() -> None:
-    mail = one(test=True)
-    assert mail.subject == "[TEST] Resultaten zomer 2018"
-    assert parse(mail)["Subject"] == "[TEST] Resultaten zomer 2018"
+def test_test_mail_names_its_variant_in_subject_and_header() -> None:
+    mail = one(rendered=make_rendered(locale="nl_BE", view="funders"), test=True)
+    assert mail.subject == "[TEST nl_BE · funders] Resultaten zomer 2018"
+    parsed = parse(mail)
+    assert parsed["Subject"] == "[TEST nl_BE · funders] Resultaten zomer 2018"
+    assert parsed[message.TEST_HEADER] == "locale=nl_BE; view=funders"
+    assert parse(one(test=True))["Subject"] == "[TEST nl · public] Resultaten zomer 2018"
+    assert message.TEST_HEADER not in parse(one())
 
 
 def test_bytes_are_built_once() -> None:
@@ -284,7 +288,7 @@ def test_template_syntax_and_script_in_the_newsletter_stay_literal_in_the_sent_b
     source = (source.replace(subject, f'subject: "{HOSTILE}"')
               .replace('"Waarom jonge slachtoffers zelden aangifte doen"', f'"{HOSTILE}"')
               .replace("  Vier organisaties, één doel", f"  {HOSTILE}\n\n  Vier organisaties, één doel"))
-    path.write_text(source, encoding="utf-8")
+    path.write_text(source + "\nliteral: true\n", encoding="utf-8")  # template-like text on purpose
     keyed = settings.with_overrides(secret_key=KEY)
     result = build_variants(path, ["nl"], [None], keyed)
     mail = message.build(message.prepare(result.variant("nl"), keyed), reader(), "campaign-1", keyed)

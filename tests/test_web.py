@@ -251,10 +251,10 @@ def test_preview_shows_source_and_translation_side_by_side(web_settings):
     from postbode.web import create_app
 
     client = create_app(web_settings, {"TESTING": True, "PREVIEW": True}).test_client()
-    page = client.get(f"/preview/{NEWSLETTER}?locale=de&view=funders").get_data(as_text=True)
+    page = client.get(f"/preview/{NEWSLETTER}?locale=de&segment=funders").get_data(as_text=True)
     frames = re.findall(r'<iframe[^>]*src="([^"]+)"', page)
-    assert frames == [f"/preview/{NEWSLETTER}/frame?locale=nl&amp;view=funders",
-                      f"/preview/{NEWSLETTER}/frame?locale=de&amp;view=funders"]
+    assert frames == [f"/preview/{NEWSLETTER}/frame?locale=nl&amp;segment=funders&amp;scheme=light",
+                      f"/preview/{NEWSLETTER}/frame?locale=de&amp;segment=funders&amp;scheme=light"]
     frame = client.get(frames[1].replace("&amp;", "&"))
     assert frame.status_code == 200
     assert 'lang="de"' in html_tag(frame.get_data(as_text=True))

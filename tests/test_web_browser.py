@@ -103,7 +103,7 @@ def test_preview_shows_both_versions_in_frames(browser, web_settings):
     with serving(make_app) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         try:
-            page.goto(f"{url}/preview/{NEWSLETTER}?locale=ar&view=funders")
+            page.goto(f"{url}/preview/{NEWSLETTER}?locale=ar&segment=funders")
             page.wait_for_load_state("load")
             frames = {f.url.split("locale=")[1].split("&")[0]: f for f in page.frames if "/frame?" in f.url}
             assert sorted(frames) == ["ar", "nl"]

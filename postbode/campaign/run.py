@@ -16,7 +16,8 @@ from postbode.campaign.planning import Plan, make_plan
 from postbode.campaign.sender import Job, Progress, send_all
 from postbode.campaign.session import Session, open_session
 from postbode.campaign.states import CampaignState
-from postbode.campaign.variants import Prepared, audience_keys, prepare_variants, variant_key
+from postbode.campaign.variants import (Prepared, audience_keys, chosen_keys, prepare_variants,
+                                       variant_key)
 from postbode.config import Settings
 from postbode.errors import PostbodeError
 from postbode.transports import SendResult, open_transport
@@ -101,10 +102,13 @@ def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], 
 
 
 def send_test(settings: Settings, newsletter_path: Path, segments: Sequence[str],
-              addresses: Sequence[str], *, transport: str | None = None) -> TestSendSummary:
-    """One mail of each variant the segments need to each address, marked [TEST], not journaled."""
+              addresses: Sequence[str], *, transport: str | None = None,
+              locales: Sequence[str] = ()) -> TestSendSummary:
+    """One mail of each variant the segments need (or of the chosen locales) to each address,
+    marked [TEST], not journaled."""
     with open_session(settings, newsletter_path, segments, transport) as session:
-        keys = audience_keys(session.conn, session.settings, segments)
+        keys = chosen_keys(audience_keys(session.conn, session.settings, segments), locales,
+                           segments)
         variants = _prepare(session, keys)
         summary = TestSendSummary("test-" + session.base_id)
         labels = [(address, key) for address in addresses for key in keys]

@@ -28,6 +28,18 @@ def audience_keys(conn, settings: Settings, segments: Sequence[str]) -> list[Var
     return sorted(keys, key=sort_key)
 
 
+def chosen_keys(keys: list[VariantKey], locales: Sequence[str],
+                segments: Sequence[str]) -> list[VariantKey]:
+    """The variants of the chosen locales (a language also picks its regions: nl picks nl_BE)."""
+    if not locales:
+        return keys
+    chosen = [k for k in keys if any(k[0] == l or k[0].startswith(l + "_") for l in locales)]
+    if not chosen:
+        raise CampaignError(f"no recipient of {', '.join(segments)} reads {', '.join(locales)}; "
+                            f"their locales: {', '.join(sorted({k[0] for k in keys})) or 'none'}")
+    return chosen
+
+
 def prepare_variants(settings: Settings, newsletter_path: Path,
                      keys: Sequence[VariantKey]) -> Prepared:
     """Render, inline and prepare every (locale, view) needed; all errors come out together."""

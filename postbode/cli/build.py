@@ -7,15 +7,22 @@ import click
 from rich.table import Table
 
 from postbode import build as pipeline
-from postbode import checks, tokens
+from postbode import checks, personal, tokens
 from postbode.cli.common import LOCALE, Context, console, console_err, pass_context
 from postbode.cli.i18n import report_translations
+from postbode.config import Settings
+from postbode.content import load_newsletter
+from postbode.errors import PostbodeError
+from postbode.i18n import locale_chain
 
 NEWSLETTER = click.argument("newsletter", type=click.Path(path_type=Path, dir_okay=False))
 LOCALES = click.option("--locale", "-l", "locales", multiple=True, metavar="LOCALE", type=LOCALE,
                        help="Build only this locale (repeatable; default: every locale in postbode.toml).")
 SEGMENTS = click.option("--segment", "-s", "segments", multiple=True, metavar="SEGMENT",
                         help="Also build the view of this segment (repeatable; the public view is always built).")
+CHECK_SEGMENTS = click.option("--segment", "-s", "segments", multiple=True, metavar="SEGMENT",
+                              help="Check only the public view and this segment's view (repeatable; "
+                                   "default: every view a segment in segments.yaml has).")
 
 
 @click.command("build")
@@ -48,14 +55,15 @@ def build_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
     if development:
         console_err.print("[yellow]note:[/] the links in the sample .eml files are signed with the "
                           "development key; set POSTBODE_SECRET_KEY before sending real mail.")
+    sent = _print_images(result)
     folder = (out or settings.build_dir) / result.newsletter.id
-    console.print(f"wrote {len(built) * 3} files to {folder}")
+    console.print(f"wrote {len(built) * 3 + sent} files to {folder}")
 
 
 @click.command("check")
 @NEWSLETTER
 @LOCALES
-@SEGMENTS
+@CHECK_SEGMENTS
 @click.option("--notes", is_flag=True,
               help="Also list notes: partial client support and deliberate progressive enhancements.")
 @pass_context
@@ -75,16 +83,54 @@ def check_command(ctx: Context, newsletter: Path, locales: tuple[str, ...],
       python send.py check newsletters/2018-07-resultaten.yaml
     """
     settings = ctx.settings
-    views = pipeline.views_for_segments(segments, settings)
-    result = pipeline.build_variants(newsletter, locales, views, settings)
+    views = pipeline.views_for_segments(segments, settings) if segments else pipeline.all_views(settings)
+    gaps = pipeline.catalog_gaps(load_newsletter(newsletter), locales, settings)
+    if gaps.missing:
+        console_err.print(f"[yellow]note:[/] {gaps.hint()}", highlight=False, soft_wrap=True)
+    result = pipeline.build_variants(newsletter, _checkable(locales, gaps, settings), views, settings)
     reports = pipeline.check_all(result)
     _print_checks(reports, notes)
     signing, _ = tokens.with_development_key(settings)
     mails = pipeline.sample_messages(result, signing)
-    report_translations(result.newsletter, result.fallbacks, settings)
+    report_translations(result.newsletter, {locale: fallbacks for locale, fallbacks in result.fallbacks.items()
+                                            if locale_chain(locale, settings)[0] not in gaps.missing}, settings)
     console.print(_checks_summary(reports))
+    _print_images(result)
+    for note in pipeline.remote_image_notes(result.newsletter):
+        console_err.print(note.replace("warning:", "[yellow]warning:[/]", 1), highlight=False, soft_wrap=True)
+    _print_fields(result)
     console.print(f"ok: {result.newsletter.id}: {len(mails)} variants render cleanly "
                   f"({', '.join(pipeline.variant_name(*k) for k in mails)})")
+    if gaps.blocking:
+        raise PostbodeError(f"sending is blocked until {', '.join(gaps.blocking)} is translated "
+                            "([i18n.completeness] says 'require' in postbode.toml)")
+
+
+def _checkable(locales: tuple[str, ...], gaps: pipeline.CatalogGaps, settings: Settings) -> list[str]:
+    """The locales to check: those whose language may be sent as it is (not blocked)."""
+    chosen = list(locales or settings.locales)
+    return [locale for locale in chosen if locale_chain(locale, settings)[0] not in gaps.blocking]
+
+
+def _print_images(result: pipeline.BuildResult) -> int:
+    """Each local image as written and as sent (resized, recompressed); how many there are."""
+    sent = pipeline.sent_images(result.newsletter)
+    for src, image in sent.items():
+        how = (f"sent as {image.width}×{image.height}, {_size(len(image.data))}" if image.recompressed
+               else "sent as it is")
+        console.print(f"image {src}: {image.original_width}×{image.original_height}, "
+                      f"{_size(image.original_bytes)}; {how}", highlight=False)
+    return len(sent)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 1_000_000 else f"{count / 1000:.0f} KB"
+
+
+def _print_fields(result: pipeline.BuildResult) -> None:
+    used = personal.used(result.newsletter)
+    if used:
+        console.print(f"personal fields: {', '.join('{' + name + '}' for name in used)}")
 
 
 def _table(result: pipeline.BuildResult, built: list[pipeline.BuiltFile]) -> Table:

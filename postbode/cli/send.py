@@ -39,7 +39,10 @@ def register(cli: click.Group) -> None:
                    "(default: [send] transport in postbode.toml or POSTBODE_TRANSPORT).")
 @click.option("--dry-run", is_flag=True, help="Build every message, send none, write no journal.")
 @click.option("--test-to", "test_to", multiple=True, metavar="EMAIL", type=EMAIL,
-              help="Send one [TEST] mail of each variant to this address (not journaled).")
+              help="Send one test mail of each variant to this address, its subject saying which "
+                   "([TEST nl_BE · funders] …); not journaled.")
+@click.option("--locale", "locales", multiple=True, metavar="LOCALE",
+              help="With --test-to: only the variants of this locale (repeatable; nl also picks nl_BE).")
 @click.option("--rate", type=click.FloatRange(min=0), help="At most this many mails per second.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=64),
               help="Parallel connections to the transport.")
@@ -50,8 +53,8 @@ def register(cli: click.Group) -> None:
               help="Start a new campaign even though this one was sent (or begun) before.")
 @pass_context
 def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: str | None,
-         dry_run: bool, test_to: tuple[str, ...], rate: float | None, concurrency: int | None,
-         yes: bool, resend_unknown: bool, new_campaign: bool) -> None:
+         dry_run: bool, test_to: tuple[str, ...], locales: tuple[str, ...], rate: float | None,
+         concurrency: int | None, yes: bool, resend_unknown: bool, new_campaign: bool) -> None:
     """Send a newsletter to segments, each recipient exactly once; resume by running it again.
 
     \b
@@ -61,9 +64,8 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
     _import_samples_if_empty(settings)
-    if test_to:
-        _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url))
-        return
+    if test_to or locales:
+        return _send_tests(settings, newsletter, segments, test_to, url, locales)
     the_plan = campaign.plan(settings, newsletter, segments, transport=url,
                              new_campaign=new_campaign)
     _print_plan(the_plan)
@@ -273,6 +275,14 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
                                         journal.tally_by_locale(conn, campaign_id)))
     finally:
         conn.close()
+
+
+def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
+                test_to: tuple[str, ...], url: str, locales: tuple[str, ...]) -> None:
+    if not test_to:
+        raise click.UsageError("--locale narrows test mails: use it with --test-to")
+    _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
+                                    locales=locales))
 
 
 def _print_tests(summary: campaign.TestSendSummary) -> None:

@@ -68,8 +68,9 @@ def preview(ctx: Context, newsletter: Path, locale: str | None, segment: str | N
     settings = _signing_settings(ctx.settings, development_ok=True)
     newsletter_id = find_newsletter_id(settings, newsletter)
     query = [f"locale={locale}"] if locale else []
-    view = view_of_segment(settings, segment) if segment else None
-    query += [f"view={view}"] if view else []
+    if segment:
+        view_of_segment(settings, segment)  # an unknown segment is refused here, not in the browser
+        query.append(f"segment={segment}")
     path = f"/preview/{newsletter_id}" + ("?" + "&".join(query) if query else "")
     _run(settings, host, port, True, path=path)
 

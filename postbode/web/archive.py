@@ -7,7 +7,8 @@ from flask import Flask
 
 from postbode.files import write_atomically
 from postbode.config import Settings
-from postbode.content import load_newsletter
+from postbode.content import images, load_newsletter
+from postbode.content.model import IMAGE_SUFFIXES
 from postbode.errors import PostbodeError
 from postbode.web import create_app
 from postbode.web.public import cached_version
@@ -61,5 +62,10 @@ def _images(settings: Settings, out: Path) -> dict[Path, bytes]:
     source = settings.newsletters_dir / "images"
     if not source.is_dir():
         return {}
-    return {out / "images" / p.relative_to(source): p.read_bytes()
+    return {out / "images" / p.relative_to(source): _as_sent(p)
             for p in sorted(source.rglob("*")) if p.is_file()}
+
+
+def _as_sent(path: Path) -> bytes:
+    """An image as the mails' readers get it (resized, recompressed); other files as they are."""
+    return images.for_mail(path).data if path.suffix.lower() in IMAGE_SUFFIXES else path.read_bytes()

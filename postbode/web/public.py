@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from babel.dates import format_date
+from pathlib import Path
+
 from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
+from werkzeug.utils import safe_join
 
 from postbode import i18n
 from postbode.config import Settings
-from postbode.content import Newsletter, load_newsletter
+from postbode.content import Newsletter, images, load_newsletter
 from postbode.errors import PostbodeError
 from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
 from postbode.web.versions import (WebLinks, WebVersion, list_newsletters, newsletter_path,
@@ -62,8 +65,13 @@ def web_version(newsletter_id: str, locale: str, view: str | None = None) -> Res
 
 @bp.get("/images/<path:name>")
 def image(name: str) -> Response:
-    """Images of the newsletters (newsletters/images/), as the mails link them."""
-    return send_from_directory(settings().newsletters_dir / "images", name, max_age=86400)
+    """Images of the newsletters (newsletters/images/), as the mails link them: resized as sent."""
+    folder = settings().newsletters_dir / "images"
+    response = send_from_directory(folder, name, max_age=86400)  # 404 for unknown or unsafe names
+    if response.status_code == 200 and response.mimetype.startswith("image/"):
+        response.direct_passthrough = False
+        response.set_data(images.for_mail(Path(safe_join(str(folder), name))).data)
+    return response
 
 
 def _find(newsletter_id: str, locale: str, view: str | None) -> tuple[Newsletter, str]:

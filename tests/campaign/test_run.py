@@ -115,7 +115,7 @@ def test_test_mails_go_once_per_variant_marked_and_unjournaled(send_settings, po
                                  ["proef@example.net"], transport=smtp_server.url)
     locales = {m.message["Content-Language"] for m in smtp_server.received}
     assert len(smtp_server.received) == outcome.built == 5 == len(locales)
-    assert all(m.message["Subject"].startswith("[TEST] ") for m in smtp_server.received)
+    assert all(m.message["Subject"].startswith("[TEST ") for m in smtp_server.received)
     assert all(m.rcpt_tos == ["proef@example.net"] for m in smtp_server.received)
     conn = state_conn()
     assert journal.list_campaigns(conn) == []

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import re
 
 import pytest
@@ -72,9 +74,25 @@ def test_test_to_sends_one_marked_mail_per_variant_and_journals_nothing(invoke, 
     result = invoke("send", SAMPLE, "--segment", "everyone", "--test-to", "proef@example.net")
     assert result.exit_code == 0, result.output
     files = outbox_files(project)
-    assert files and all(b"Subject: [TEST] " in f.read_bytes() for f in files)
+    subjects = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)["Subject"]
+                for f in files]
+    assert files and all(re.match(r"\[TEST [a-z_A-Z]+ · [a-z]+\] ", s) for s in subjects), subjects
     assert all(b"To: proef@example.net" in f.read_bytes() for f in files)
     assert "no campaigns yet" in flat(invoke("report").output)
+
+
+def test_test_to_narrows_to_a_locale_and_a_segment_and_names_each_variant(invoke, project,
+                                                                           send_settings):
+    result = invoke("send", SAMPLE, "--segment", "funders", "--locale", "nl",
+                    "--test-to", "proef@example.net")
+    assert result.exit_code == 0, result.output
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+              for f in outbox_files(project)]
+    assert parsed and {m["X-Postbode-Test"] for m in parsed} <= {"locale=nl; view=funders",
+                                                                 "locale=nl_BE; view=funders"}
+    assert all(m["Subject"].startswith(("[TEST nl · funders] ", "[TEST nl_BE · funders] ")) for m in parsed)
+    unknown = invoke("send", SAMPLE, "--segment", "funders", "--locale", "fr", "--test-to", "p@example.net")
+    assert unknown.exit_code == 1 and "reads fr" in flat(unknown.output)
 
 
 def test_report_lists_counts_and_writes_the_csv(invoke, project, send_settings, tmp_path):
