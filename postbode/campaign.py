@@ -28,7 +28,7 @@ from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, PostbodeError
-from postbode.extract import entries
+from postbode.i18n import entries
 from postbode.transports import SendResult, Transport, describe, open_transport, parse_url
 
 Key = tuple[str, str | None]  # (locale, view): one variant of a newsletter

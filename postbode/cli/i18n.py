@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.cli.common import Context, console, console_err, pass_context
 from postbode.config import Settings
 from postbode.content import Newsletter

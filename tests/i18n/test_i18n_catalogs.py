@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_file
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import TranslationError
-from postbode.extract import extract_newsletter
+from postbode.i18n.extract import extract_newsletter
 
-from tests.test_i18n import NEWSLETTER_ID, SAMPLE, blank, translate
+from tests.i18n.test_i18n import NEWSLETTER_ID, SAMPLE, blank, translate
 
 CHANGED_FROM = "In september volgt een e-learning voor receptie, technische dienst en schoonmaak."
 CHANGED_TO = "In oktober volgt een e-learning voor receptie, technische dienst en schoonmaak."

@@ -1,5 +1,9 @@
 """i18n stage: the source Newsletter becomes a Newsletter per locale, with template translations.
 
+The package: this module is the runtime stage (`localize`, `locale_chain`,
+`completeness_report`, …); `catalogs` holds the file work (extract, init,
+update, compile, status) and `extract` the one field ⇄ entry mapping.
+
 A recipient's locale gives a fallback chain of catalog languages
 (`nl_BE → nl`, `de_AT → de → nl`, `es_MX → default`); catalogs are per
 language, formatting uses the full locale. Newsletter text is looked up with
@@ -18,11 +22,17 @@ import nh3
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import Newsletter
 from postbode.errors import Problem, TranslationError
-from postbode.extract import Entry, paragraph_lines, entries, join_paragraphs, split_paragraphs
+from postbode.i18n.extract import Entry, entries, join_paragraphs, paragraph_lines, split_paragraphs
+
+__all__ = [
+    "Completeness", "Entry", "LocalizedNewsletter", "SanitizedTranslations", "completeness",
+    "completeness_report", "direction_of", "entries", "formatting_locale", "load_translations",
+    "locale_chain", "localize", "paragraph_keys", "parse_locale", "policy_for",
+]
 
 
 @dataclass(frozen=True)

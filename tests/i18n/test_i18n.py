@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import TranslationError
-from postbode.extract import entries
+from postbode.i18n.extract import entries
 from postbode.i18n import completeness_report, load_translations, locale_chain, localize
 from postbode.render import make_environment, render
 

@@ -24,7 +24,7 @@ from babel.messages.pofile import PoFileError, normalize, read_po, unescape, wri
 
 from postbode.config import Settings
 from postbode.errors import Problem, TranslationError
-from postbode.extract import extract_newsletter, newsletter_domain
+from postbode.i18n.extract import extract_newsletter, newsletter_domain
 
 MESSAGES = "messages"
 COMMENT_TAGS = ("Translators:",)
