@@ -13,9 +13,12 @@ Two kinds of paths name a place in a newsletter:
   stable when sections are reordered: `subject`, `preheader`, `intro`,
   `sections.<section-id>.title`, `sections.<section-id>.body`,
   `sections.<section-id>.image.alt`, `sections.<section-id>.image.credit`,
-  `sections.<section-id>.figures.<n>.label` (n 0-based),
+  `sections.<section-id>.figures.<figure-key>.label`,
   `sections.<section-id>.link.label`, `acknowledgement.text`,
-  `acknowledgement.logos.<n>.alt`, `sign_off`. `translator_notes` keys use
+  `acknowledgement.logos.<logo-key>.alt`, `sign_off`. A figure's key is its
+  `id`, else its value (`249`, `1234-50`); a logo's its `id`, else its file
+  name without extension — never a position, so a reordering keeps every
+  translation with its text. `translator_notes` keys use
   these paths; `Newsletter.text_fields()`, `with_texts()`, `note_for()` and
   `field_lines` do too.
 
@@ -114,6 +117,7 @@ class Figure(Model):
     """A key figure. `value` is a quoted decimal string; a percent is written as shown ("85" = 85 %)."""
 
     value: Decimal = Field(allow_inf_nan=False)
+    id: Slug | None = None  # names the figure in catalogs; default: its value
     kind: Literal["number", "currency", "percent"] = "number"
     currency: str | None = Field(default=None, validate_default=True)
     label: Text
@@ -137,6 +141,10 @@ class Figure(Model):
         if value is not None and value not in list_currencies():
             raise _custom(f"'{value}' is not an ISO 4217 currency code — use e.g. EUR, USD, GBP")
         return value
+
+    @property
+    def key(self) -> str:
+        return item_key(self.model_dump(), "figures")
 
     @property
     def number(self) -> Decimal:
@@ -174,6 +182,11 @@ class Section(Model):
 class Logo(Model):
     src: str
     alt: Text
+    id: Slug | None = None  # names the logo in catalogs; default: its file name
+
+    @property
+    def key(self) -> str:
+        return item_key(self.model_dump(), "logos")
 
     @field_validator("src")
     @classmethod
@@ -259,6 +272,7 @@ def load_newsletter(path: Path) -> Newsletter:
             del data[internal]
     newsletter = _validate(data, path, tree)
     _check_section_ids(data, tree)
+    _check_item_keys(data, tree)
     _check_translator_notes(data, tree)
     if tree.problems or newsletter is None:
         raise ContentError(sorted(tree.problems, key=_order), summary=_summary(shown, tree.problems))
@@ -637,7 +651,35 @@ def _list_text_locs(parent: dict[str, Any], loc: Loc, base: str, name: str, key:
     items = parent.get(name)
     for n, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict) and key in item:
-            yield f"{base}.{name}.{n}.{key}", loc + (name, n, key)
+            yield f"{base}.{name}.{item_key(item, name)}.{key}", loc + (name, n, key)
+
+
+def item_key(item: dict[str, Any], kind: str) -> str:
+    """A figure's or logo's name in text field paths: its `id`, else its value or file name."""
+    if isinstance(item.get("id"), str):
+        return item["id"]
+    raw = item.get("value") if kind == "figures" else PurePosixPath(str(item.get("src", ""))).stem
+    return re.sub(r"[^0-9a-z]+", "-", str(raw).strip().lower()).strip("-") or "0"
+
+
+def _check_item_keys(data: dict[str, Any], tree: _Tree) -> None:
+    """Two figures of a section (or two logos) need different keys, or their translations mix."""
+    sections = data.get("sections")
+    parents = [(("sections", i), s) for i, s in enumerate(sections if isinstance(sections, list) else [])]
+    parents.append((("acknowledgement",), data.get("acknowledgement")))
+    for loc, parent in parents:
+        for name in ("figures", "logos"):
+            items = parent.get(name) if isinstance(parent, dict) else None
+            seen: set[str] = set()
+            for n, item in enumerate(items if isinstance(items, list) else []):
+                if not isinstance(item, dict):
+                    continue
+                key = item_key(item, name)
+                if key in seen:
+                    where = loc + (name, n)
+                    tree.add(tree.marks.get(where), where, f"another {name[:-1]} here is also named "
+                             f"'{key}' — give each an id, e.g. id: {name[:-1]}-{n + 1}")
+                seen.add(key)
 
 
 def _at(data: Any, loc: Loc) -> Any:
