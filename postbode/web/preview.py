@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
+from postbode import i18n
 from postbode.errors import PostbodeError
 from postbode.web.pages import locale_name, match_locale, render_page, settings
-from postbode.web.public import WEB_VERSION_POLICY, _find, cached_version
-from postbode.web.versions import WebVersion, views_of
+from postbode.web.public import WEB_VERSION_POLICY, _find, web_links
+from postbode.web.versions import WebVersion, render_web_version, views_of
+
+# In a translation's frame, text still in the source language stands out.
+UNTRANSLATED_STYLE = ('<style>[lang="{lang}"]:not(html) {{ outline: 2px dashed #b35c00; '
+                      'outline-offset: 2px; background: #fff4e5; }}</style>')
 
 bp = Blueprint("preview", __name__, url_prefix="/preview")
 
@@ -27,6 +32,7 @@ def preview(newsletter_id: str) -> Response:
     return render_page(
         "preview.html", locale=s.source_locale, newsletter=newsletter, version=version,
         problem=problem, chosen_locale=locale, chosen_view=view or "",
+        blocked=version is not None and version.fallbacks and _required(locale),
         source_locale=s.source_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
         views=views_of(newsletter),
@@ -45,14 +51,28 @@ def frame(newsletter_id: str) -> Response:
     version, problem = _try(newsletter, locale, view)
     if version is None:
         return Response(problem, status=422, mimetype="text/plain")
-    response = Response(version.html, mimetype="text/html")
+    html = version.html
+    if locale != s.source_locale and version.fallbacks:
+        html = html.replace("</head>", UNTRANSLATED_STYLE.format(lang=s.source_locale) + "</head>", 1)
+    response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = WEB_VERSION_POLICY
     return response
 
 
 def _try(newsletter, locale: str, view: str | None) -> tuple[WebVersion | None, str]:
-    """The version, or the error a translator or fundraiser needs to see."""
+    """The version, or the error a translator or fundraiser needs to see.
+
+    A `require` locale still being translated is shown as work in progress
+    (never cached: the public web version must not be this one).
+    """
     try:
-        return cached_version(newsletter, locale, view), ""
+        with i18n.work_in_progress():
+            return render_web_version(settings(), newsletter, locale, view,
+                                      web_links(newsletter.id, locale, view)), ""
     except PostbodeError as err:
         return None, str(err)
+
+
+def _required(locale: str) -> bool:
+    s = settings()
+    return i18n.policy_for(locale, i18n.locale_chain(locale, s)[0], s) == "require"

@@ -229,6 +229,6 @@ def test_check_reports_missing_and_fuzzy_entries_per_locale(invoke, settings: Se
     result = invoke("check", SAMPLE, "--locale", "de_AT", "--locale", "en")
     assert result.exit_code == 0, result.output
     total = len([m for m in pot(settings) if m.id])
-    assert f"de: {total - 2} missing, 1 fuzzy in locales/de/LC_MESSAGES/{NEWSLETTER_ID}.po" in result.output
+    assert f"de: {total - 2} missing, 1 fuzzy, 0 refused in locales/de/LC_MESSAGES/{NEWSLETTER_ID}.po" in result.output
     assert "fuzzy: intro" in result.output and "sections.toerisme.body:2" in result.output
     assert "note: en:" not in result.output  # English is complete
