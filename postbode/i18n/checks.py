@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 
 from postbode.errors import Problem
 from postbode.i18n import plurals
+from postbode.i18n.extract import MARKDOWN_FIELDS
 from postbode.i18n.pofile import duplicates
 
 # %(name)s and %s (Python/Jinja), {name} (str.format, and the personal fields of newsletter text).
@@ -78,11 +79,18 @@ def entry_problems(message: Message, lenient_forms: frozenset[int] = frozenset()
         if not string:
             continue
         problems += _placeholder_problems(string, wanted, message, index in lenient_forms and len(ids) > 1)
-        if MARKDOWN_FLAG in message.flags:
+        if is_markdown(message):
             problems += markdown_problems(ids[0] if len(ids) == 1 else ids[-1], string)
         elif "<" in ids[0]:
             problems += _tag_problems(ids[0], string)
     return list(dict.fromkeys(problems))
+
+
+def is_markdown(message: Message) -> bool:
+    """Newsletter Markdown: flagged md-text, or a Markdown field by its context (GNU tools drop the flag)."""
+    field = (message.context or "").split(":", 1)[-1].rsplit(":", 1)
+    name = field[0] if len(field) == 2 and field[1].isdigit() else ":".join(field)
+    return MARKDOWN_FLAG in message.flags or bool(message.context and MARKDOWN_FIELDS.match(name))
 
 
 def _placeholder_problems(string: str, wanted: Counter[str], message: Message, lenient: bool) -> list[str]:

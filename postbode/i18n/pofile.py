@@ -16,6 +16,8 @@ from babel.messages.pofile import unescape
 
 KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(".*")\s*$')
 STRING = re.compile(r'^(".*")\s*$')
+# Flags GNU gettext's tools drop (msgcat, msgmerge): an entry without them means the same.
+IGNORED_FLAGS = frozenset({"md-text"})
 
 
 @dataclass
@@ -46,7 +48,8 @@ class Block:
         """What the entry says, whatever its wrapping: equal meanings may keep their bytes."""
         words = {kind: " ".join(" ".join(lines).split()) for kind, lines in self.comments.items()
                  if kind not in (",", ":")}
-        flags = frozenset(f.strip() for line in self.comments.get(",", []) for f in line.split(","))
+        flags = frozenset(f.strip() for line in self.comments.get(",", []) for f in line.split(",")) \
+            - IGNORED_FLAGS
         return (self.obsolete, tuple(sorted(self.strings.items())), tuple(sorted(self.previous.items())),
                 tuple(sorted(words.items())), tuple(sorted(self.references)), flags - {""})
 
