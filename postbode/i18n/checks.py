@@ -38,8 +38,8 @@ def placeholders(text: str, message: Message) -> Counter[str]:
     """The placeholders of a text, as the entry's format flags define them."""
     found: Counter[str] = Counter()
     if _percent_format(message):
-        found.update(f"%({m.group(1)})" if m.group(1) else "%" for m in PERCENT.finditer(text)
-                     if not m.group(0).endswith("%%"))
+        found.update(f"%({m.group(1)}){m.group(0)[-1]}" if m.group(1) else m.group(0)
+                     for m in PERCENT.finditer(text) if m.group(0) != "%%")
     if _brace_format(message):
         found.update(f"{{{m.group(1)}}}" for m in BRACE.finditer(text))
     return found
@@ -79,11 +79,21 @@ def entry_problems(message: Message, lenient_forms: frozenset[int] = frozenset()
         if not string:
             continue
         problems += _placeholder_problems(string, wanted, message, index in lenient_forms and len(ids) > 1)
+        problems += _newline_problems(ids[0], string)
         if is_markdown(message):
             problems += markdown_problems(ids[0] if len(ids) == 1 else ids[-1], string)
         elif "<" in ids[0]:
             problems += _tag_problems(ids[0], string)
     return list(dict.fromkeys(problems))
+
+
+def _newline_problems(source: str, string: str) -> list[str]:
+    """msgfmt -c: a translation begins and ends with a line break exactly when its source does."""
+    problems = []
+    for end, test in (("begin", str.startswith), ("end", str.endswith)):
+        if test(source, "\n") != test(string, "\n"):
+            problems.append(f"the source and the translation must both {end} with a line break, or neither")
+    return problems
 
 
 def is_markdown(message: Message) -> bool:
