@@ -22,7 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, normalize, read_po, write_po
 
 from postbode.config import Settings
-from postbode.content import load_newsletter
+from postbode.content import Newsletter, load_newsletter
 from postbode.errors import Problem, TranslationError
 from postbode.i18n import checks, plurals
 from postbode.i18n.extract import commented_entries, is_markdown
@@ -368,7 +368,7 @@ def extract(settings: Settings, *, locations: bool = True) -> ExtractResult:
     return ExtractResult(written, unchanged)
 
 
-def newsletter_template(settings: Settings, newsletter, source: Path, *, locations: bool = True) -> Catalog:
+def newsletter_template(settings: Settings, newsletter: Newsletter, source: Path, *, locations: bool = True) -> Catalog:
     """The .pot of one newsletter: an entry per text field (or paragraph), flagged md-text where Markdown."""
     catalog = new_template(settings, newsletter.id, f"Text of the newsletter {newsletter.id}.")
     shown = _relative(source, settings.root)

@@ -487,3 +487,38 @@ def test_preview_shows_an_incomplete_required_locale_marked_with_a_banner(web_se
     assert client.get(f"/v/{NEWSLETTER_ID}/de").status_code == 200
     complete = client.get(f"/preview/{NEWSLETTER_ID}?locale=de").get_data(as_text=True)
     assert "Nog niet te verzenden" not in complete  # de is 'fallback': sendable as it is
+
+
+def test_a_renamed_section_with_a_reworded_title_gets_a_similar_suggestion(project: Path, settings: Settings):
+    old = entry(settings, "de", "sections.toerisme.title")
+    text = (project / SAMPLE).read_text("utf-8").replace("id: toerisme", "id: hotels")
+    text = text.replace("sections.toerisme.", "sections.hotels.")
+    (project / SAMPLE).write_text(text.replace("leert de signalen herkennen", "leert signalen herkennen"), "utf-8")
+    extract_and_update(settings)
+    new = entry(settings, "de", "sections.hotels.title")
+    assert (new.id, new.string, new.fuzzy) == ("Hotel- en parkpersoneel leert signalen herkennen", old.string, True)
+    assert new.previous_id == [old.id]
+    text = catalogs.po_path(settings, "de", NEWSLETTER_ID).read_text("utf-8")
+    assert f'#| msgctxt "{NEWSLETTER_ID}:sections.toerisme.title"\n#| msgid "{old.id}"' in text
+
+
+def test_figures_with_the_same_value_need_an_id(project: Path, settings: Settings):
+    from postbode.errors import ContentError
+
+    edit_sample(project, '      - value: "3"\n', '      - value: "4"\n')
+    with pytest.raises(ContentError) as caught:
+        load_newsletter(project / SAMPLE)
+    assert "also named '4'" in str(caught.value) and "id:" in str(caught.value)
+    edit_sample(project, '      - value: "4"\n        kind: number\n        label: "sporen',
+                '      - value: "4"\n        id: sporen\n        kind: number\n        label: "sporen')
+    paths = [path for path, _ in load_newsletter(project / SAMPLE).text_fields()]
+    assert "sections.verantwoording.figures.4.label" in paths
+    assert "sections.verantwoording.figures.sporen.label" in paths
+
+
+def test_extract_without_locations_writes_no_references(invoke, settings: Settings):
+    assert invoke("i18n", "extract", "--no-location").exit_code == 0
+    assert invoke("i18n", "update").exit_code == 0
+    for path in [catalogs.pot_path(settings, NEWSLETTER_ID), catalogs.po_path(settings, "de", NEWSLETTER_ID)]:
+        assert "\n#: " not in path.read_text("utf-8")
+        assert msgfmt_c(path).returncode == 0 or path.suffix == ".pot"
