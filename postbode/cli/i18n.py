@@ -139,7 +139,7 @@ def report_translations(newsletter: Newsletter, fallbacks: dict[str, tuple[str, 
             continue
         console_err.print(
             f"[yellow]note:[/] {language}: {len(status.missing)} missing, {len(status.fuzzy)} fuzzy, "
-            f"{len(status.refused)} refused "
+            f"{len({problem.field for problem in status.refused})} refused "
             f"in {_relative(status.catalog, settings)} (policy: {status.policy}; these fall back)",
             highlight=False, soft_wrap=True)
         for kind, keys in (("missing", status.missing), ("fuzzy", status.fuzzy)):

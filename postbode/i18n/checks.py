@@ -130,10 +130,13 @@ def markdown_problems(source: str, translation: str) -> list[str]:
     """A translated Markdown paragraph keeps the source's links, has no broken ones and no new HTML."""
     problems = []
     want, got = set(links(source)), set(links(translation))
-    if got - want:
+    if got - want and want - got:
+        problems.append(f"the translation changes the link target {', '.join(sorted(want - got))} to "
+                        f"{', '.join(sorted(got - want))}; keep the link targets of the source")
+    elif got - want:
         problems.append(f"the translation links to {', '.join(sorted(got - want))}, which the source "
                         "does not; keep the link targets of the source")
-    if want - got:
+    elif want - got:
         problems.append(f"the translation lost the link to {', '.join(sorted(want - got))}; keep "
                         "[link text](url) with the same url")
     if _broken_links(translation) > _broken_links(source):
