@@ -211,11 +211,10 @@ MISSING = object()
 
 @dataclass(frozen=True)
 class _Found:
-    """One target language's catalog of a newsletter, and the translations it had to refuse."""
+    """One target language's catalog of a newsletter (translations failing a check left out)."""
 
     language: str
     translations: Translations
-    refused: Mapping[str, list[Problem]]
 
 
 def _content_catalogs(settings: Settings, chain: list[str], domain: str) -> list[_Found]:
@@ -228,7 +227,7 @@ def _content_catalogs(settings: Settings, chain: list[str], domain: str) -> list
         if checked is not None:
             single = Translations(fp=io.BytesIO(checked.mo), domain=domain)
             single.add_fallback(_Missing())
-            found.append(_Found(language, single, checked.refused))
+            found.append(_Found(language, single))
     return found
 
 

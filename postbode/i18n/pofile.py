@@ -89,11 +89,11 @@ def _parse(lines: list[str], start: int) -> Block:
         keyword = KEYWORD.match(line)
         if keyword:
             target = (into, keyword.group(1))
-            into[keyword.group(1)] = _unquote(keyword.group(2))
+            into[keyword.group(1)] = unescape(keyword.group(2))
             if keyword.group(1) == "msgid" and not previous:
                 block.key_line = start + offset
         elif (string := STRING.match(line)) and target is not None:
-            target[0][target[1]] += _unquote(string.group(1))
+            target[0][target[1]] += unescape(string.group(1))
     return block
 
 
@@ -108,10 +108,6 @@ def _strip_prefixes(raw: str, block: Block) -> tuple[str | None, bool]:
     if line.startswith("#"):
         return None, False
     return line.strip(), False
-
-
-def _unquote(quoted: str) -> str:
-    return unescape(quoted)
 
 
 def entries_of(text: str) -> Iterator[Block]:
