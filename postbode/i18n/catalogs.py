@@ -132,15 +132,14 @@ def _read_text(path: Path) -> str:
 
 def catalog_problems(path: Path, catalog: Catalog, text: str) -> list[Problem]:
     """Everything msgfmt -c (and the mail) would refuse in a catalog, at its lines."""
-    return [*checks.duplicate_problems(path, text),
-            *checks.plural_header_problems(path, catalog, _line_of(path, "Plural-Forms")),
-            *checks.message_problems(path, catalog)]
+    return [*header_problems(path, catalog, text), *checks.message_problems(path, catalog)]
 
 
 def header_problems(path: Path, catalog: Catalog, text: str) -> list[Problem]:
     """The problems that break a whole catalog (not one entry)."""
     return [*checks.duplicate_problems(path, text),
-            *checks.plural_header_problems(path, catalog, _line_of(path, "Plural-Forms"))]
+            *checks.plural_header_problems(path, catalog, _line_of(path, "Plural-Forms")),
+            *checks.form_count_problems(path, text, catalog.num_plurals)]
 
 
 def _plural_count_problem(path: Path, catalog: Catalog, line: int) -> Problem:
@@ -194,7 +193,9 @@ def is_translated(message: Message) -> bool:
 
 
 def compile_mo(catalog: Catalog) -> bytes:
-    """The .mo bytes of a catalog (fuzzy entries left out, so they fall back)."""
+    """The .mo bytes of a catalog; fuzzy and half-translated plural entries left out (of `catalog` too), so they fall back."""
+    for message in [m for m in catalog if m.id and not isinstance(m.id, str) and not is_translated(m)]:
+        catalog.delete(message.id, message.context)  # else a missing form would show as empty text
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     return buffer.getvalue()

@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 from postbode.errors import Problem
 from postbode.i18n import plurals
 from postbode.i18n.extract import MARKDOWN_FIELDS
-from postbode.i18n.pofile import duplicates
+from postbode.i18n.pofile import duplicates, entries_of
 
 # %(name)s and %s (Python/Jinja), {name} (str.format, and the personal fields of newsletter text).
 PERCENT = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
@@ -185,6 +185,18 @@ def message_problems(path: Path, catalog: Catalog) -> list[Problem]:
     lenient = lenient_forms(catalog)
     return [Problem(str(path), message.lineno, None, message.context or "", f"{text} (msgid {_shown(message)})")
             for message in catalog if message.id for text in entry_problems(message, lenient)]
+
+
+def form_count_problems(path: Path, text: str, count: int) -> list[Problem]:
+    """msgfmt: a plural entry has one msgstr[n] per form of the header, no fewer (Babel pads silently)."""
+    problems = []
+    for block in entries_of(text):
+        forms = sum(1 for key in block.strings if key.startswith("msgstr["))
+        if "msgid_plural" in block.strings and not block.obsolete and forms != count:
+            problems.append(Problem(str(path), block.key_line, None, block.context or "",
+                                    f"this entry has {forms} plural forms, the Plural-Forms header {count}; "
+                                    f"write msgstr[0] to msgstr[{count - 1}]"))
+    return problems
 
 
 def _shown(message: Message) -> str:

@@ -304,6 +304,18 @@ def test_a_plural_header_other_than_cldr_is_refused(invoke, settings: Settings):
     assert "for 11 it picks msgstr[5], CLDR msgstr[4]" in result.output
 
 
+def test_a_plural_entry_missing_a_form_is_refused_as_msgfmt_does(invoke, settings: Settings):
+    path = catalogs.po_path(settings, "ar", catalogs.MESSAGES)
+    text = path.read_text("utf-8")
+    last = re.search(r'msgstr\[5\] "[^"\n]*"\n', text)[0]
+    path.write_text(text.replace(last, "", 1), "utf-8")
+    assert "only 5 plural forms" in msgfmt_c(path).stderr
+    result = invoke("i18n", "compile")
+    assert result.exit_code == 1
+    line = line_of(path, 'msgid "In deze nieuwsbrief één onderwerp:"')
+    assert f"ar/LC_MESSAGES/messages.po:{line}" in result.output and "5 plural forms" in result.output
+
+
 def test_an_arabic_catalog_with_the_standard_cldr_header_builds_the_right_forms(settings: Settings):
     path = catalogs.po_path(settings, "ar", catalogs.MESSAGES)
     text = path.read_text("utf-8")
