@@ -291,6 +291,27 @@ def test_init_works_for_every_cldr_language_and_builds_a_mail(invoke, settings: 
     assert f'<html lang="{language.replace("_", "-")}"' in html and "</html>" in html
 
 
+def test_cldr_plural_forms_are_valid_for_every_language_babel_knows():
+    from babel import localedata
+
+    from postbode.i18n.plurals import CATEGORIES, CHECKED, evaluator
+
+    languages = sorted({code.split("_")[0] for code in localedata.locale_identifiers()})
+    assert len(languages) > 300
+    for language in languages:
+        locale = Locale.parse(language)
+        forms = cldr_plural_forms(locale)
+        choose = evaluator(forms.expression)
+        by_category: dict[str, set[int]] = {}
+        for n in CHECKED:
+            by_category.setdefault(locale.plural_form(n), set()).add(choose(n))
+        # one form per CLDR category, every form used, in CLDR's order
+        assert all(len(found) == 1 for found in by_category.values()), language
+        assert sorted(min(found) for found in by_category.values()) == list(range(forms.count)), language
+        in_form_order = sorted(by_category, key=lambda category: min(by_category[category]))
+        assert in_form_order == [c for c in CATEGORIES if c in by_category], language
+
+
 def test_a_plural_header_other_than_cldr_is_refused(invoke, settings: Settings):
     path = catalogs.po_path(settings, "ar", catalogs.MESSAGES)
     text = path.read_text("utf-8")
