@@ -35,6 +35,7 @@ class Settings:
     default_locale: str = "nl"
     timezone: str = "Europe/Amsterdam"
     completeness: Mapping[str, str] = field(default_factory=dict)
+    i18n_wrap: int = 79          # .po line width: GNU gettext's and Poedit's
     newsletters_dir: Path = Path("newsletters")
     templates_dir: Path = Path("templates")
     locales_dir: Path = Path("locales")
@@ -103,7 +104,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "organisation": ("name", "postal_address", "website"),
     "web": ("base_url",),
     "mail": ("list_id", "unsubscribe_mailto"),
-    "i18n": ("source_locale", "locales", "default_locale", "timezone", "completeness"),
+    "i18n": ("source_locale", "locales", "default_locale", "timezone", "completeness", "wrap"),
     "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
     "send": ("transport", "rate", "concurrency", "hourly_quota", "daily_quota"),
 }
@@ -312,6 +313,7 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
         default_locale=default_locale,
         timezone=r.get("i18n", "timezone", _timezone, d.timezone),
         completeness=dict(r.get("i18n", "completeness", _completeness, {})),
+        i18n_wrap=r.get("i18n", "wrap", _number(0, whole=True), d.i18n_wrap),
         newsletters_dir=p("newsletters", d.newsletters_dir),
         templates_dir=p("templates", d.templates_dir),
         locales_dir=p("locales", d.locales_dir),

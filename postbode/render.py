@@ -473,7 +473,7 @@ def _logos(newsletter: Newsletter, settings: Settings) -> list[dict[str, Any]]:
     result = []
     for logo in newsletter.acknowledgement.logos:
         width, height = _display_size(logo.src, None, None, settings, 140, fallback=(140, 70))
-        result.append({"src": image_url(logo.src, settings), "alt": logo.alt,
+        result.append({"src": image_url(logo.src, settings), "alt": logo.alt, "key": logo.key,
                        "width": width, "height": height})
     return result
 

@@ -136,7 +136,7 @@ def test_text_fields_use_the_agreed_paths_and_lines(sample: Newsletter) -> None:
     paths = [path for path, _ in sample.text_fields()]
     assert paths[:3] == ["subject", "preheader", "intro"]
     for path in ("sections.toerisme.title", "sections.toerisme.body", "sections.toerisme.image.alt",
-                 "sections.toerisme.image.credit", "sections.toerisme.figures.0.label",
+                 "sections.toerisme.image.credit", "sections.toerisme.figures.249.label",
                  "sections.aangifte.link.label", "acknowledgement.text"):
         assert path in paths
     assert paths[-1] == "sign_off"
@@ -159,7 +159,7 @@ def test_translator_notes(sample: Newsletter) -> None:
 
 def test_with_texts_replaces_only_the_given_fields(sample: Newsletter) -> None:
     translated = sample.with_texts({"subject": "Results summer 2018",
-                                    "sections.toerisme.figures.0.label": "tourism professionals trained",
+                                    "sections.toerisme.figures.249.label": "tourism professionals trained",
                                     "sections.toerisme.image.alt": "Colour gradient"})
     assert translated.subject == "Results summer 2018"
     assert translated.sections[2].figures[0].label == "tourism professionals trained"

@@ -59,7 +59,7 @@ def rendered(newsletter: Newsletter, settings: Settings, locale: str = "nl",
     if translations is None:
         localized = localize(newsletter, locale, settings)
     else:
-        from postbode.extract import entries
+        from postbode.i18n.extract import entries
         direction = "rtl" if locale.startswith("ar") else "ltr"
         fallbacks = {} if locale.startswith("nl") else {entry.key: "nl" for entry in entries(newsletter)}
         localized = LocalizedNewsletter(newsletter=newsletter, locale=locale, language=locale[:2],
@@ -381,7 +381,7 @@ MARKED_TAGS = {"p", "ul", "ol", "li", "h1", "h2", "div", "a", "img", "blockquote
 
 def entry_texts(newsletter: Newsletter) -> dict[str, str]:
     """Each catalog entry's text as a reader sees it (Markdown rendered to plain words)."""
-    from postbode.extract import entries
+    from postbode.i18n.extract import entries
     return {entry.key: visible(entry.source) for entry in entries(newsletter)}
 
 

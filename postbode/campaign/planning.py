@@ -11,7 +11,7 @@ from postbode.campaign.session import Session
 from postbode.campaign.states import CampaignState
 from postbode.config import Settings
 from postbode.content import Newsletter
-from postbode.extract import entries
+from postbode.i18n import entries
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.cli.common import Context, console, console_err, pass_context
 from postbode.config import Settings
 from postbode.content import Newsletter
@@ -32,15 +32,19 @@ def i18n() -> None:
 
 
 @i18n.command("extract")
+@click.option("--no-location", is_flag=True, help="Write no `#:` references.")
 @pass_context
-def extract_cmd(ctx: Context) -> None:
+def extract_cmd(ctx: Context, no_location: bool) -> None:
     """Write locales/messages.pot (templates) and locales/<newsletter-id>.pot (each newsletter).
+
+    Newsletter entries refer to their field (`newsletters/X.yaml:sections.a.title`),
+    so editing one section leaves every other entry as it was.
 
     \b
     Example:
       python send.py i18n extract
     """
-    result = catalogs.extract(ctx.settings)
+    result = catalogs.extract(ctx.settings, locations=not no_location)
     for path in result.written:
         console.print(f"wrote {_shown(path, ctx)}")
     for path in result.unchanged:
@@ -69,8 +73,10 @@ def init_cmd(ctx: Context, language: str) -> None:
 def update_cmd(ctx: Context) -> None:
     """Merge the .pot files into every language's .po files.
 
-    A changed source text marks its translation fuzzy (the previous text is
-    kept as `#| msgid`); removed texts become obsolete (`#~`).
+    Like msgmerge: a changed, moved or renamed text keeps its translation as a
+    fuzzy suggestion (the previous text kept as `#| msgctxt`/`#| msgid`);
+    removed texts become obsolete (`#~`) and come back translated when the
+    text returns. Entries that did not change stay byte for byte as they were.
 
     \b
     Example:
@@ -86,7 +92,10 @@ def update_cmd(ctx: Context) -> None:
 @i18n.command("compile")
 @pass_context
 def compile_cmd(ctx: Context) -> None:
-    """Check every .po file and write its .mo (exit 1 naming file and line on any error).
+    """Check every .po file as `msgfmt -c` does, and more, then write its .mo.
+
+    Exit 1 naming file and line on any problem: a message defined twice, a lost
+    or added placeholder, a changed link, a Plural-Forms header other than CLDR's.
 
     \b
     Example:
@@ -129,12 +138,17 @@ def report_translations(newsletter: Newsletter, fallbacks: dict[str, tuple[str, 
         if status is None or status.complete:
             continue
         console_err.print(
-            f"[yellow]note:[/] {language}: {len(status.missing)} missing, {len(status.fuzzy)} fuzzy "
+            f"[yellow]note:[/] {language}: {len(status.missing)} missing, {len(status.fuzzy)} fuzzy, "
+            f"{len({problem.field for problem in status.refused})} refused "
             f"in {_relative(status.catalog, settings)} (policy: {status.policy}; these fall back)",
             highlight=False, soft_wrap=True)
         for kind, keys in (("missing", status.missing), ("fuzzy", status.fuzzy)):
             if keys:
                 console_err.print(f"  {kind}: {', '.join(keys)}", markup=False, highlight=False, soft_wrap=True)
+        for problem in status.refused:
+            where = f"{_relative(problem.file, settings)}:{problem.line}"
+            console_err.print(f"  refused: {where}: {problem.field}: {problem.message}", markup=False,
+                              highlight=False, soft_wrap=True)
 
 
 def _relative(path: str, settings: Settings) -> str:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from postbode.content import hints, texts
 from postbode.content.model import Newsletter
-from postbode.content.paths import Loc, display, text_locs
+from postbode.content.paths import Loc, display, item_key, text_locs
 from postbode.content.yaml_positions import Tree, compose, read_text
 from postbode.errors import ContentError, Problem
 
@@ -33,6 +33,7 @@ def load_newsletter(path: Path) -> Newsletter:
             del data[internal]
     newsletter = _validate(data, path, tree)
     _check_section_ids(data, tree)
+    _check_item_keys(data, tree)
     _check_translator_notes(data, tree)
     texts.check_texts(data, tree)
     if tree.problems or newsletter is None:
@@ -92,6 +93,26 @@ def _check_section_ids(data: dict[str, Any], tree: Tree) -> None:
                      f"[{first[sid]}] — every section needs its own id")
         else:
             first[sid] = i
+
+
+def _check_item_keys(data: dict[str, Any], tree: Tree) -> None:
+    """Two figures of a section (or two logos) need different keys, or their translations mix."""
+    sections = data.get("sections")
+    parents = [(("sections", i), s) for i, s in enumerate(sections if isinstance(sections, list) else [])]
+    parents.append((("acknowledgement",), data.get("acknowledgement")))
+    for loc, parent in parents:
+        for name in ("figures", "logos"):
+            items = parent.get(name) if isinstance(parent, dict) else None
+            seen: set[str] = set()
+            for n, item in enumerate(items if isinstance(items, list) else []):
+                if not isinstance(item, dict):
+                    continue
+                key = item_key(item, name)
+                if key in seen:
+                    where = loc + (name, n)
+                    tree.add(tree.marks.get(where), where, f"another {name[:-1]} here is also named "
+                             f"'{key}' — give each an id, e.g. id: {name[:-1]}-{n + 1}")
+                seen.add(key)
 
 
 def _check_translator_notes(data: dict[str, Any], tree: Tree) -> None:

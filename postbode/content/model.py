@@ -16,7 +16,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from postbode.content.images import image_size
-from postbode.content.paths import display, dotted, replaced, text_locs, value_at
+from postbode.content.paths import display, dotted, item_key, replaced, text_locs, value_at
 
 IMAGES_FOLDER = "images"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
@@ -89,6 +89,7 @@ class Figure(Model):
     """A key figure. `value` is a quoted decimal string; a percent is written as shown ("85" = 85 %)."""
 
     value: Decimal = Field(allow_inf_nan=False)
+    id: Slug | None = None  # names the figure in catalogs; default: its value
     kind: Literal["number", "currency", "percent"] = "number"
     currency: str | None = Field(default=None, validate_default=True)
     label: Text
@@ -115,6 +116,10 @@ class Figure(Model):
         if value is not None and value not in list_currencies():
             raise _custom(f"'{value}' is not an ISO 4217 currency code — use e.g. EUR, USD, GBP")
         return value
+
+    @property
+    def key(self) -> str:
+        return item_key(self.model_dump(), "figures")
 
     @property
     def number(self) -> Decimal:
@@ -159,6 +164,11 @@ class Section(Model):
 class Logo(Model):
     src: str
     alt: Text
+    id: Slug | None = None  # names the logo in catalogs; default: its file name
+
+    @property
+    def key(self) -> str:
+        return item_key(self.model_dump(), "logos")
 
     @field_validator("src")
     @classmethod

@@ -6,13 +6,17 @@
   stable when sections are reordered: `subject`, `preheader`, `intro`,
   `sections.<section-id>.title`, `sections.<section-id>.body`,
   `sections.<section-id>.image.alt`, `sections.<section-id>.image.credit`,
-  `sections.<section-id>.figures.<n>.label` (n 0-based),
+  `sections.<section-id>.figures.<figure-key>.label`,
   `sections.<section-id>.link.label`, `acknowledgement.text`,
-  `acknowledgement.logos.<n>.alt`, `sign_off`.
+  `acknowledgement.logos.<logo-key>.alt`, `sign_off`. A figure's key is its
+  `id`, else its value (`249`, `1234-50`); a logo's its `id`, else its file
+  name without extension — never a position, so a reordering keeps every
+  translation with its text.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 Loc = tuple[str | int, ...]
@@ -71,7 +75,15 @@ def _list_text_locs(parent: dict[str, Any], loc: Loc, base: str, name: str, key:
     items = parent.get(name)
     for n, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict) and key in item:
-            yield f"{base}.{name}.{n}.{key}", loc + (name, n, key)
+            yield f"{base}.{name}.{item_key(item, name)}.{key}", loc + (name, n, key)
+
+
+def item_key(item: dict[str, Any], kind: str) -> str:
+    """A figure's or logo's name in text field paths: its `id`, else its value or file name."""
+    if isinstance(item.get("id"), str):
+        return item["id"]
+    raw = item.get("value") if kind == "figures" else PurePosixPath(str(item.get("src", ""))).stem
+    return re.sub(r"[^0-9a-z]+", "-", str(raw).strip().lower()).strip("-") or "0"
 
 
 def value_at(data: Any, loc: Loc) -> Any:

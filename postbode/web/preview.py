@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 
-from postbode import build, message
+from postbode import build, i18n, message
 from postbode.config import Settings
 from postbode.errors import InputError, PostbodeError
 from postbode.segments import load_segments
@@ -27,6 +27,10 @@ from postbode.web.public import WEB_VERSION_POLICY
 from postbode.web.versions import newsletter_path
 
 bp = Blueprint("preview", __name__, url_prefix="/preview")
+
+# In a translation's frame, text still in the source language stands out.
+UNTRANSLATED_STYLE = ('<style>[lang="{lang}"]:not(html) {{ outline: 2px dashed #b35c00; '
+                      'outline-offset: 2px; background: #fff4e5; }}</style>')
 
 # The preview page runs one script of our own (the reload poll); mails never run any.
 PREVIEW_POLICY = PAGE_POLICY + "; script-src 'self'; connect-src 'self'"
@@ -83,6 +87,7 @@ def preview(newsletter_id: str) -> Response:
         "preview.html", locale=s.source_locale, newsletter_id=newsletter_id, attempt=chosen,
         problems=list(dict.fromkeys(source.problems + chosen.problems)),
         chosen_locale=locale, chosen_segment=segment or "", source_locale=s.source_locale,
+        blocked=bool(chosen.shown and chosen.shown.fallbacks and _required(locale)),
         locales=[(code, locale_name(code)) for code in s.locales], segments=_segments(s),
         switches=switches, phone_width=PHONE_WIDTH, clip_bytes=build.GMAIL_CLIP_BYTES,
         shown_headers=SHOWN_HEADERS, stamp=fingerprint(s, path),
@@ -110,6 +115,8 @@ def frame(newsletter_id: str) -> Response:
     html = attempt.shown.html
     if request.args.get("scheme") == "dark":  # what a client in dark mode applies
         html = DARK_RULES.sub("@media all", html)
+    if locale != s.source_locale and attempt.shown.fallbacks:
+        html = html.replace("</head>", UNTRANSLATED_STYLE.format(lang=s.source_locale) + "</head>", 1)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = WEB_VERSION_POLICY
     response.headers["Cache-Control"] = "no-store"
@@ -202,10 +209,18 @@ def _problems(err: PostbodeError) -> tuple[str, ...]:
 def _build(s: Settings, path: Path, locale: str, segment: str | None) -> PreviewMail:
     """The mail of a sample reader of the segment: rendered, checked, prepared and built as sent."""
     view, formality = build.segment_reading(segment, s)
-    result = build.build_variants(path, [locale], [view], s)
+    # A `require` language still being translated is shown as work in progress.
+    with i18n.work_in_progress():
+        result = build.build_variants(path, [locale], [view], s)
     key = (locale, view)
     prepared = build.prepare_all(result, s)[key]
     reader = build.sample_recipient(locale, view, formality, segment)
     mail = message.build(prepared, reader, f"preview:{result.newsletter.id}:{build.variant_name(*key)}", s)
     return PreviewMail(html=mail.html, text=mail.text, headers=tuple(mail.headers),
                        html_bytes=len(mail.html.encode("utf-8")), fallbacks=result.fallbacks.get(locale, ()))
+
+
+def _required(locale: str) -> bool:
+    """Whether the locale must be complete before it may be sent."""
+    s = settings()
+    return i18n.policy_for(locale, i18n.locale_chain(locale, s)[0], s) == "require"

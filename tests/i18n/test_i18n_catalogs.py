@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_file
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import TranslationError
-from postbode.extract import extract_newsletter
+from postbode.i18n.extract import extract_newsletter
 
-from tests.test_i18n import NEWSLETTER_ID, SAMPLE, blank, translate
+from tests.i18n.test_i18n import NEWSLETTER_ID, SAMPLE, blank, translate
 
 CHANGED_FROM = "In september volgt een e-learning voor receptie, technische dienst en schoonmaak."
 CHANGED_TO = "In oktober volgt een e-learning voor receptie, technische dienst en schoonmaak."
@@ -41,17 +41,18 @@ def test_extract_writes_one_entry_per_field_with_context_reference_and_note(invo
     catalog = pot(settings)
     newsletter = load_newsletter(settings.root / SAMPLE)
     subject = catalog.get(newsletter.subject, f"{NEWSLETTER_ID}:subject")
-    assert subject.locations == [(SAMPLE, newsletter.field_lines["subject"])]
+    assert subject.locations == [(f"{SAMPLE}:subject", None)]  # a field path: stable when lines move
     assert newsletter.note_for("subject") in " ".join(subject.auto_comments)
     contexts = [m.context for m in catalog if m.id]
     assert len(contexts) == len(set(contexts))
     assert f"{NEWSLETTER_ID}:sections.toerisme.body:1" in contexts
     assert CHANGED_KEY in contexts
     assert f"{NEWSLETTER_ID}:sections.toerisme.body" not in contexts
-    assert f"{NEWSLETTER_ID}:sections.toerisme.figures.0.label" in contexts
+    assert f"{NEWSLETTER_ID}:sections.toerisme.figures.249.label" in contexts
     second = next(m for m in catalog if m.context == CHANGED_KEY)
     assert second.id == CHANGED_FROM
-    assert any("Paragraph 2 of 2" in c for c in second.auto_comments)
+    assert any("Alinea 2 van 2 van sections.toerisme.body" in c for c in second.auto_comments)
+    assert "md-text" in second.flags
     template = pot(settings, catalogs.MESSAGES)
     assert template.get("Bekijk deze e-mail in uw browser") is not None
 
@@ -228,6 +229,6 @@ def test_check_reports_missing_and_fuzzy_entries_per_locale(invoke, settings: Se
     result = invoke("check", SAMPLE, "--locale", "de_AT", "--locale", "en")
     assert result.exit_code == 0, result.output
     total = len([m for m in pot(settings) if m.id])
-    assert f"de: {total - 2} missing, 1 fuzzy in locales/de/LC_MESSAGES/{NEWSLETTER_ID}.po" in result.output
+    assert f"de: {total - 2} missing, 1 fuzzy, 0 refused in locales/de/LC_MESSAGES/{NEWSLETTER_ID}.po" in result.output
     assert "fuzzy: intro" in result.output and "sections.toerisme.body:2" in result.output
     assert "note: en:" not in result.output  # English is complete

@@ -1,5 +1,9 @@
 """i18n stage: the source Newsletter becomes a Newsletter per locale, with template translations.
 
+The package: this module is the runtime stage (`localize`, `locale_chain`,
+`completeness_report`, …); `catalogs` holds the file work (extract, init,
+update, compile, status) and `extract` the one field ⇄ entry mapping.
+
 A recipient's locale gives a fallback chain of catalog languages
 (`nl_BE → nl`, `de_AT → de → nl`, `es_MX → default`); catalogs are per
 language, formatting uses the full locale. Newsletter text is looked up with
@@ -10,19 +14,27 @@ from __future__ import annotations
 
 import gettext
 import io
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import nh3
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import Newsletter
 from postbode.errors import Problem, TranslationError
-from postbode.extract import Entry, paragraph_lines, entries, join_paragraphs, split_paragraphs
+from postbode.i18n.extract import Entry, entries, join_paragraphs, paragraph_lines, split_paragraphs
+
+__all__ = [
+    "Completeness", "Entry", "LocalizedNewsletter", "SanitizedTranslations", "completeness",
+    "completeness_report", "direction_of", "entries", "formatting_locale", "load_translations",
+    "locale_chain", "localize", "paragraph_keys", "parse_locale", "policy_for", "work_in_progress",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,8 @@ class LocalizedNewsletter:
     fallbacks: tuple[str, ...] = () # field paths that fell back along the chain
     # entry key → language of the text shown instead (the source language, or one further down the chain)
     fallback_languages: Mapping[str, str] = dataclass_field(default_factory=dict)
+    # why this locale may not be sent yet ([i18n.completeness] 'require', localized as work in progress)
+    blocked: TranslationError | None = None
 
     def fallback_language(self, key: str) -> str | None:
         """The language an entry's text fell back to, or None when it is in the mail's language."""
@@ -52,10 +66,12 @@ class Completeness:
     catalog: str                # path of the .po file
     missing: tuple[str, ...]    # entry keys with no translation (or a stale one)
     fuzzy: tuple[str, ...]      # entry keys whose translation awaits review
+    lines: Mapping[str, int] = dataclass_field(default_factory=dict)  # entry key → line in the .po
+    refused: tuple[Problem, ...] = ()  # translations that fail a check (placeholders, links)
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.fuzzy
+        return not self.missing and not self.fuzzy and not self.refused
 
 
 # --- locales ----------------------------------------------------------------
@@ -75,7 +91,10 @@ def locale_chain(locale: str | None, settings: Settings) -> list[str]:
     chain = []
     parsed = parse_locale(locale)
     if parsed is not None:
-        chain += [c for c in (str(parsed), parsed.language) if c in settings.locales]
+        # sr_Latn_RS → sr_Latn → sr: language+script comes before the bare language
+        script = f"{parsed.language}_{parsed.script}" if parsed.script else None
+        candidates = (str(parsed), script, parsed.language)
+        chain += [c for c in candidates if c and c in settings.locales]
     chain += [settings.default_locale, settings.source_locale]
     return list(dict.fromkeys(chain))
 
@@ -190,41 +209,77 @@ class _Missing(NullTranslations):
 MISSING = object()
 
 
-def _content_catalogs(settings: Settings, chain: list[str], domain: str) -> list[tuple[str, Translations]]:
+@dataclass(frozen=True)
+class _Found:
+    """One target language's catalog of a newsletter (translations failing a check left out)."""
+
+    language: str
+    translations: Translations
+
+
+def _content_catalogs(settings: Settings, chain: list[str], domain: str) -> list[_Found]:
     """Each target language's catalog of a newsletter, ending in a 'not here' marker."""
     found = []
     for language in chain:
         if language == settings.source_locale:
             break
-        single = _single(settings, language, domain)
-        if single is not None:
+        checked = catalogs.load_checked(settings, language, domain, strict=False)
+        if checked is not None:
+            single = Translations(fp=io.BytesIO(checked.mo), domain=domain)
             single.add_fallback(_Missing())
-            found.append((language, single))
+            found.append(_Found(language, single))
     return found
 
 
-def _translate(entry: Entry, found: list[tuple[str, Translations]]) -> tuple[str, str | None]:
+def _translate(entry: Entry, found: list[_Found]) -> tuple[str, str | None]:
     """(text, language that had it) — the source text and None when no catalog had it."""
-    for language, translations in found:
-        text = translations.pgettext(entry.context, entry.source)
+    for catalog in found:
+        text = catalog.translations.pgettext(entry.context, entry.source)
         if text is not MISSING:
-            return str(text), language
+            return str(text), catalog.language
     return entry.source, None
+
+
+_work_in_progress: ContextVar[bool] = ContextVar("postbode_i18n_work_in_progress", default=False)
+
+
+@contextmanager
+def work_in_progress() -> Iterator[None]:
+    """Within this block, `localize` shows an incomplete `require` locale instead of refusing it.
+
+    For previews only: the result carries `blocked` (why it cannot be sent yet),
+    and its untranslated fields are fallbacks like any other.
+    """
+    token = _work_in_progress.set(True)
+    try:
+        yield
+    finally:
+        _work_in_progress.reset(token)
 
 
 # --- the stage ---------------------------------------------------------------
 
-def localize(newsletter: Newsletter, locale: str, settings: Settings) -> LocalizedNewsletter:
-    """Translate a newsletter into `locale`, field by field along the fallback chain."""
+def localize(newsletter: Newsletter, locale: str, settings: Settings, *,
+             lenient: bool | None = None) -> LocalizedNewsletter:
+    """Translate a newsletter into `locale`, field by field along the fallback chain.
+
+    A `require` locale that is incomplete (or has a translation failing a
+    check) raises TranslationError naming each entry's .po line — unless
+    `lenient` (default: inside `work_in_progress()`), which localizes it anyway
+    and says why in `blocked`.
+    """
     chain = locale_chain(locale, settings)
     language = chain[0]
     fallbacks: dict[str, str] = {}
     texts: dict[str, str] = {}
+    blocked = None
     if language != settings.source_locale:
         found = _content_catalogs(settings, chain, newsletter.id)
         texts, fallbacks = _translated_texts(newsletter, found, language, settings.source_locale)
         if fallbacks and policy_for(locale, language, settings) == "require":
-            raise _incomplete(completeness(newsletter, language, settings))
+            blocked = _incomplete(completeness(newsletter, language, settings))
+            if not (_work_in_progress.get() if lenient is None else lenient):
+                raise blocked
     full = formatting_locale(locale, chain)
     return LocalizedNewsletter(
         newsletter=newsletter.with_texts(texts) if texts else newsletter,
@@ -234,10 +289,11 @@ def localize(newsletter: Newsletter, locale: str, settings: Settings) -> Localiz
         translations=load_translations(locale, settings),
         fallbacks=tuple(fallbacks),
         fallback_languages=fallbacks,
+        blocked=blocked,
     )
 
 
-def _translated_texts(newsletter: Newsletter, found: list[tuple[str, Translations]],
+def _translated_texts(newsletter: Newsletter, found: list[_Found],
                       language: str, source_language: str) -> tuple[dict[str, str], dict[str, str]]:
     """Translated text per field (paragraphs reassembled) and, per entry key that fell back, its language."""
     by_field: dict[str, list[str]] = {}
@@ -269,9 +325,12 @@ def policy_for(locale: str | None, language: str, settings: Settings) -> str:
 
 
 def _incomplete(report: Completeness) -> TranslationError:
-    problems = [Problem(report.catalog, None, None, key, "no translation yet") for key in report.missing]
-    problems += [Problem(report.catalog, None, None, key, "translation is fuzzy (awaits review)")
-                 for key in report.fuzzy]
+    def at(key: str, text: str) -> Problem:
+        return Problem(report.catalog, report.lines.get(key), None, key, text)
+
+    problems = [at(key, "no translation yet") for key in report.missing]
+    problems += [at(key, "translation is fuzzy (awaits review)") for key in report.fuzzy]
+    problems += list(report.refused)
     return TranslationError(problems, summary=(
         f"locale {report.locale} must be complete before sending ([i18n.completeness] says "
         f"'require'); translate these entries, or set it to 'fallback' in postbode.toml:"))
@@ -283,14 +342,23 @@ def completeness(newsletter: Newsletter, language: str, settings: Settings) -> C
     """Which entries of a newsletter one language lacks (missing, stale or fuzzy)."""
     path = catalogs.po_path(settings, language, newsletter.id)
     catalog = catalogs.read_catalog(path, check=False) if path.exists() else None
-    missing, fuzzy = [], []
+    checked = catalogs.load_checked(settings, language, newsletter.id, strict=False) if catalog else None
+    refused = checked.refused if checked is not None else {}
+    missing, fuzzy, lines, problems = [], [], {}, []
     for entry in entries(newsletter):
         message = catalog.get(entry.source, entry.context) if catalog is not None else None
-        if message is not None and catalogs.is_translated(message):
+        if message is not None and message.lineno:
+            lines[entry.key] = message.lineno
+        if entry.context in refused:
+            problems += refused[entry.context]
+        elif message is not None and catalogs.is_translated(message):
             continue
-        (fuzzy if message is not None and message.fuzzy else missing).append(entry.key)
+        elif message is not None and message.fuzzy:
+            fuzzy.append(entry.key)
+        else:
+            missing.append(entry.key)
     return Completeness(language, settings.completeness_for(language), str(path),
-                        tuple(missing), tuple(fuzzy))
+                        tuple(missing), tuple(fuzzy), lines, tuple(problems))
 
 
 def completeness_report(newsletter: Newsletter, settings: Settings) -> dict[str, Completeness]:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.errors import TranslationError
-from postbode.extract import entries
+from postbode.i18n.checks import links
+from postbode.i18n.extract import entries
 from postbode.i18n import completeness_report, load_translations, locale_chain, localize
 from postbode.render import make_environment, render
 
@@ -130,9 +131,12 @@ def test_require_refuses_an_incomplete_locale_naming_the_fields(settings: Settin
     assert "intro" in message and "sections.toerisme.body:2" in message
     assert " subject:" not in message
 
-    translate(settings, "en", {e.key: f"EN {e.key}" for e in entries(sample)})
+    # a translation keeps the links of its source, or it is refused
+    translate(settings, "en", {e.key: " ".join([f"EN {e.key}", *(f"[x]({url})" for url in links(e.source))])
+                               for e in entries(sample)})
     localized = localize(sample, "en_GB", strict)
     assert localized.fallbacks == () and localized.newsletter.intro == "EN intro"
+    assert localized.blocked is None
 
 
 def test_script_in_a_msgstr_arrives_escaped(settings: Settings, sample):
@@ -149,7 +153,9 @@ def test_script_in_a_msgstr_arrives_escaped(settings: Settings, sample):
     html = rendered.html.lower()
     assert "<script" not in html and "<img src=x" not in html and "<b onclick" not in html, \
         [html[max(0, i - 80):i + 40] for i in range(len(html)) if html.startswith("<script", i)]
-    assert "&lt;script&gt;alert(1)" in html and "&lt;script&gt;alert(2)" in html
+    assert "&lt;script&gt;alert(1)" in html
+    # Markdown text with HTML its source lacks is refused: the Dutch source is shown instead
+    assert "alert(2)" not in html and "steeds meer prostitutie" in html
     assert "view online" in html and "alert(4)" not in html
     assert rendered.subject == "<script>alert(1)</script>Results"  # a header is text, escaped where shown
 

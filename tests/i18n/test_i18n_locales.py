@@ -2,7 +2,7 @@
 
 Golden files per locale live in tests/golden/i18n/. After an intended change
 (new translation, template string or Babel version), regenerate and review:
-    POSTBODE_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_i18n_locales.py -k golden
+    POSTBODE_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/i18n/test_i18n_locales.py -k golden
 """
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ import pytest
 from babel import Locale
 from jinja2.ext import GETTEXT_FUNCTIONS, extract_from_ast
 
-from postbode import catalogs
+from postbode.i18n import catalogs
 from postbode.config import Settings
 from postbode.content import load_newsletter
 from postbode.i18n import load_translations, localize
 from postbode.render import make_environment, render
 
-from tests.test_i18n import NEWSLETTER_ID, SAMPLE
+from tests.i18n.test_i18n import NEWSLETTER_ID, SAMPLE
 
-REPO = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).parent / "golden" / "i18n"
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "golden" / "i18n"
 VIEWS = (None, "funders", "donors", "subscribers")
 GOLDEN_LOCALES = ("nl", "nl_BE", "en", "en_GB", "de", "de_AT", "ar", "es_MX")
 

@@ -79,16 +79,38 @@ def entries(newsletter: Newsletter) -> list[Entry]:
     return result
 
 
+# Fields rendered as Markdown (the templates' `markdown` filter); their entries carry
+# Weblate's `md-text` flag and postbode's Markdown checks.
+MARKDOWN_FIELDS = re.compile(r"^(intro|sign_off|acknowledgement\.text|sections\.[^.]+\.body)$")
+# Generated notes are in the source language, like the writers' own translator notes.
+PARAGRAPH_NOTE = "Alinea {number} van {count} van {field}."
+MARKDOWN_NOTE = "Markdown: behoud **vet**, *cursief*, [linktekst](url) en opsommingstekens."
+
+
+def is_markdown(entry: Entry) -> bool:
+    return bool(MARKDOWN_FIELDS.match(entry.field))
+
+
 def comments_for(entry: Entry, paragraphs: int) -> list[str]:
     """The `#.` comments a translator sees above an entry."""
     comments = []
     if entry.key != entry.field:
         number = entry.key.rsplit(":", 1)[1]
-        comments.append(f"Paragraph {number} of {paragraphs} of {entry.field} (Markdown: keep "
-                        "**bold**, *italic*, [link text](url) and list dashes).")
+        comments.append(PARAGRAPH_NOTE.format(number=number, count=paragraphs, field=entry.field))
+    if is_markdown(entry):
+        comments.append(MARKDOWN_NOTE)
     if entry.note:
         comments.append(entry.note)
     return comments
+
+
+def commented_entries(newsletter: Newsletter) -> list[tuple[Entry, list[str]]]:
+    """Every entry of a newsletter with its translator comments."""
+    all_entries = entries(newsletter)
+    counts: dict[str, int] = {}
+    for entry in all_entries:
+        counts[entry.field] = counts.get(entry.field, 0) + 1
+    return [(entry, comments_for(entry, counts[entry.field])) for entry in all_entries]
 
 
 def newsletter_domain(path: Path) -> str:
@@ -105,10 +127,5 @@ def extract_newsletter(fileobj: IO[bytes], keywords: Collection[str], comment_ta
     name = getattr(fileobj, "name", None)
     if not name:
         raise ValueError("the newsletter extractor needs a file on disk (it reads its images too)")
-    newsletter = load_newsletter(Path(name))
-    all_entries = entries(newsletter)
-    counts: dict[str, int] = {}
-    for entry in all_entries:
-        counts[entry.field] = counts.get(entry.field, 0) + 1
-    for entry in all_entries:
-        yield entry.line or 1, "pgettext", (entry.context, entry.source), comments_for(entry, counts[entry.field])
+    for entry, comments in commented_entries(load_newsletter(Path(name))):
+        yield entry.line or 1, "pgettext", (entry.context, entry.source), comments
