@@ -447,10 +447,12 @@ def _encoded(template: Template, kind: str) -> _EncodedBody:
 
 
 def _join_qp(literals: tuple[bytes, ...], values: list[str]) -> bytes:
-    out = [literals[0]]
+    out, done = [literals[0]], {}      # the same link often stands in a mail twice
     for value, literal in zip(values, literals[1:]):
         if value:
-            out.append(_qp_piece(value, soft_end=True))
+            if value not in done:
+                done[value] = _qp_piece(value, soft_end=True)
+            out.append(done[value])
         out.append(literal)
     return b"".join(out)
 

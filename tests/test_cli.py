@@ -27,7 +27,7 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str,
     return found
 
 
-ALL_COMMANDS = [()] + _commands(cli)
+ALL_COMMANDS = [()] + _commands(cli.load_all())
 
 
 def _command(path: tuple[str, ...]) -> click.Command:
