@@ -390,6 +390,8 @@ def _assemble(message: OutgoingMessage) -> bytes:
 # bytes before them can end against base64's 3-byte groups, so they join without padding
 # in the middle; lines may be shorter than 76 characters, which decoders accept.
 _QP, _B64 = b"quoted-printable", b"base64"
+# Printable ASCII but "=", spaces only inside, at most 75 characters: its own QP encoding.
+_QP_AS_IS = re.compile(r"[!-<>-~](?:[ !-<>-~]{0,73}[!-<>-~])?")
 
 
 @dataclass(frozen=True)
@@ -485,6 +487,8 @@ def _join_b64(literals: tuple, values: list[str]) -> bytes:
 
 def _qp_piece(text: str, soft_end: bool) -> bytes:
     """Quoted-printable of a piece; with `soft_end` it ends in a line break a decoder removes."""
+    if soft_end and _QP_AS_IS.fullmatch(text):   # most links and greetings: nothing to encode
+        return text.encode("ascii") + b"=\r\n"
     encoded = binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
     soft_end = soft_end and not encoded.endswith(_CRLF) and bool(encoded)
     if len(encoded) > 75:
