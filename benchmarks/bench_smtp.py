@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import smtplib
 import socket
 import statistics
@@ -40,7 +39,7 @@ from typing import Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench_send import LOCALES, NEWSLETTER, make_project, readers, scratch_root  # noqa: E402
+from bench_send import LOCALES, NEWSLETTER, CampaignRuns, readers, scratch_root, summary  # noqa: E402
 
 from postbode import campaign, message  # noqa: E402
 
@@ -57,6 +56,7 @@ class Sink:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)
         self.port = int(self.process.stdout.readline().split()[1])
+        self.url = f"smtp://127.0.0.1:{self.port}?tls=none"
         self.shares: list[float] = []
 
     def mark(self) -> dict:
@@ -130,39 +130,9 @@ def raw_pipelined(port: int, blobs: list[tuple[str, bytes]]) -> float:
     return rate
 
 
-class PostbodeRuns:
-    """campaign.run against the sink, each run on a fresh copy of the same imported list."""
-
-    def __init__(self, folder: Path, count: int) -> None:
-        self.folder = folder
-        self.settings = make_project(folder, count)
-        self.count = count
-        self.pristine = folder / "pristine.sqlite3"
-        shutil.copy2(self.settings.database, self.pristine)
-
-    def run(self, port: int, connections: int) -> float:
-        database = self.settings.database
-        for suffix in ("-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-        shutil.copy2(self.pristine, database)
-        marks: list[tuple[float, int]] = []
-        outcome = campaign.run(self.settings.with_overrides(concurrency=connections),
-                               self.folder / NEWSLETTER, ["everyone"],
-                               transport=f"smtp://127.0.0.1:{port}?tls=none",
-                               progress=lambda done, total: marks.append((time.perf_counter(), done)))
-        assert outcome.totals["sent"] == self.count, outcome.totals
-        (t0, done0), (t1, done1) = marks[0], marks[-1]
-        return (done1 - done0) / (t1 - t0)
-
-
-def summary(rates: list[float]) -> str:
-    return (f"{statistics.median(rates):7.0f} msg/s (range {min(rates):.0f}-{max(rates):.0f}, "
-            f"{len(rates)} runs)")
-
-
 def bench(folder: Path, count: int, repeat: int, connections: list[int], pipelining: bool,
           delay_ms: float) -> None:
-    runs = PostbodeRuns(folder, count)
+    runs = CampaignRuns(folder, count)
     variants = campaign.prepare_variants(runs.settings, folder / NEWSLETTER,
                                          [(loc, None) for loc in LOCALES])
     blobs = [(r.email, message.build(variants[(r.locale, None)], r, "bare", runs.settings).as_bytes())
@@ -172,7 +142,7 @@ def bench(folder: Path, count: int, repeat: int, connections: list[int], pipelin
     ours: dict[int, list[float]] = {n: [] for n in connections}
     raw: list[float] = []
     try:
-        runs.run(sink.port, 1)                          # warm-up: caches, files, first connection
+        runs.run(sink.url, 1)                          # warm-up: caches, files, first connection
         for turn in range(repeat):
             for n in connections:
                 order = [("bare", n), ("postbode", n)]
@@ -181,7 +151,7 @@ def bench(folder: Path, count: int, repeat: int, connections: list[int], pipelin
                         rate, _ = sink.measured(lambda: bare_smtplib(sink.port, blobs, conns))
                         bare[conns].append(rate)
                     else:
-                        rate, _ = sink.measured(lambda: runs.run(sink.port, conns))
+                        rate, _ = sink.measured(lambda: runs.run(sink.url, conns))
                         ours[conns].append(rate)
             if pipelining:
                 raw.append(sink.measured(lambda: raw_pipelined(sink.port, blobs))[0])
