@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from postbode.errors import TransportError
 from postbode.transports.base import SendResult, Status, Transport
 
-__all__ = ["open_transport", "describe", "SendResult", "Status", "Transport", "TransportUrl"]
+__all__ = ["open_transport", "describe", "default_concurrency", "SendResult", "Status", "Transport",
+           "TransportUrl"]
 
 ACCEPTED_FORMS = (
     "outbox://outbox",
@@ -37,6 +38,19 @@ SCHEMES = {
     "mailgun": "postbode.transports.mailgun",
     "postmark": "postbode.transports.postmark",
 }
+
+
+# Parallel connections when postbode.toml does not say, from benchmarks/bench_smtp.py and
+# bench_send.py: a second outbox writer only adds CPU; a network transport spends most of
+# its time waiting for answers, and more connections overlap that waiting.
+OUTBOX_CONCURRENCY = 1
+NETWORK_CONCURRENCY = 4
+
+
+def default_concurrency(url: str) -> int:
+    """How many connections a campaign opens to the transport a URL names, unless told."""
+    scheme = url.strip().partition("://")[0]
+    return OUTBOX_CONCURRENCY if scheme == "outbox" else NETWORK_CONCURRENCY
 
 
 @dataclass(frozen=True)
