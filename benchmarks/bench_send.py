@@ -144,6 +144,7 @@ class CampaignRuns:
         self.count = count
         self.pristine = folder / "pristine.sqlite3"
         shutil.copy2(self.settings.database, self.pristine)
+        self.cpu_ms = 0.0             # CPU per message of the last run's send phase
 
     def run(self, url: str, workers: int, *, send_phase: bool = True) -> float:
         """Messages per second: over the send phase (first to last progress call) or the whole run."""
@@ -151,14 +152,20 @@ class CampaignRuns:
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
         shutil.copy2(self.pristine, database)
-        marks: list[tuple[float, int]] = []
+        marks: list[tuple[float, float, int]] = []
+
+        def progress(done: int, total: int) -> None:
+            marks.append((time.perf_counter(), time.process_time(), done))
+
         start = time.perf_counter()
         outcome = campaign.run(self.settings.with_overrides(concurrency=workers),
                                self.folder / NEWSLETTER, ["everyone"], transport=url,
-                               progress=lambda done, total: marks.append((time.perf_counter(), done)))
+                               progress=progress)
         whole = self.count / (time.perf_counter() - start)
         assert outcome.totals["sent"] == self.count, outcome.totals
-        (t0, done0), (t1, done1) = marks[0], marks[-1]
+        (t0, cpu0, done0), (t1, cpu1, done1) = marks[0], marks[-1]
+        # this process's CPU (every thread) per message over the send phase
+        self.cpu_ms = (cpu1 - cpu0) / max(1, done1 - done0) * 1000
         return (done1 - done0) / (t1 - t0) if send_phase and t1 > t0 else whole
 
 

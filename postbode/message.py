@@ -375,11 +375,11 @@ def _assemble(message: OutgoingMessage) -> bytes:
         delimiter,
         b'Content-Type: text/plain; charset="utf-8"\r\n'
         b"Content-Transfer-Encoding: " + text_cte + b"\r\n\r\n",
-        text_body, _CRLF,
+        *text_body, _CRLF,
         delimiter,
         b'Content-Type: text/html; charset="utf-8"\r\n'
         b"Content-Transfer-Encoding: " + html_cte + b"\r\n\r\n",
-        html_body, _CRLF if html_cte == _QP else b"",   # base64 lines end in CRLF already
+        *html_body, _CRLF if html_cte == _QP else b"",   # base64 lines end in CRLF already
         f"--{boundary}--\r\n".encode("ascii"),
     ])
 
@@ -403,13 +403,13 @@ class _EncodedBody:
 
 
 def _body(template: Template | None, filled: str, values: Mapping[str, str],
-          kind: str) -> tuple[bytes, bytes]:
-    """(Content-Transfer-Encoding, encoded body) of one part of one message."""
+          kind: str) -> tuple[bytes, list[bytes]]:
+    """(Content-Transfer-Encoding, the encoded body in pieces) of one part of one message."""
     pieces = _values_in(template, filled, values) if template is not None else None
     if pieces is None:   # not built from this template: encode the whole text
         if kind == "text":
-            return _QP, _qp_piece(filled, soft_end=False)
-        return _B64, _b64_lines(_canonical(filled))
+            return _QP, [_qp_piece(filled, soft_end=False)]
+        return _B64, [_b64_lines(_canonical(filled))]
     encoded = _encoded(template, kind)
     if encoded.encoding == _QP:
         return _QP, _join_qp(encoded.literals, pieces)
@@ -448,7 +448,7 @@ def _encoded(template: Template, kind: str) -> _EncodedBody:
     return _EncodedBody(_B64, tuple(_b64_offsets(data) for data in raw))
 
 
-def _join_qp(literals: tuple[bytes, ...], values: list[str]) -> bytes:
+def _join_qp(literals: tuple[bytes, ...], values: list[str]) -> list[bytes]:
     out, done = [literals[0]], {}      # the same link often stands in a mail twice
     for value, literal in zip(values, literals[1:]):
         if value:
@@ -456,7 +456,7 @@ def _join_qp(literals: tuple[bytes, ...], values: list[str]) -> bytes:
                 done[value] = _qp_piece(value, soft_end=True)
             out.append(done[value])
         out.append(literal)
-    return b"".join(out)
+    return out
 
 
 def _b64_offsets(data: bytes) -> tuple[tuple[bytes, bytes, bytes], ...]:
@@ -469,7 +469,7 @@ def _b64_offsets(data: bytes) -> tuple[tuple[bytes, bytes, bytes], ...]:
     return tuple(offsets)
 
 
-def _join_b64(literals: tuple, values: list[str]) -> bytes:
+def _join_b64(literals: tuple, values: list[str]) -> list[bytes]:
     out, carry = [], b""
     for index, offsets in enumerate(literals):
         if index:
@@ -482,7 +482,7 @@ def _join_b64(literals: tuple, values: list[str]) -> bytes:
         out += [_b64_lines(chunk), lines]
         carry = tail
     out.append(_b64_lines(carry))
-    return b"".join(out)
+    return out
 
 
 def _qp_piece(text: str, soft_end: bool) -> bytes:
