@@ -1,42 +1,46 @@
-"""Sending benchmark: the per-recipient fast path, SMTP end to end, and memory as the list grows.
+"""Sending benchmark: the per-recipient fast path, the outbox, and memory as the list grows.
 
-    python benchmarks/bench_send.py [--recipients 3000] [--smtp 5000] [--sizes 10000,100000]
+    .venv/bin/python benchmarks/bench_send.py [--recipients 3000] [--outbox 10000]
+        [--repeat 3] [--sizes 10000,100000] [--discard-sizes 10000,100000,1000000]
 
-Prints figures and ratios against baselines measured in the same run:
-1. fast path — messages built per second by `message.build` + `as_bytes` (render and
-   inline once per variant), and whole campaigns through the outbox (journal
-   included), against the naive path (localize + render + inline + EmailMessage
-   for every recipient). Targets: at least 50x and 3,000 messages/s.
-2. SMTP — `campaign.run` to a local sink against a bare smtplib loop sending the
-   same pre-built bytes to the same sink over one connection. The sink is aiosmtpd
-   with a handler that accepts and discards every message, in a separate process.
-   Target: at least 80% of the bare loop.
-3. memory — campaigns of 10,000 and 100,000 recipients through the outbox, each in
-   a fresh process, with the campaign's peak RSS (VmHWM, reset after the list is imported).
-   Target: below 250 MB and flat.
-   1,000,000 through the outbox is not run by default (--sizes 10000,100000,1000000
-   to try): its outbox alone is about 20 GB of .eml files. So the same campaigns
-   are also run with a transport that builds every message's bytes and discards
-   them (--discard-sizes, default 10000,100000,1000000): everything of postbode's
-   but the file writes, up to a million recipients.
+Needs only what `./scripts/demo.sh` installs into .venv (no test extras). SMTP has
+its own benchmark, benchmarks/bench_smtp.py. Prints figures and ratios against
+baselines measured in the same run, each repeated (median and range):
+1. fast path: messages built per second by `message.build` + `as_bytes` (render
+   and inline once per variant) against the naive path (localize + render + inline
+   + EmailMessage for every recipient), warmed up and timed over at least 3 s;
+   and `as_bytes` against encoding each whole body for every recipient (what it
+   did before bodies were encoded once per variant). Targets: at least 50x the
+   naive path and 3,000 messages/s.
+2. outbox: pre-built messages through the outbox transport against plain file
+   creation of the same bytes under the same names (os.open, os.write, os.close),
+   and whole campaigns through the outbox (journal included) on 1 and 2 workers.
+   Target: the transport at least 0.6x plain file creation.
+3. memory: campaigns of 10,000 and 100,000 recipients through the outbox, each in
+   a fresh process, with the campaign's peak RSS (VmHWM, reset after the list is
+   imported). Target: below 250 MB and flat. 1,000,000 through the outbox is not
+   run by default (its outbox alone is about 20 GB of .eml files), so the same
+   campaigns also run with a transport that builds every message's bytes and
+   discards them (--discard-sizes): everything of postbode's but the file writes.
 Everything runs in temporary folders (on tmpfs when /dev/shm exists, so the
 figures measure postbode rather than the disk; say --on-disk to use the disk).
 """
 from __future__ import annotations
 
 import argparse
+import binascii
 import email.policy
 import json
 import os
 import shutil
-import smtplib
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,23 +49,12 @@ from postbode import audience, campaign, db, message, transports  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
 from postbode.config import Settings, load_settings  # noqa: E402
 from postbode.transports.base import SendResult, Status, Transport  # noqa: E402
+from postbode.transports.outbox import OutboxTransport, file_name  # noqa: E402
 
 NEWSLETTER = "newsletters/2018-07-resultaten.yaml"
 PROJECT_PARTS = ("postbode.toml", "newsletters", "templates", "locales", "subscribers")
 LOCALES = ("nl", "en", "de", "ar", "nl_BE")
 SECRET = "benchmark-signing-key-not-secret"
-SINK = """
-import sys, time
-from aiosmtpd.controller import Controller
-class Discard:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 2.0.0 discarded"
-controller = Controller(Discard(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("ready", flush=True)
-sys.stdin.read()
-controller.stop()
-"""
 
 
 def scratch_root(on_disk: bool) -> Path | None:
@@ -71,6 +64,7 @@ def scratch_root(on_disk: bool) -> Path | None:
 
 def make_project(folder: Path, recipients: int) -> Settings:
     """A copy of the sample project with `recipients` made-up subscribers imported."""
+    folder.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
         src = ROOT / part
         if src.is_dir():
@@ -116,7 +110,75 @@ def naive_message(settings: Settings, newsletter, recipient: Recipient) -> bytes
     return mail.as_bytes()
 
 
-def bench_fast_path(folder: Path, count: int) -> None:
+def summary(rates: list[float], unit: str = "msg/s") -> str:
+    """Median, range and number of runs of a list of rates."""
+    return (f"{statistics.median(rates):8.0f} {unit} (range {min(rates):.0f}-{max(rates):.0f}, "
+            f"{len(rates)} runs)")
+
+
+def rates_over(work: Callable[[int], None], items: int, seconds: float, rounds: int = 3) -> list[float]:
+    """Items per second of `work(i)`, warmed up, in `rounds` rounds of at least `seconds` each."""
+    work(0)
+    work(1)
+    rates, i = [], 2
+    for _ in range(rounds):
+        start, done = time.perf_counter(), 0
+        while time.perf_counter() - start < seconds or done < items:
+            work(i)
+            i, done = i + 1, done + 1
+        rates.append(done / (time.perf_counter() - start))
+    return rates
+
+
+def repeated(work: Callable[[], float], repeat: int) -> list[float]:
+    work()                                          # warm-up
+    return [work() for _ in range(repeat)]
+
+
+class CampaignRuns:
+    """campaign.run again and again on a fresh copy of the same imported list."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self.folder = folder
+        self.settings = make_project(folder, count)
+        self.count = count
+        self.pristine = folder / "pristine.sqlite3"
+        shutil.copy2(self.settings.database, self.pristine)
+        self.cpu_ms = 0.0             # CPU per message of the last run's send phase
+
+    def run(self, url: str, workers: int, *, send_phase: bool = True) -> float:
+        """Messages per second: over the send phase (first to last progress call) or the whole run."""
+        database = self.settings.database
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        shutil.copy2(self.pristine, database)
+        marks: list[tuple[float, float, int]] = []
+
+        def progress(done: int, total: int) -> None:
+            marks.append((time.perf_counter(), time.process_time(), done))
+
+        start = time.perf_counter()
+        outcome = campaign.run(self.settings.with_overrides(concurrency=workers),
+                               self.folder / NEWSLETTER, ["everyone"], transport=url,
+                               progress=progress)
+        whole = self.count / (time.perf_counter() - start)
+        assert outcome.totals["sent"] == self.count, outcome.totals
+        (t0, cpu0, done0), (t1, cpu1, done1) = marks[0], marks[-1]
+        # this process's CPU (every thread) per message over the send phase
+        self.cpu_ms = (cpu1 - cpu0) / max(1, done1 - done0) * 1000
+        return (done1 - done0) / (t1 - t0) if send_phase and t1 > t0 else whole
+
+
+def whole_body_bytes(mail: message.OutgoingMessage) -> int:
+    """The encoding work as_bytes did before: each whole body encoded for each recipient."""
+    html = mail.html.encode("utf-8").replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_base64(html, newline=False)
+    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    text = binascii.b2a_qp(mail.text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return len(b"\r\n".join(lines)) + len(text)
+
+
+def bench_fast_path(folder: Path, count: int, repeat: int) -> None:
     from postbode.content import load_newsletter
 
     settings = make_project(folder, count)
@@ -126,83 +188,89 @@ def bench_fast_path(folder: Path, count: int) -> None:
     variants = campaign.prepare_variants(settings, folder / NEWSLETTER,
                                          sorted({(r.locale, None) for r in people}))
     prepare_s = time.perf_counter() - start
-    naive_n = 20
-    start = time.perf_counter()
-    for r in people[:naive_n]:
-        naive_message(settings, newsletter, r)
-    naive_rate = naive_n / (time.perf_counter() - start)
-    start = time.perf_counter()
-    size = 0
-    for r in people:
-        size += len(message.build(variants[(r.locale, None)], r, "bench", settings).as_bytes())
-    build_rate = count / (time.perf_counter() - start)
+    naive = rates_over(lambda i: naive_message(settings, newsletter, people[i % count]), 30, 3.0)
 
-    start = time.perf_counter()
-    outcome = campaign.run(settings, folder / NEWSLETTER, ["everyone"],
-                           transport="outbox://outbox")
-    run_s = time.perf_counter() - start
-    assert outcome.totals["sent"] == count
-    print(f"1. fast path ({count} recipients, {len(variants)} variants, "
-          f"{size / count / 1024:.0f} KB a message)")
-    print(f"   naive (render + inline + EmailMessage each): {naive_rate:9.1f} msg/s")
-    print(f"   render + inline once per variant (cold):     {prepare_s:9.2f} s")
-    print(f"   message.build + as_bytes per recipient:      {build_rate:9.0f} msg/s "
-          f"= {build_rate / naive_rate:.0f}x naive (target >= 50x, >= 3000 msg/s)")
-    print(f"   whole campaign to the outbox (journal, files, variants included): "
-          f"{count / run_s:.0f} msg/s = {count / run_s / naive_rate:.0f}x naive")
-
-
-# ---------------------------------------------------------------- 2. SMTP vs bare smtplib
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_sink() -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert sink.stdout.readline().strip() == "ready"
-    return sink, port
-
-
-def bare_loop(port: int, blobs: list[tuple[str, bytes]]) -> float:
-    """Pre-built bytes over one smtplib connection: the ceiling for one connection."""
-    start = time.perf_counter()
-    with smtplib.SMTP("127.0.0.1", port) as smtp:
-        for rcpt, blob in blobs:
-            smtp.sendmail("nieuwsbrief@example.org", [rcpt], blob)
-    return len(blobs) / (time.perf_counter() - start)
-
-
-def bench_smtp(folder: Path, count: int) -> None:
-    settings = make_project(folder, count)
-    variants = campaign.prepare_variants(settings, folder / NEWSLETTER,
-                                         [(loc, None) for loc in LOCALES])
-    blobs = [(r.email, message.build(variants[(r.locale, None)], r, "bare", settings).as_bytes())
-             for r in readers(count)]
-    sink, port = start_sink()
-    try:
-        bare = bare_loop(port, blobs)
-        marks: list[float] = []
+    def build_all() -> float:
         start = time.perf_counter()
-        outcome = campaign.run(settings, folder / NEWSLETTER, ["everyone"],
-                               transport=f"smtp://127.0.0.1:{port}?tls=none",
-                               progress=lambda done, total: marks.append(time.perf_counter()))
-        whole = count / (time.perf_counter() - start)
-        assert outcome.totals["sent"] == count
-    finally:
-        sink.stdin.close()
-        sink.wait(timeout=30)
-    sending = count / (marks[-1] - marks[0]) if len(marks) > 1 else whole
-    print(f"2. SMTP to aiosmtpd (discarding handler, separate process), {count} messages")
-    print(f"   bare smtplib loop, pre-built bytes, 1 connection: {bare:7.0f} msg/s")
-    print(f"   postbode send phase ({settings.concurrency} connections, journal):"
-          f" {sending:7.0f} msg/s = {sending / bare:.0%} of bare (target >= 80%)")
-    print(f"   postbode whole command (snapshot, variants, send): {whole:7.0f} msg/s "
-          f"= {whole / bare:.0%} of bare")
+        for r in people:
+            message.build(variants[(r.locale, None)], r, "bench", settings).as_bytes()
+        return count / (time.perf_counter() - start)
+
+    built = repeated(build_all, repeat)
+    mails = [message.build(variants[(r.locale, None)], r, "bench", settings) for r in people]
+
+    def encode(kind: str) -> float:
+        fresh = [message.build(variants[(m.recipient.locale, None)], m.recipient, "bench", settings)
+                 for m in mails]
+        start = time.perf_counter()
+        for m in fresh:
+            m.as_bytes() if kind == "ours" else whole_body_bytes(m)
+        return count / (time.perf_counter() - start)
+
+    ours, whole = repeated(lambda: encode("ours"), repeat), repeated(lambda: encode("whole"), repeat)
+    size = sum(len(m.as_bytes()) for m in mails) / count / 1024
+    ratio = statistics.median(built) / statistics.median(naive)
+    print(f"1. fast path ({count} recipients, {len(variants)} variants, {size:.0f} KB a message)")
+    print(f"   naive (render + inline + EmailMessage each): {summary(naive)}")
+    print(f"   render + inline once per variant (cold):     {prepare_s:8.2f} s")
+    print(f"   message.build + as_bytes per recipient:      {summary(built)} = {ratio:.0f}x naive "
+          "(target >= 50x, >= 3000 msg/s)")
+    print(f"   as_bytes, bodies encoded once per variant:   {summary(ours)}")
+    print(f"   each whole body encoded per recipient:       {summary(whole)} "
+          f"(as_bytes = {statistics.median(ours) / statistics.median(whole):.1f}x)")
+
+
+# ---------------------------------------------------------------- 2. outbox vs plain files
+
+def plain_files(folder: Path, named: list[tuple[str, bytes]]) -> float:
+    """The baseline: create each file with its bytes, nothing else."""
+    folder.mkdir()
+    start = time.perf_counter()
+    for name, data in named:
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    return len(named) / (time.perf_counter() - start)
+
+
+def outbox_files(folder: Path, mails: list[message.OutgoingMessage]) -> float:
+    transport = OutboxTransport(folder)
+    transport.campaign = "bench"
+    start = time.perf_counter()
+    with transport:
+        for i in range(0, len(mails), transport.max_batch):
+            transport.send_batch(mails[i:i + transport.max_batch])
+    return len(mails) / (time.perf_counter() - start)
+
+
+def bench_outbox(folder: Path, count: int, repeat: int) -> None:
+    runs = CampaignRuns(folder / "project", count)
+    variants = campaign.prepare_variants(runs.settings, runs.folder / NEWSLETTER,
+                                         [(loc, None) for loc in LOCALES])
+    mails = [message.build(variants[(r.locale, None)], r, "bench", runs.settings) for r in readers(count)]
+    named = [(file_name(m.message_id), m.as_bytes()) for m in mails]
+    plain: list[float] = []
+    ours: list[float] = []
+    for turn in range(repeat + 1):                   # the first turn is a warm-up
+        for kind in (("plain", "ours") if turn % 2 else ("ours", "plain")):
+            target = folder / f"{kind}-{turn}"
+            rate = plain_files(target, named) if kind == "plain" else outbox_files(target, mails)
+            shutil.rmtree(target)
+            if turn:
+                (plain if kind == "plain" else ours).append(rate)
+    whole: dict[int, list[float]] = {1: [], 2: []}
+    for turn in range(repeat):
+        for workers in (1, 2) if turn % 2 == 0 else (2, 1):
+            target = folder / f"campaign-{turn}-{workers}"
+            whole[workers].append(runs.run(f"outbox://{target}", workers))
+            shutil.rmtree(target)
+    print(f"2. outbox, {count} messages")
+    print(f"   plain file creation (os.open, os.write, os.close): {summary(plain, 'files/s')}")
+    print(f"   outbox transport, pre-built messages:               {summary(ours, 'files/s')} "
+          f"= {statistics.median(ours) / statistics.median(plain):.2f}x plain (target >= 0.6x)")
+    for workers, rates in whole.items():
+        print(f"   campaign send phase (journal, build), {workers} worker{'s' if workers > 1 else ' '}: "
+              f"{summary(rates)} = {statistics.median(rates) / statistics.median(plain):.2f}x plain")
 
 
 # ---------------------------------------------------------------- 3. memory as the list grows
@@ -272,25 +340,34 @@ def bench_memory(scratch: Path | None, sizes: list[int], transport: str = "outbo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=3000)
-    parser.add_argument("--smtp", type=int, default=5000)
+    parser.add_argument("--outbox", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--on-disk", action="store_true")
     parser.add_argument("--discard-sizes", default="10000,100000,1000000")
+    parser.add_argument("--only", default="fast,outbox,memory",
+                        help="which parts to run, e.g. --only outbox")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]), args.memory_child[2])
         return
+    parts = set(args.only.split(","))
     scratch = scratch_root(args.on_disk)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          f"temporary folders on {scratch or 'the disk (' + tempfile.gettempdir() + ')'}")
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        bench_fast_path(Path(folder), args.recipients)
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        bench_smtp(Path(folder), args.smtp)
-    bench_memory(scratch, [int(s) for s in args.sizes.split(",")])
-    if args.discard_sizes:
-        bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}, temporary folders on "
+          f"{scratch or 'the disk (' + tempfile.gettempdir() + ')'}")
+    if "fast" in parts:
+        with tempfile.TemporaryDirectory(dir=scratch) as folder:
+            bench_fast_path(Path(folder), args.recipients, args.repeat)
+    if "outbox" in parts:
+        with tempfile.TemporaryDirectory(dir=scratch) as folder:
+            bench_outbox(Path(folder), args.outbox, args.repeat)
+    if "memory" in parts:
+        if args.sizes:
+            bench_memory(scratch, [int(s) for s in args.sizes.split(",")])
+        if args.discard_sizes:
+            bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
 
 
 if __name__ == "__main__":

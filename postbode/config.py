@@ -14,6 +14,7 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from postbode.errors import ConfigError
+from postbode.transports import default_concurrency
 
 CONFIG_NAME = "postbode.toml"
 
@@ -45,7 +46,7 @@ class Settings:
     build_dir: Path = Path("build")
     transport: str = "outbox://outbox"
     rate: float = 0
-    concurrency: int = 2
+    concurrency: int = 1            # unless set: transports.default_concurrency(transport)
     hourly_quota: int = 0
     daily_quota: int = 0
     secret_key: str | None = None
@@ -323,7 +324,7 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
         build_dir=p("build", d.build_dir),
         transport=r.get("send", "transport", _filled, d.transport),
         rate=float(r.get("send", "rate", _number(0), d.rate)),
-        concurrency=r.get("send", "concurrency", _number(1, MAX_CONCURRENCY, whole=True), d.concurrency),
+        concurrency=r.get("send", "concurrency", _number(1, MAX_CONCURRENCY, whole=True), None),
         hourly_quota=r.get("send", "hourly_quota", _number(0, whole=True), d.hourly_quota),
         daily_quota=r.get("send", "daily_quota", _number(0, whole=True), d.daily_quota),
     )
@@ -341,4 +342,6 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         changes["database"] = Path(env["POSTBODE_DB"]).resolve()
     if env.get("POSTBODE_SECRET_KEY"):
         changes["secret_key"] = env["POSTBODE_SECRET_KEY"]
+    if settings.concurrency is None:   # not in postbode.toml: what suits the transport
+        changes["concurrency"] = default_concurrency(changes.get("transport", settings.transport))
     return replace(settings, **changes)

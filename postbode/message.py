@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import email.policy
+import functools
 import hashlib
 import html as html_lib
 import re
@@ -415,12 +416,17 @@ def _chunks(text: str, max_bytes: int) -> list[str]:
 
 def _assemble(message: OutgoingMessage) -> bytes:
     variant = message.variant
-    cache = variant.header_lines if isinstance(variant, PreparedVariant) else {}
-    boundary = variant.boundary if isinstance(variant, PreparedVariant) else \
+    prepared = isinstance(variant, PreparedVariant)
+    cache = variant.header_lines if prepared else {}
+    boundary = variant.boundary if prepared else \
         "=_pb_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:24]
     utf8 = message.needs_smtputf8
     own = message._lines
     head = [own.get(h) or cache.get(h) or _header_line(h[0], h[1], utf8) for h in message.headers]
+    text_cte, text_body = _body(variant.text if prepared else None, message.text, message.values,
+                                "text")
+    html_cte, html_body = _body(variant.html if prepared else None, message.html,
+                                _escaped(message.values), "html")
     delimiter = f"--{boundary}\r\n".encode("ascii")
     return b"".join([
         *head,
@@ -428,29 +434,154 @@ def _assemble(message: OutgoingMessage) -> bytes:
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii"),
         delimiter,
         b'Content-Type: text/plain; charset="utf-8"\r\n'
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-        _quoted_printable(message.text), _CRLF,
+        b"Content-Transfer-Encoding: " + text_cte + b"\r\n\r\n",
+        *text_body, _CRLF,
         delimiter,
         b'Content-Type: text/html; charset="utf-8"\r\n'
-        b"Content-Transfer-Encoding: base64\r\n\r\n",
-        _base64(message.html),
+        b"Content-Transfer-Encoding: " + html_cte + b"\r\n\r\n",
+        *html_body, _CRLF if html_cte == _QP else b"",   # base64 lines end in CRLF already
         f"--{boundary}--\r\n".encode("ascii"),
     ])
 
 
-def _quoted_printable(text: str) -> bytes:
-    """Readable for Latin text and safe for any line length (soft breaks at 76)."""
-    return binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
+# A body is encoded once per variant, cut at its markers; each recipient adds only the
+# encoding of their own values. Quoted-printable pieces end in a soft line break, so
+# every piece starts a fresh line. Base64 pieces are kept for each of the three ways the
+# bytes before them can end against base64's 3-byte groups, so they join without padding
+# in the middle; lines may be shorter than 76 characters, which decoders accept.
+_QP, _B64 = b"quoted-printable", b"base64"
+# Printable ASCII but "=", spaces only inside, at most 75 characters: its own QP encoding.
+_QP_AS_IS = re.compile(r"[!-<>-~](?:[ !-<>-~]{0,73}[!-<>-~])?")
 
 
-def _base64(text: str) -> bytes:
-    """Compact for every script and several times faster than quoted-printable for the HTML."""
-    canonical = _lf_bytes(text).replace(b"\n", _CRLF)  # text in canonical form has CRLF breaks
-    encoded = binascii.b2a_base64(canonical, newline=False)
+@dataclass(frozen=True)
+class _EncodedBody:
+    """One body's literal parts, encoded once: QP pieces, or base64 (head, lines, tail) x 3."""
+
+    encoding: bytes
+    literals: tuple
+
+
+def _body(template: Template | None, filled: str, values: Mapping[str, str],
+          kind: str) -> tuple[bytes, list[bytes]]:
+    """(Content-Transfer-Encoding, the encoded body in pieces) of one part of one message."""
+    pieces = _values_in(template, filled, values) if template is not None else None
+    if pieces is None:   # not built from this template: encode the whole text
+        if kind == "text":
+            return _QP, [_qp_piece(filled, soft_end=False)]
+        return _B64, [_b64_lines(_canonical(filled))]
+    encoded = _encoded(template, kind)
+    if encoded.encoding == _QP:
+        return _QP, _join_qp(encoded.literals, pieces)
+    return _B64, _join_b64(encoded.literals, pieces)
+
+
+def _values_in(template: Template, filled: str, values: Mapping[str, str]) -> list[str] | None:
+    """The values as they stand in `filled`, if it is exactly `template` filled with them."""
+    parts, position, found = template.parts, 0, []
+    for index, part in enumerate(parts):
+        if index % 2:
+            part = values.get(part, "")
+            found.append(part)
+        if not filled.startswith(part, position):
+            return None
+        position += len(part)
+    return found if position == len(filled) else None
+
+
+def _escaped(values: Mapping[str, str]) -> dict[str, str]:
+    """The values as `fill` puts them into the HTML."""
+    return {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded(template: Template, kind: str) -> _EncodedBody:
+    """Encode a variant's literal parts once; the HTML as whichever encoding is smaller."""
+    literals = template.parts[0::2]
+    last = len(literals) - 1
+    qp = tuple(_qp_piece(text, soft_end=index < last) for index, text in enumerate(literals))
+    if kind == "text":
+        return _EncodedBody(_QP, qp)
+    raw = [_canonical(text) for text in literals]
+    if sum(map(len, qp)) <= sum(len(r) for r in raw) * 4 / 3 * 78 / 76:
+        return _EncodedBody(_QP, qp)
+    return _EncodedBody(_B64, tuple(_b64_offsets(data) for data in raw))
+
+
+def _join_qp(literals: tuple[bytes, ...], values: list[str]) -> list[bytes]:
+    out, done = [literals[0]], {}      # the same link often stands in a mail twice
+    for value, literal in zip(values, literals[1:]):
+        if value:
+            if value not in done:
+                done[value] = _qp_piece(value, soft_end=True)
+            out.append(done[value])
+        out.append(literal)
+    return out
+
+
+def _b64_offsets(data: bytes) -> tuple[tuple[bytes, bytes, bytes], ...]:
+    """For k = 0, 1, 2 bytes lent to the group before: (those bytes, encoded lines, rest)."""
+    offsets = []
+    for k in range(3):
+        rest = data[k:]
+        cut = len(rest) - len(rest) % 3
+        offsets.append((data[:k], _b64_lines(rest[:cut]), rest[cut:]))
+    return tuple(offsets)
+
+
+def _join_b64(literals: tuple, values: list[str]) -> list[bytes]:
+    out, carry = [], b""
+    for index, offsets in enumerate(literals):
+        if index:
+            carry += _canonical(values[index - 1])
+        head, lines, tail = offsets[-len(carry) % 3]
+        chunk = carry + head
+        if len(chunk) % 3:      # the literal was too short to complete a group
+            carry = chunk
+            continue
+        out += [_b64_lines(chunk), lines]
+        carry = tail
+    out.append(_b64_lines(carry))
+    return out
+
+
+def _qp_piece(text: str, soft_end: bool) -> bytes:
+    """Quoted-printable of a piece; with `soft_end` it ends in a line break a decoder removes."""
+    if soft_end and _QP_AS_IS.fullmatch(text):   # most links and greetings: nothing to encode
+        return text.encode("ascii") + b"=\r\n"
+    encoded = binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
+    soft_end = soft_end and not encoded.endswith(_CRLF) and bool(encoded)
+    if len(encoded) > 75:
+        lines = encoded.split(_CRLF)
+        # b2a_qp lets a line whose trailing blank it encodes reach 77 characters, and a
+        # soft break at the end needs room for one "=": break such lines up.
+        if max(map(len, lines)) > 76 or (soft_end and len(lines[-1]) > 75):
+            last = len(lines) - 1
+            encoded = _CRLF.join(b"=\r\n".join(_qp_folded(line, 75 if soft_end and i == last else 76))
+                                 for i, line in enumerate(lines))
+    return encoded + b"=\r\n" if soft_end else encoded
+
+
+def _qp_folded(line: bytes, room: int) -> list[bytes]:
+    """One encoded line cut into pieces that fit with their soft break, never inside =XX."""
+    pieces = []
+    while len(line) > room:
+        cut = 72 - (1 if line[71:72] == b"=" else 2 if line[70:71] == b"=" else 0)
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return pieces + [line]
+
+
+def _b64_lines(data: bytes) -> bytes:
+    """Base64 in lines of at most 76 characters, each ending in CRLF."""
+    encoded = binascii.b2a_base64(data, newline=False)
     # One C call and slicing beats base64.encodebytes, which calls into C once per line.
-    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
-    lines.append(b"")
-    return _CRLF.join(lines)
+    return b"".join(encoded[i:i + 76] + _CRLF for i in range(0, len(encoded), 76))
+
+
+def _canonical(text: str) -> bytes:
+    """UTF-8 with CRLF line breaks, the canonical form of text that base64 encodes."""
+    return _lf_bytes(text).replace(b"\n", _CRLF)
 
 
 def _lf_bytes(text: str) -> bytes:

@@ -27,7 +27,7 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str,
     return found
 
 
-ALL_COMMANDS = [()] + _commands(cli)
+ALL_COMMANDS = [()] + _commands(cli.load_all())
 
 
 def _command(path: tuple[str, ...]) -> click.Command:
@@ -161,7 +161,7 @@ def test_forget_and_unsubscribe_need_an_email_address(invoke, command):
 
 def test_a_typo_in_postbode_toml_stops_every_command(invoke, project: Path):
     toml = project / "postbode.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace("concurrency = 2", 'concurency = 2'),
+    toml.write_text(toml.read_text(encoding="utf-8").replace("[send]\n", '[send]\nconcurency = 2\n'),
                     encoding="utf-8")
     result = invoke("check", SAMPLE)
     assert result.exit_code == 1

@@ -78,7 +78,7 @@ def _line_of(path: Path, snippet: str) -> int:
 
 
 def test_a_value_of_the_wrong_type_names_file_line_and_key(project: Path):
-    path = _with(project, "concurrency = 2", 'concurrency = "two"')
+    path = _with(project, "[send]\n", '[send]\nconcurrency = "two"\n')
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
     line = _line_of(path, 'concurrency = "two"')
@@ -125,3 +125,16 @@ def test_a_default_locale_that_is_not_served_is_refused(project: Path):
 def test_a_config_path_that_is_a_folder_says_so(tmp_path: Path):
     with pytest.raises(ConfigError, match="is a folder"):
         load_settings(tmp_path, env={})
+
+
+def test_concurrency_follows_the_transport_unless_postbode_toml_sets_it(project: Path):
+    assert load_settings(project / "postbode.toml", env={}).concurrency == 1     # the outbox
+    local = {"POSTBODE_TRANSPORT": "smtp://127.0.0.1:2525?tls=none"}
+    assert load_settings(project / "postbode.toml", env=local).concurrency == 1
+    smtp = {"POSTBODE_TRANSPORT": "smtp://mailer@smtp.example.org:587"}
+    assert load_settings(project / "postbode.toml", env=smtp).concurrency == 4
+    assert load_settings(project / "postbode.toml", env={"POSTBODE_TRANSPORT": "postmark://"}
+                         ).concurrency == 4
+    path = _with(project, "[send]\n", "[send]\nconcurrency = 3\n")
+    assert load_settings(path, env=smtp).concurrency == 3
+    assert load_settings(path, env={}).concurrency == 3

@@ -8,7 +8,7 @@ import pytest
 
 from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
-from postbode.transports.smtp import is_hard_bounce
+from postbode.transports.smtp import _stuffed, is_hard_bounce
 
 
 def _addresses(count: int) -> list[str]:
@@ -217,3 +217,83 @@ def test_a_421_reconnects_once_then_leaves_the_message_for_a_retry(smtp_server, 
     assert [mail.rcpt_tos[0] for mail in smtp_server.received] == ["a@example.org", "b@example.org",
                                                                    "d@example.org"]
     assert [a for a, reply in handler.answers if reply == "421"] == ["b@example.org"] + ["c@example.org"] * 2
+
+
+# -- PIPELINING (RFC 2920) and the bytes on the wire ----------------------------------------
+
+DOTTED_TEXT = ".first line starts with a dot\n..two dots\nmiddle\n.\nlast line\n"
+
+
+def test_a_relay_with_or_without_pipelining_gets_every_mail_intact(smtp_relay, settings, outgoing):
+    messages = [outgoing(address, n, text=DOTTED_TEXT) for n, address in enumerate(_addresses(30))]
+    with open_transport(smtp_relay.url, settings, env={}) as transport:
+        connection = transport._smtp
+        results = transport.send_batch(messages)
+        assert transport._smtp is connection
+    assert [r.status for r in results] == [Status.SENT] * 30
+    # Pipelined: DATA had arrived with RCPT TO. Without PIPELINING, never before its reply.
+    assert smtp_relay.handler.data_was_waiting == [smtp_relay.handler.pipelining] * 30
+    received = {mail.rcpt_tos[0]: mail for mail in smtp_relay.received}
+    for message in messages:
+        mail = received[message.rcpt_to]
+        assert mail.raw == message.as_bytes()      # dot-stuffing undone exactly by the server
+        assert mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n") == DOTTED_TEXT
+
+
+def test_a_5xx_to_one_rcpt_rejects_only_that_message(smtp_relay, settings, outgoing):
+    smtp_relay.faults.reject = {"lezer0002@example.org"}
+    messages = [outgoing(address, n) for n, address in enumerate(_addresses(5))]
+    with open_transport(smtp_relay.url, settings, env={}) as transport:
+        connection = transport._smtp
+        results = transport.send_batch(messages)
+        assert transport._smtp is connection        # the refusal did not cost the connection
+    assert [str(r.status) for r in results] == ["sent", "sent", "rejected", "sent", "sent"]
+    assert results[2].code == 550 and results[2].hard_bounce and results[2].text.startswith("RCPT TO")
+    assert sorted(m.rcpt_tos[0] for m in smtp_relay.received) == [
+        a for a in _addresses(5) if a != "lezer0002@example.org"]
+
+
+def test_a_refused_mail_from_in_a_pipelined_group_rejects_that_message_only(smtp_relay, settings,
+                                                                             outgoing):
+    async def refuse_one_sender(server, session, envelope, address, mail_options):
+        if address == "blocked@example.org":
+            return "553 5.7.1 Sender not allowed"
+        envelope.mail_from = address
+        return "250 OK"
+
+    smtp_relay.handler.handle_MAIL = refuse_one_sender
+    messages = [outgoing(a, n) for n, a in enumerate(_addresses(3))]
+    messages[1].mail_from = "blocked@example.org"
+    with open_transport(smtp_relay.url, settings, env={}) as transport:
+        results = transport.send_batch(messages)
+    assert [str(r.status) for r in results] == ["sent", "rejected", "sent"]
+    assert results[1].text.startswith("MAIL FROM: 553") and not results[1].hard_bounce
+    assert [m.rcpt_tos[0] for m in smtp_relay.received] == [_addresses(3)[0], _addresses(3)[2]]
+
+
+def test_real_builder_bytes_go_out_unchanged(smtp_relay, settings, newsletter_messages):
+    messages = newsletter_messages(4, "nl") + newsletter_messages(4, "ar", start=4)
+    with open_transport(smtp_relay.url, settings, env={}) as transport:
+        results = transport.send_batch(messages)
+    assert [r.status for r in results] == [Status.SENT] * 8
+    received = {mail.rcpt_tos[0]: mail.raw for mail in smtp_relay.received}
+    assert all(received[m.rcpt_to] == m.as_bytes() for m in messages)
+
+
+@pytest.mark.parametrize("data, wire", [
+    (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
+    (b".a\r\nb", b"..a\r\nb\r\n.\r\n"),
+    (b"a\r\n..\r\n.\r\n", b"a\r\n...\r\n..\r\n.\r\n"),
+    (b"no dot.\r\n", b"no dot.\r\n.\r\n"),
+])
+def test_dot_stuffing(data, wire):
+    assert _stuffed(data) == wire
+
+
+def test_an_address_with_a_line_break_is_refused_before_any_command(smtp_relay, settings, outgoing):
+    message = outgoing("a@example.org", 1)
+    message.rcpt_to = "a@example.org>\r\nRCPT TO:<b@example.org"
+    with open_transport(smtp_relay.url, settings, env={}) as transport:
+        result = transport.send_batch([message])[0]
+    assert result.status == Status.REJECTED and "line break" in result.text
+    assert smtp_relay.handler.answers == [] and smtp_relay.received == []

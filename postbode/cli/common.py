@@ -1,20 +1,34 @@
-"""What every command shares: the lazily loaded settings and the consoles."""
+"""What every command shares: the lazily loaded settings and the consoles.
+
+Only click is imported here at start-up: `postbode --help` loads this module, and
+settings, Babel, rich and the address check load when a command first needs them.
+"""
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-from babel import Locale, UnknownLocaleError
-from rich.console import Console
 
-from postbode.audience import normalise
-from postbode.config import Settings, load_settings
-from postbode.errors import AudienceError
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+    from postbode.config import Settings
+
+_CONSOLES: dict[str, "Console"] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `console_err` (rich), made on first use (PEP 562)."""
+    if name not in ("console", "console_err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[name] = Console(stderr=name == "console_err", highlight=False)
+    return _CONSOLES[name]
 
 
 @dataclass
@@ -26,6 +40,8 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from postbode.config import load_settings
+
             self._settings = load_settings(self.config_path)
         return self._settings
 
@@ -39,6 +55,8 @@ class LocaleParam(click.ParamType):
     name = "locale"
 
     def convert(self, value, param, ctx):  # type: ignore[override]
+        from babel import Locale, UnknownLocaleError
+
         settings = ctx.find_object(Context).settings if ctx and ctx.find_object(Context) else None
         served = ", ".join(settings.locales) if settings else "nl"
         try:
@@ -59,6 +77,9 @@ class EmailParam(click.ParamType):
     name = "email"
 
     def convert(self, value, param, ctx):  # type: ignore[override]
+        from postbode.audience import normalise
+        from postbode.errors import AudienceError
+
         try:
             normalise(str(value))
         except AudienceError as err:

@@ -6,7 +6,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from postbode import audience, campaign, db, journal, transports
+from postbode import audience, db, journal, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
+
+if TYPE_CHECKING:
+    from postbode import campaign
 
 COLUMNS = ("sent", "rejected", "retried", "unknown")
 
@@ -61,6 +64,9 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     Example:
       python send.py send newsletters/2018-07-resultaten.yaml --segment everyone --yes
     """
+    # The sender brings the renderer, premailer and pydantic: loaded when sending, not for --help.
+    from postbode import campaign
+
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
     _import_samples_if_empty(settings)

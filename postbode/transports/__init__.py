@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from postbode.errors import TransportError
 from postbode.transports.base import SendResult, Status, Transport
 
-__all__ = ["open_transport", "describe", "SendResult", "Status", "Transport", "TransportUrl"]
+__all__ = ["open_transport", "describe", "default_concurrency", "SendResult", "Status", "Transport",
+           "TransportUrl"]
 
 ACCEPTED_FORMS = (
     "outbox://outbox",
@@ -37,6 +38,27 @@ SCHEMES = {
     "mailgun": "postbode.transports.mailgun",
     "postmark": "postbode.transports.postmark",
 }
+
+
+# Parallel connections when postbode.toml does not say, from benchmarks/bench_smtp.py and
+# bench_send.py: a second outbox writer only adds CPU, and so do more connections to a
+# relay on this machine, which answers at once; a transport across a network spends most
+# of its time waiting for answers, and more connections overlap that waiting.
+LOCAL_CONCURRENCY = 1
+NETWORK_CONCURRENCY = 4
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def default_concurrency(url: str) -> int:
+    """How many connections a campaign opens to the transport a URL names, unless told."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return NETWORK_CONCURRENCY
+    if parts.scheme == "outbox" or (parts.scheme in ("smtp", "smtps")
+                                    and (parts.hostname or "") in LOOPBACK_NAMES):
+        return LOCAL_CONCURRENCY
+    return NETWORK_CONCURRENCY
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from postbode.errors import TransportError
+from postbode.message import OutgoingMessage, PreparedVariant
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, Transport, results_for
 
 if TYPE_CHECKING:
-    from postbode.message import OutgoingMessage
     from postbode.transports import TransportUrl
 
 TLS_MODES = ("starttls", "tls", "none")
@@ -22,6 +22,9 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 PASSWORD_VARIABLE = "POSTBODE_SMTP_PASSWORD"
 ENHANCED_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9._-]+)", re.IGNORECASE)
+_LINE_BREAK = re.compile(r"[\r\n\0]")
+# The envelope commands in order, with the replies that let the transaction go on.
+ENVELOPE = (("MAIL FROM", (250,)), ("RCPT TO", (250, 251)), ("DATA", (354,)))
 # Without an enhanced status code, these RCPT replies say the mailbox does not exist.
 HARD_BOUNCE_CODES = (550, 551, 553)
 
@@ -83,7 +86,12 @@ class _Reconnect(Exception):
 
 
 class SmtpTransport(Transport):
-    """Sends each message with MAIL, RCPT, DATA over one connection it keeps open."""
+    """Sends each message with MAIL, RCPT, DATA over one connection it keeps open.
+
+    Where the server offers PIPELINING (RFC 2920) the three envelope commands go out
+    in one write and their replies are read after it: two round trips a message
+    (envelope, content) instead of four.
+    """
 
     scheme = "smtp"
     # One message is in flight at a time on a connection; claiming more than that
@@ -140,20 +148,48 @@ class SmtpTransport(Transport):
         raise AssertionError("unreachable")
 
     def _transaction(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult:
-        data = _crlf(message.as_bytes())
+        data = _wire_bytes(message)
         options = self._mail_options(smtp, message, data)
         if isinstance(options, SendResult):
             return options
-        code, reply = _command(smtp.mail, message.mail_from, options)
-        if code != 250:
-            return self._refused(smtp, message, code, reply, "MAIL FROM")
-        code, reply = _command(smtp.rcpt, message.rcpt_to)
-        if code not in (250, 251):
-            return self._refused(smtp, message, code, reply, "RCPT TO")
+        if smtp.has_extn("pipelining"):
+            refused = self._envelope_pipelined(smtp, message, options)
+        else:
+            refused = self._envelope_stepwise(smtp, message, options)
+        return refused or self._content(smtp, message, data)
+
+    def _envelope_pipelined(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
+                            options: list[str]) -> SendResult | None:
+        """RFC 2920: MAIL FROM, RCPT TO and DATA in one write, their three replies read after."""
+        params = "".join(" " + option for option in options)
+        _write(smtp, f"MAIL FROM:<{message.mail_from}>{params}\r\nRCPT TO:<{message.rcpt_to}>"
+                     "\r\nDATA\r\n".encode("utf-8"))
+        replies = [_reply(smtp) for _stage in ENVELOPE]
+        for (stage, accepted), (code, reply) in zip(ENVELOPE, replies):
+            if code not in accepted:
+                if replies[-1][0] == 354:
+                    # The server opened DATA for a refused envelope: ending the data would
+                    # complete an empty mail, so end the connection instead.
+                    self._drop()
+                return self._refused(smtp, message, code, reply, stage)
+        return None
+
+    def _envelope_stepwise(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
+                           options: list[str]) -> SendResult | None:
+        """MAIL FROM, RCPT TO and DATA one after the other, for a server without PIPELINING."""
+        steps = ((smtp.mail, (message.mail_from, options)), (smtp.rcpt, (message.rcpt_to,)),
+                 (smtp.docmd, ("DATA",)))
+        for (stage, accepted), (method, args) in zip(ENVELOPE, steps):
+            code, reply = _command(method, *args)
+            if code not in accepted:
+                return self._refused(smtp, message, code, reply, stage)
+        return None
+
+    def _content(self, smtp: smtplib.SMTP, message: "OutgoingMessage", data: bytes) -> SendResult:
+        """After 354: the dot-stuffed message and its end in one write, then the final reply."""
         try:
-            code, raw = smtp.data(data)
-        except smtplib.SMTPDataError as err:   # DATA itself refused: no content was sent
-            return self._refused(smtp, message, err.smtp_code, _text(err.smtp_error), "DATA")
+            smtp.send(_stuffed(data))
+            code, raw = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             return SendResult(message.message_id, Status.UNKNOWN, None,
@@ -169,6 +205,9 @@ class SmtpTransport(Transport):
                       data: bytes) -> list[str] | SendResult:
         """MAIL FROM parameters: SMTPUTF8 for a non-ASCII address, 8BITMIME for 8-bit content."""
         options: list[str] = []
+        if _LINE_BREAK.search(message.mail_from + message.rcpt_to):
+            return SendResult(message.message_id, Status.REJECTED, None,
+                              f"{message.rcpt_to!r}: an address with a line break cannot be sent")
         if not (message.mail_from.isascii() and message.rcpt_to.isascii()):
             if not smtp.has_extn("smtputf8"):
                 return SendResult(
@@ -208,6 +247,9 @@ class SmtpTransport(Transport):
             else:
                 smtp = smtplib.SMTP(server.host, server.port, local_hostname=server.helo,
                                     timeout=server.timeout)
+            # Every command group and every message goes out in one write: do not let
+            # Nagle's algorithm hold back its last segment waiting for an ACK.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if server.tls == "starttls":
                 self._starttls(smtp, context)
@@ -271,7 +313,7 @@ def is_hard_bounce(code: int, reply: str, stage: str) -> bool:
 
 
 def _command(method, *args) -> tuple[int, str]:
-    """Run MAIL or RCPT; a lost connection or a 421 means: reconnect and try again."""
+    """Run MAIL, RCPT or DATA; a lost connection or a 421 means: reconnect and try again."""
     try:
         code, raw = method(*args)
     except (smtplib.SMTPServerDisconnected, OSError) as err:
@@ -280,6 +322,35 @@ def _command(method, *args) -> tuple[int, str]:
     if code == 421:
         raise _Reconnect(code, reply)
     return code, reply
+
+
+def _write(smtp: smtplib.SMTP, commands: bytes) -> None:
+    """Send envelope commands; nothing of the message is out yet, so a failure means reconnect."""
+    try:
+        smtp.send(commands)
+    except (smtplib.SMTPServerDisconnected, OSError) as err:
+        raise _Reconnect(None, str(err)) from err
+
+
+def _reply(smtp: smtplib.SMTP) -> tuple[int, str]:
+    """The next reply to an envelope command (see `_command` for 421 and lost connections)."""
+    return _command(smtp.getreply)
+
+
+def _wire_bytes(message: "OutgoingMessage") -> bytes:
+    """The message with CRLF line ends: `message.build` assembles them so, others are checked."""
+    data = message.as_bytes()
+    if type(message) is OutgoingMessage and isinstance(message.variant, PreparedVariant):
+        return data
+    return _crlf(data)
+
+
+def _stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: a line that starts with a dot gets one more; then the end-of-data line."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 def _text(raw: bytes | str) -> str:

@@ -29,11 +29,15 @@ pytestmark = pytest.mark.slow
 
 
 class CountingHandler:
-    """Accepts every mail and counts the recipients it was for."""
+    """Accepts every mail and counts the recipients it was for; offers PIPELINING (RFC 2920)."""
 
     def __init__(self) -> None:
         self.received: Counter[str] = Counter()
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:

@@ -1,0 +1,73 @@
+"""The benchmarks: they run on what `./scripts/demo.sh` installs, and their SMTP sink is a real one."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from postbode.transports import Status, open_transport
+
+from conftest import REPO
+
+# Distributions whose import name is not their name with "-" as "_".
+IMPORT_NAMES = {"pyyaml": "yaml", "markdown-it-py": "markdown_it"}
+
+
+def runtime_imports() -> set[str]:
+    """Import names of what `pip install -e .` brings: pyproject's dependencies."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = {re.split(r"[~=<>!\[; ]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]}
+    return {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
+
+
+def test_benchmarks_import_nothing_beyond_the_runtime_dependencies():
+    allowed = runtime_imports() | {"postbode"}
+    assert {"premailer", "yaml", "email_validator"} <= allowed
+    scripts = sorted((REPO / "benchmarks").glob("*.py"))
+    siblings = {path.stem for path in scripts}
+    assert {"bench_send", "bench_smtp", "smtp_sink"} <= siblings
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in allowed | siblings, \
+                    f"{path.name} imports {name}, which ./scripts/demo.sh does not install"
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def sink(request):
+    command = [sys.executable, str(REPO / "benchmarks" / "smtp_sink.py")]
+    process = subprocess.Popen(command + ([] if request.param else ["--no-pipelining"]),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline().split()[1])
+        yield process, f"smtp://127.0.0.1:{port}?tls=none", request.param
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def _mark(process) -> dict:
+    process.stdin.write("mark\n")
+    process.stdin.flush()
+    return json.loads(process.stdout.readline())
+
+
+def test_the_benchmark_sink_takes_mail_with_and_without_pipelining(sink, settings, outgoing):
+    process, url, pipelining = sink
+    messages = [outgoing(f"lezer{n}@example.org", n, text=".dot\n" * n) for n in range(40)]
+    _mark(process)
+    with open_transport(url, settings, env={}) as transport:
+        assert transport._smtp.has_extn("pipelining") is pipelining
+        results = transport.send_batch(messages)
+    used = _mark(process)
+    assert [r.status for r in results] == [Status.SENT] * 40
+    assert used["mails"] == 40
+    assert 0 <= used["cpu"] and used["wall"] > 0

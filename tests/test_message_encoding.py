@@ -1,0 +1,93 @@
+"""Message MIME encoding: bodies encoded once per variant, each recipient's values joined in."""
+from __future__ import annotations
+
+import email
+import email.policy
+import random
+
+import pytest
+
+from postbode import message
+from postbode.build import build_variants
+
+from test_message import HTML, TEXT, make_rendered, make_settings, reader
+
+PIECES = ["tekst ", "Café ", ".", "..", " ", "\t", "=", "==3D", "\n", "\n.", "\n\n", "a" * 90,
+          "woord " * 30, "ʻokina ", "فاطمة ", "🙂", "x\r\ny", "end "]
+NAMES = [None, "Anna", "Jürgen Müller", "Zoë <b>&</b>", "فاطمة الزهراء", "a" * 120, "Dot . Name"]
+
+
+def _random_text(rng: random.Random, markers: list[str]) -> str:
+    parts = [rng.choice(PIECES) for _ in range(rng.randrange(0, 30))]
+    for marker in markers:
+        parts.insert(rng.randrange(0, len(parts) + 1), marker)
+    return "".join(parts)
+
+
+def _parsed(mail: message.OutgoingMessage) -> email.message.EmailMessage:
+    return email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+
+
+def _decoded(part) -> str:
+    return part.get_content().replace("\r\n", "\n")
+
+
+def _body_lines(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_variants_and_names_decode_to_exactly_the_filled_text(seed: int) -> None:
+    rng = random.Random(seed)
+    markers = [message.GREETING, message.UNSUBSCRIBE_URL, message.WEB_URL, message.UNSUBSCRIBE_URL]
+    rendered = make_rendered(html=_random_text(rng, markers), text=_random_text(rng, markers))
+    settings = make_settings()
+    variant = message.prepare(rendered, settings)
+    for name in NAMES:
+        mail = message.build(variant, reader(name=name), "campaign-1", settings)
+        parsed = _parsed(mail)
+        assert _decoded(parsed.get_body(("html",))) == mail.html.replace("\r\n", "\n").replace("\r", "\n")
+        assert _decoded(parsed.get_body(("plain",))) == mail.text.replace("\r\n", "\n").replace("\r", "\n")
+        raw = mail.as_bytes()
+        assert all(len(line) <= 76 for line in _body_lines(raw))
+        assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+
+
+def test_dutch_html_goes_quoted_printable_and_arabic_base64() -> None:
+    settings = make_settings()
+    dutch = message.build(message.prepare(make_rendered(html=HTML * 20), settings), reader(),
+                          "campaign-1", settings)
+    arabic_html = HTML.replace("Café – tekst", "نتائج التحالف ضد الاستغلال الجنسي للأطفال")
+    arabic = message.build(message.prepare(make_rendered(html=arabic_html * 20, locale="ar"),
+                                           settings), reader(), "campaign-1", settings)
+    assert _parsed(dutch).get_body(("html",))["Content-Transfer-Encoding"] == "quoted-printable"
+    assert _parsed(arabic).get_body(("html",))["Content-Transfer-Encoding"] == "base64"
+    assert _decoded(_parsed(arabic).get_body(("html",))) == arabic.html
+
+
+def test_the_sample_dutch_newsletter_is_smaller_in_quoted_printable(project) -> None:
+    keyed = make_settings(root=project)
+    result = build_variants(project / "newsletters/2018-07-resultaten.yaml", ["nl"], [None], keyed)
+    mail = message.build(message.prepare(result.variant("nl"), keyed), reader(), "campaign-1", keyed)
+    html_part = _parsed(mail).get_body(("html",))
+    assert html_part["Content-Transfer-Encoding"] == "quoted-printable"
+    as_base64 = message._b64_lines(message._canonical(mail.html))
+    assert len(html_part.get_payload()) < 0.9 * len(as_base64)
+    assert _decoded(html_part) == mail.html
+
+
+def test_each_variant_body_is_encoded_once_not_per_recipient() -> None:
+    settings = make_settings()
+    variant = message.prepare(make_rendered(html=HTML + "<!-- once -->", text=TEXT + "once\n"), settings)
+    before = message._encoded.cache_info().misses
+    for n in range(25):
+        message.build(variant, reader(f"lezer{n}@example.org", name=f"Lezer {n}"), "c", settings).as_bytes()
+    assert message._encoded.cache_info().misses - before == 2     # the HTML and the text
+
+
+def test_a_body_changed_after_build_is_encoded_as_it_is() -> None:
+    settings = make_settings()
+    variant = message.prepare(make_rendered(), settings)
+    mail = message.build(variant, reader(), "campaign-1", settings)
+    mail.html = mail.html.replace("Café", "Koffie")
+    assert "Koffie" in _decoded(_parsed(mail).get_body(("html",)))
