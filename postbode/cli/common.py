@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 from babel import Locale, UnknownLocaleError
 from rich.console import Console
+from rich.markup import escape
 
 from postbode.audience import normalise
 from postbode.config import Settings, load_settings
@@ -15,6 +17,23 @@ from postbode.errors import AudienceError
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
+
+# C0/C1 control characters (ESC starts terminal sequences, OSC-8 links among them) and the
+# bidi overrides that make text read differently from what it is.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value: object, *, lines: bool = False) -> str:
+    """Data (a name, an address, a message quoting a file) safe to print with Rich.
+
+    Markup is escaped (`[link=…]` is shown, not followed) and control characters
+    are written out (`\\x1b`), so nothing from a file or a database can colour,
+    move, retitle or add links to the operator's terminal. `lines` keeps newlines.
+    """
+    pattern = CONTROL_BUT_NEWLINE if lines else CONTROL
+    text = pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    return escape(text)
 
 
 @dataclass
