@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from postbode.cli.common import Context, console_err, shown
+from postbode.cli.common import Context, console_err, printable
 from postbode.errors import PostbodeError
 
 
@@ -36,7 +36,7 @@ class PostbodeGroup(click.Group):
                 raise
             console_err.print("[bold red]error:[/] ", end="")
             # soft_wrap: a long "file:line:column: …" line stays one line for editors and grep
-            console_err.print(shown(err, lines=True), highlight=False, soft_wrap=True)
+            console_err.print(printable(err, lines=True), highlight=False, soft_wrap=True)
             sys.exit(err.exit_code)
 
 

@@ -24,7 +24,7 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def shown(value: object, *, lines: bool = False) -> str:
+def printable(value: object, *, lines: bool = False) -> str:
     """Data (a name, an address, a message quoting a file) safe to print with Rich.
 
     Markup is escaped (`[link=…]` is shown, not followed) and control characters
