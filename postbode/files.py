@@ -39,9 +39,18 @@ def private_folder(path: Path) -> Path:
 
 
 def make_private(path: Path) -> None:
-    """Make a file (created empty if missing) readable and writable by its owner only (0600)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
-    if os.stat(path).st_uid == os.geteuid():  # another user's shared file keeps its mode
+    """Make a file (created empty if missing) readable and writable by its owner only (0600).
+
+    An existing file is never opened here: closing any descriptor of an SQLite file
+    drops every lock this process holds on it (POSIX), which corrupts concurrent use.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass
+    info = os.stat(path)
+    # another user's shared file keeps its mode
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
         os.chmod(path, PRIVATE_FILE)
 
 
