@@ -65,18 +65,22 @@ def list_newsletters(settings: Settings) -> list[Newsletter]:
 
 
 def load_or_none(path: Path) -> Newsletter | None:
-    """The newsletter in `path`, or None when the file is broken (logged once per version of it)."""
+    """The newsletter in `path`, or None when the file is broken (logged once per version of it).
+
+    A version of a file that failed is not read again (a hostile file can be slow to refuse).
+    """
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    if (path, version) in _reported:
+        return None
     try:
         return load_newsletter(path)
     except BROKEN_FILE as err:
-        try:
-            version = path.stat().st_mtime_ns
-        except OSError:
-            version = 0
-        if (path, version) not in _reported:
-            _reported.add((path, version))
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            log.warning("%s is left out of the web pages until it is fixed: %s", path.name, message)
+        _reported.add((path, version))
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("%s is left out of the web pages until it is fixed: %s", path.name, message)
         return None
 
 
