@@ -2,7 +2,9 @@
 
 The signed token in the URL is the only proof of who is asking, so these
 routes need no session, cookie or CSRF token: a mail provider's one-click POST
-carries none. A GET never changes anything (link scanners prefetch links).
+carries none. A browser's POST from another site is refused before it gets
+here (`guard`). A GET never changes anything (link scanners prefetch links).
+An expired preferences link offers to ask for a fresh one (`/p/<token>/renew`).
 """
 from __future__ import annotations
 
