@@ -176,3 +176,12 @@ def test_weak_keys_are_refused_for_real_use(keyed: Settings, secret, problem) ->
     with pytest.raises(ConfigError, match=problem):
         tokens.require_production_key(keyed.with_overrides(secret_key=secret or ""))
     tokens.require_production_key(keyed.with_overrides(secret_key=f"{KEY},{OLD_KEY}"))
+
+
+def test_the_issue_time_cannot_be_moved_to_revive_an_old_link(keyed: Settings) -> None:
+    old = tokens.sign(keyed, "preferences", "a@example.org", issued_at=946684800)
+    raw = bytearray(base64.urlsafe_b64decode(old + "=" * (-len(old) % 4)))
+    raw[1:9] = int(time.time()).to_bytes(8, "big")  # the clear-text issue time, made recent
+    revived = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    with pytest.raises(tokens.InvalidToken, match="not valid"):
+        tokens.verify(keyed, "preferences", revived)
