@@ -90,3 +90,17 @@ def test_waitress_refuses_to_start_without_a_real_key(project, key):
     assert done.returncode != 0
     assert "POSTBODE_SECRET_KEY" in done.stderr
     assert not re.search(r"Serving on", done.stderr)
+
+
+def test_serve_runs_the_same_server(project, settings):
+    env = server_env(POSTBODE_SECRET_KEY=TEST_SECRET_KEY)
+    command = [sys.executable, "-m", "postbode", "serve", "--port", "0"]
+    with running(command, cwd=project, env=env, ready=r"serving on (http://127\.0\.0\.1:\d+)") as server:
+        index = requests.get(f"{server.url}/", timeout=30)
+        link = tokens.sign(settings.with_overrides(secret_key=TEST_SECRET_KEY), "unsubscribe",
+                           "nobody@example.org")
+        refused = requests.post(f"{server.url}/u/{link}", headers={"Sec-Fetch-Site": "cross-site"},
+                                timeout=30)
+    assert index.status_code == 200 and index.headers["Server"] == "postbode"
+    assert refused.status_code == 403
+    assert any('"POST /u/[token]" 403' in line for line in server.lines)
