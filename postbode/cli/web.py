@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from postbode import tokens
-from postbode.cli.common import LOCALE, Context, console, pass_context
+from postbode.cli.common import LOCALE, Context, console, pass_context, printable
 from postbode.config import Settings
 from postbode.errors import ConfigError, PostbodeError
 
@@ -104,9 +104,9 @@ def archive(ctx: Context, newsletter: Path, out: Path | None) -> None:
     newsletter_id = find_newsletter_id(settings, newsletter)
     out = (out or settings.build_dir / "web").resolve()
     written = write_archive(settings, newsletter_id, out)
-    console.print(f"wrote {len(written)} files to {out}")
+    console.print(f"wrote {len(written)} files to {printable(out)}")
     for path in written:
-        console.print(f"  {path.relative_to(out)}", markup=False)
+        console.print(f"  {printable(path.relative_to(out))}")
 
 
 def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
@@ -114,11 +114,8 @@ def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
     if not development_ok:
         tokens.require_production_key(settings)  # refuses, saying how to set POSTBODE_SECRET_KEY
         return settings
-    settings, development = tokens.with_development_key(settings)
-    if development:
-        click.echo("note: POSTBODE_SECRET_KEY is not set; using a development key "
-                   "(links signed with it only work in this preview)", err=True)
-    return settings
+    # the preview is read-only: it has no link that a key signs or checks
+    return tokens.with_development_key(settings)[0]
 
 
 def _check_preview_host(settings: Settings, host: str) -> None:
