@@ -5,7 +5,7 @@ only when complete, so a crash or a full disk never leaves half a file behind,
 and the temporary file is removed whatever went wrong. Files that hold people's
 addresses or working links (the state database, outbox and build `.eml` files,
 CSV exports) are readable by their owner only; `private_folder` and
-`make_private` are the helpers the modules that write them call.
+`make_private` are what the modules that write them call.
 
 Every CSV cell that a spreadsheet would read as a formula (starting with `=`,
 `+`, `-`, `@`, tab or CR) is written with a leading `'` (OWASP's rule), so a

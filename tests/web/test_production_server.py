@@ -50,11 +50,11 @@ def unsubscribed(settings: Settings) -> int:
         conn.close()
 
 
-def one_click(session: requests.Session, url: str) -> list[int]:
+def one_click(http: requests.Session, url: str) -> list[int]:
     """POST as a mail provider does (RFC 8058); a 503 is retried as the provider would."""
     answers = []
     while len(answers) < MAX_RETRIES and (not answers or answers[-1] == 503):
-        answers.append(session.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=60).status_code)
+        answers.append(http.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=60).status_code)
     return answers
 
 
@@ -63,9 +63,9 @@ def test_waitress_answers_2000_one_click_posts_and_records_each(project, setting
              for email in audience_of_2000]
     env = server_env(POSTBODE_SECRET_KEY=TEST_SECRET_KEY)
     with running(WAITRESS, cwd=project, env=env, ready=READY) as server:
-        sessions = [requests.Session() for _ in range(CLIENTS)]
+        connections = [requests.Session() for _ in range(CLIENTS)]
         with ThreadPoolExecutor(CLIENTS) as pool:
-            per_link = list(pool.map(lambda i: one_click(sessions[i % CLIENTS],
+            per_link = list(pool.map(lambda i: one_click(connections[i % CLIENTS],
                                                          f"{server.url}/u/{links[i]}"), range(POSTS)))
         headers = requests.get(f"{server.url}/", timeout=30).headers
     answers = Counter(status for statuses in per_link for status in statuses)
