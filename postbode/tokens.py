@@ -42,7 +42,7 @@ VERSION = b"\x01"
 HEADER = struct.Struct(">cQ12s")  # version, issued (Unix seconds), nonce
 MIN_KEY_BYTES = 32
 DAY = 86400
-# The longest-lived links: unsubscribe works forever (a reader may act on an old mail).
+# Unsubscribe links work forever: a reader may act on a mail that is years old.
 NEVER = None
 
 # Only for previews and the outbox demo; never for mail that leaves the machine.
@@ -125,7 +125,8 @@ def sign(settings: Settings, purpose: str, email: str | None = None, *,
                          sort_keys=True).encode("utf-8")
     issued = int(time.time()) if issued_at is None else int(issued_at)
     header = HEADER.pack(VERSION, issued, os.urandom(12))
-    sealed = _cipher(secret_keys(settings)[0]).encrypt(header[-12:], payload, header[:-12] + purpose.encode())
+    authenticated = header[:-12] + purpose.encode()  # version, issue time, purpose
+    sealed = _cipher(secret_keys(settings)[0]).encrypt(header[-12:], payload, authenticated)
     return base64.urlsafe_b64encode(header + sealed).rstrip(b"=").decode("ascii")
 
 
