@@ -50,6 +50,7 @@ class Settings:
     hourly_quota: int = 0
     daily_quota: int = 0
     secret_key: str | None = None
+    preferences_link_days: int = 365  # a preferences link's life; unsubscribe links never expire
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with flag values applied (None means: not given)."""
@@ -103,7 +104,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
 SCHEMA: dict[str, tuple[str, ...]] = {
     "sender": ("name", "email", "reply_to"),
     "organisation": ("name", "postal_address", "website"),
-    "web": ("base_url",),
+    "web": ("base_url", "preferences_link_days"),
     "mail": ("list_id", "unsubscribe_mailto"),
     "i18n": ("source_locale", "locales", "default_locale", "timezone", "completeness", "wrap"),
     "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
@@ -307,6 +308,8 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
         postal_address=r.get("organisation", "postal_address", _text, ""),
         website=r.get("organisation", "website", _text, ""),
         base_url=r.get("web", "base_url", _web_url, d.base_url).rstrip("/"),
+        preferences_link_days=r.get("web", "preferences_link_days", _number(1, whole=True),
+                                    d.preferences_link_days),
         list_id=r.get("mail", "list_id", _filled, d.list_id),
         unsubscribe_mailto=r.get("mail", "unsubscribe_mailto", _email),
         source_locale=source,

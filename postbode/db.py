@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
+from postbode import files
 from postbode.errors import PostbodeError
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -30,7 +31,8 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     """Open (and create) the state database, ready for concurrent use."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.private_folder(path.parent)  # addresses and consent: owner-only (0700/0600);
+        files.make_private(path)  # before SQLite opens it: its -wal and -shm files copy the mode
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         # the first statement reads the file: a file that is not a database fails here
         conn.execute("PRAGMA journal_mode=WAL")

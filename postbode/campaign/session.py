@@ -70,5 +70,5 @@ def signing_settings(settings: Settings, url: str) -> tuple[Settings, bool]:
     """Settings with a signing key: the outbox may use the labelled development key, others not."""
     if parse_url(url).scheme == "outbox":
         return tokens.with_development_key(settings)
-    tokens.key_for(settings)  # raises ConfigError saying how to set POSTBODE_SECRET_KEY
+    tokens.require_production_key(settings)  # no key, a short one or the development key: ConfigError
     return settings, False

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from postbode.cli.common import Context
+from postbode.cli.common import Context, printable
 from postbode.errors import PostbodeError
 
 # command → (module of postbode.cli that registers it, its summary for `postbode --help`).
@@ -87,7 +87,7 @@ class PostbodeGroup(click.Group):
 
             console_err.print("[bold red]error:[/] ", end="")
             # soft_wrap: a long "file:line:column: …" line stays one line for editors and grep
-            console_err.print(str(err), markup=False, highlight=False, soft_wrap=True)
+            console_err.print(printable(err, lines=True), highlight=False, soft_wrap=True)
             sys.exit(err.exit_code)
 
 

@@ -6,6 +6,7 @@ settings, Babel, rich and the address check load when a command first needs them
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,25 @@ def __getattr__(name: str) -> Any:
 
         _CONSOLES[name] = Console(stderr=name == "console_err", highlight=False)
     return _CONSOLES[name]
+
+# C0/C1 control characters (ESC starts terminal sequences, OSC-8 links among them) and the
+# bidi overrides that make text read differently from what it is.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object, *, lines: bool = False) -> str:
+    """Data (a name, an address, a message quoting a file) safe to print with Rich.
+
+    Markup is escaped (`[link=…]` is shown, not followed) and control characters
+    are written out (`\\x1b`), so nothing from a file or a database can colour,
+    move, retitle or add links to the operator's terminal. `lines` keeps newlines.
+    """
+    from rich.markup import escape
+
+    pattern = CONTROL_BUT_NEWLINE if lines else CONTROL
+    text = pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    return escape(text)
 
 
 @dataclass

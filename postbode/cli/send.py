@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from postbode import audience, db, journal, transports
-from postbode.cli.common import EMAIL, Context, console, pass_context
+from postbode.cli.common import EMAIL, Context, console, pass_context, printable
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
 
@@ -268,7 +268,7 @@ def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
     console.print(f"{count} unknown (not resent; check with your mail server or provider, "
                   "then run the same command with --resend-unknown to send them again):")
     for entry in shown:
-        console.print(f"  {entry.recipient.email}  {entry.message_id or ''}")
+        console.print(f"  {printable(entry.recipient.email)}  {printable(entry.message_id or '')}")
     if count > len(shown):
         console.print(f"  … and {count - len(shown)} more (report {campaign_id} --csv FILE)")
 

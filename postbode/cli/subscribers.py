@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from postbode import audience
-from postbode.cli.common import EMAIL, Context, console, pass_context
+from postbode.cli.common import EMAIL, Context, console, pass_context, printable
 from postbode.db import connect
 from postbode.importer import ImportSummary
 from postbode.segments import load_segments
@@ -60,7 +60,7 @@ def _print_summary(summary: ImportSummary) -> None:
     for label, problems in (("skipped", summary.invalid), ("warning", summary.warnings)):
         for problem in problems[:MAX_SHOWN_PROBLEMS]:
             console.print(f"[yellow]{label}:[/] ", end="")
-            console.print(str(problem), markup=False)
+            console.print(printable(problem))
         if len(problems) > MAX_SHOWN_PROBLEMS:
             console.print(f"[yellow]{label}:[/] … and {len(problems) - MAX_SHOWN_PROBLEMS} more")
     title = f"{summary.file.name} → list {summary.list_name}" + (" (dry run: nothing written)" if summary.dry_run else "")
@@ -105,7 +105,8 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
         shown = 0
         for r in audience.resolve(conn, list(segments), ctx.settings):
             if shown < limit:
-                table.add_row(r.email, r.name or "", r.locale, r.formality, r.segment, r.view or "(public)")
+                table.add_row(*map(printable, (r.email, r.name or "", r.locale, r.formality, r.segment,
+                                           r.view or "(public)")))
             shown += 1
         _print_table(table, shown, limit)
     else:
@@ -113,8 +114,8 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
         shown = 0
         for row in audience.iter_subscribers(conn):
             if shown < limit:
-                table.add_row(row["email"], row["name"] or "", row["locale"] or "", row["formality"] or "",
-                              row["consent"], row["lists"] or "")
+                table.add_row(*map(printable, (row["email"], row["name"] or "", row["locale"] or "",
+                                           row["formality"] or "", row["consent"], row["lists"] or "")))
             shown += 1
         _print_table(table, shown, limit)
 

@@ -5,14 +5,18 @@ every other command does without, and this module is imported for all of them.
 """
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import click
 
 from postbode import tokens
-from postbode.cli.common import LOCALE, Context, console, pass_context
+from postbode.cli.common import LOCALE, Context, console, pass_context, printable
 from postbode.config import Settings
-from postbode.errors import PostbodeError
+from postbode.errors import ConfigError, PostbodeError
+
+# Threads of the web server `serve` runs (waitress), as in the README's production command.
+THREADS = 4
 
 
 def register(cli: click.Group) -> None:
@@ -22,7 +26,7 @@ def register(cli: click.Group) -> None:
 
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True,
-                           help="Address to listen on.")
+                           help="Address to listen on (a preview: only with a real POSTBODE_SECRET_KEY).")
 port_option = click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
                            help="Port to listen on (0: any free port).")
 
@@ -36,14 +40,17 @@ port_option = click.option("--port", default=5000, show_default=True, type=click
 def serve(ctx: Context, host: str, port: int, with_preview: bool) -> None:
     """Serve web versions, unsubscribe and preferences pages.
 
-    Needs POSTBODE_SECRET_KEY (the key the mails' links were signed with).
-    In production, run the app behind a WSGI server instead:
-    `postbode.web:create_app()`.
+    Needs POSTBODE_SECRET_KEY (the key the mails' links were signed with; several,
+    comma-separated, newest first, while rotating). With --preview it serves only
+    pages that change nothing: no unsubscribe, preferences or webhook routes.
+    In production, run `waitress-serve --call postbode.web:create_app` (README).
 
     \b
     Example:
       python send.py serve --port 8080
     """
+    if with_preview:
+        _check_preview_host(ctx.settings, host)
     settings = _signing_settings(ctx.settings, development_ok=with_preview)
     _run(settings, host, port, with_preview, path="/")
 
@@ -65,6 +72,7 @@ def preview(ctx: Context, newsletter: Path, locale: str | None, segment: str | N
     """
     from postbode.web.versions import find_newsletter_id, view_of_segment
 
+    _check_preview_host(ctx.settings, host)
     settings = _signing_settings(ctx.settings, development_ok=True)
     newsletter_id = find_newsletter_id(settings, newsletter)
     query = [f"locale={locale}"] if locale else []
@@ -97,46 +105,59 @@ def archive(ctx: Context, newsletter: Path, out: Path | None) -> None:
     newsletter_id = find_newsletter_id(settings, newsletter)
     out = (out or settings.build_dir / "web").resolve()
     written = write_archive(settings, newsletter_id, out)
-    console.print(f"wrote {len(written)} files to {out}")
+    console.print(f"wrote {len(written)} files to {printable(out)}")
     for path in written:
-        console.print(f"  {path.relative_to(out)}", markup=False)
+        console.print(f"  {printable(path.relative_to(out))}")
 
 
 def _signing_settings(settings: Settings, *, development_ok: bool) -> Settings:
     """Settings with a token key; only a preview may fall back to the development key."""
     if not development_ok:
-        tokens.key_for(settings)  # refuses, saying how to set POSTBODE_SECRET_KEY
+        tokens.require_production_key(settings)  # refuses, saying how to set POSTBODE_SECRET_KEY
         return settings
-    settings, development = tokens.with_development_key(settings)
-    if development:
-        click.echo("note: POSTBODE_SECRET_KEY is not set; using a development key "
-                   "(links signed with it only work in this preview)", err=True)
-    return settings
+    # the preview is read-only: it has no link that a key signs or checks
+    return tokens.with_development_key(settings)[0]
+
+
+def _check_preview_host(settings: Settings, host: str) -> None:
+    """A preview shows what is not published yet: loopback only, unless a real key is set."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return
+    try:
+        tokens.require_production_key(settings)
+    except ConfigError as err:
+        raise ConfigError(f"the preview listens on 127.0.0.1 only: it shows newsletters before "
+                          f"they are sent. To serve it on {host}, set a real key first: {err}") from None
 
 
 def _run(settings: Settings, host: str, port: int, with_preview: bool, *, path: str) -> None:
-    """Bind, print the URL, serve until Ctrl-C."""
-    from werkzeug.serving import make_server
+    """Bind, print the URL, serve until Ctrl-C (waitress: timeouts and a bounded thread pool)."""
+    from waitress import create_server
 
     from postbode.web import create_app
 
     holder = _Later()
     try:
-        server = make_server(host, port, holder, threaded=True)
-    except OSError as err:
+        server = create_server(holder, host=host, port=port, threads=THREADS,
+                               ident="postbode", clear_untrusted_proxy_headers=True)
+    except (OSError, ValueError) as err:
         raise PostbodeError(f"cannot listen on {host}:{port} ({err}); choose another --port") from err
-    url = f"http://{host}:{server.server_port}"
+    url = f"http://{host}:{server.effective_port}"
     if with_preview:
         # Images and links then point at this server, not the public site.
         settings = settings.with_overrides(base_url=url)
     holder.app = create_app(settings, {"PREVIEW": with_preview})
     click.echo(f"serving on {url}{path}  (Ctrl-C stops)")
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
-        server.server_close()
+        server.close()
 
 
 class _Later:

@@ -110,10 +110,32 @@ def compose(text: str, shown: str, empty_hint: str = EMPTY_HINT) -> Tree:
                     "— remove it", line, column) from None
     except yaml.YAMLError as err:
         raise fail(shown, f"not valid YAML: {err}") from None
+    except RecursionError:
+        raise _too_deep(text, shown) from None
     if root is None:
         raise fail(shown, f"the file is empty — {empty_hint}")
-    tree.data = _convert(root, (), tree, set())
+    try:
+        tree.data = _convert(root, (), tree, set())
+    except yaml.MarkedYAMLError as err:  # a tag such as !custom that no plain value has
+        mark = err.problem_mark or err.context_mark
+        raise fail(shown, f"{err.problem or 'not valid YAML'} — remove the '!…' tag and write the "
+                   "value as plain text", mark.line + 1 if mark else None,
+                   mark.column + 1 if mark else None) from None
+    except RecursionError:
+        raise _too_deep(text, shown) from None
     return tree
+
+
+def _too_deep(text: str, shown: str) -> ContentError:
+    """Nesting too deep to read (thousands of brackets): the line where it gets deep."""
+    depth, line, steps = 0, None, {"[": 1, "{": 1, "]": -1, "}": -1}
+    for number, row in enumerate(text.splitlines(), start=1):
+        for char in row:
+            depth += steps.get(char, 0)
+            if depth > 100 and line is None:
+                line = number
+    return fail(shown, "nested too deeply to read (brackets or indentation inside each other "
+                "hundreds of times) — write the value out plainly", line)
 
 
 def _tab_indented_line(text: str, up_to: int | None) -> int | None:

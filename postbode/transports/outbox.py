@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from postbode import files
 from postbode.errors import TransportError
 from postbode.transports.base import SendResult, Status, Transport
 
@@ -60,7 +61,7 @@ class OutboxTransport(Transport):
             return
         target = self.folder / campaign_folder_name(self.campaign)
         try:
-            target.mkdir(parents=True, exist_ok=True)
+            files.private_folder(target)  # mails hold addresses and working links
             self._dir_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:
             raise TransportError(
@@ -83,7 +84,7 @@ class OutboxTransport(Transport):
         temporary = f".{name}.{os.getpid()}.tmp"
         dir_fd = self._dir_fd
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, files.PRIVATE_FILE, dir_fd=dir_fd)
             try:
                 _write_all(fd, message.as_bytes())
             finally:

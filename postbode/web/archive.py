@@ -17,7 +17,7 @@ from postbode.web.versions import newsletter_path, views_of
 
 def write_archive(settings: Settings, newsletter_id: str, out: Path) -> list[Path]:
     """Render every locale × view of a newsletter, then (only if all worked) write them under `out`."""
-    app = create_app(settings)
+    app = create_app(settings, {"READ_ONLY": True})  # public pages only: needs no signing key
     pages = _web_versions(app, settings, newsletter_id)
     pages.update(_public_pages(app, settings))
     files = {out / url_path.strip("/") / "index.html": body for url_path, body in sorted(pages.items())}

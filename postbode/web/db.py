@@ -11,7 +11,10 @@ from postbode import db
 def get_db() -> sqlite3.Connection:
     """The request's connection to the state database, opened on first use."""
     if "db" not in g:
-        g.db = db.connect(current_app.config["POSTBODE_SETTINGS"].database)
+        path = current_app.config["POSTBODE_SETTINGS"].database
+        # a read-only app (preview, archive) cannot change the state, even by mistake
+        g.db = (sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                if current_app.config.get("READ_ONLY") else db.connect(path))
     return g.db
 
 

@@ -1,12 +1,14 @@
 """What every page shares: the page locale, its translations, the Jinja setup and safe headers."""
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations
 from flask import Flask, Response, current_app, g, make_response, render_template, request
 from jinja2 import FileSystemLoader, StrictUndefined
+from werkzeug.exceptions import HTTPException
 
 from postbode import i18n
 from postbode.config import Settings
@@ -17,6 +19,8 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
+# How long a reader's browser or a provider waits before trying a busy database again.
+RETRY_AFTER = "5"
 
 
 def settings() -> Settings:
@@ -40,9 +44,10 @@ def setup(app: Flask) -> None:
     )
     app.after_request(_safe_headers)
     app.register_error_handler(404, lambda _e: render_page("not_found.html", status=404))
-    app.register_error_handler(405, lambda _e: render_page("not_found.html", status=405))
+    app.register_error_handler(405, _not_allowed)
     app.register_error_handler(413, lambda _e: render_page("not_found.html", status=413))
     app.register_error_handler(PostbodeError, _unavailable)
+    app.register_error_handler(sqlite3.OperationalError, _busy)
 
 
 def choose_locale(preferred: str | None = None) -> str:
@@ -116,9 +121,29 @@ def _unavailable(err: PostbodeError) -> Response:
     return render_page("unavailable.html", status=500)
 
 
+def _not_allowed(err: HTTPException) -> Response:
+    """405 with the methods the URL does take (`Allow`), as HTTP asks."""
+    response = render_page("not_found.html", status=405)
+    allowed = getattr(err, "valid_methods", None)
+    if allowed:
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+    return response
+
+
+def _busy(err: sqlite3.OperationalError) -> Response:
+    """A locked database is a moment's wait: 503 + Retry-After (providers retry), never a 500."""
+    if "locked" not in str(err) and "busy" not in str(err):
+        raise err
+    current_app.logger.warning("database busy, answered 503: %s", err)
+    response = render_page("unavailable.html", status=503)
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
 def _safe_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Subscription links carry tokens: never send them on to another site.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # Subscription links carry tokens: never send them on to another site. (Not
+    # no-referrer: browsers then send `Origin: null`, which the cross-site check refuses.)
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -1,19 +1,21 @@
 """Public pages: the archive index, web versions of each newsletter, and the "manage" explanation."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from babel.dates import format_date
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, send_from_directory
 from werkzeug.utils import safe_join
 
 from postbode import i18n
 from postbode.config import Settings
-from postbode.content import Newsletter, images, load_newsletter
+from postbode.content import Newsletter, images
 from postbode.errors import PostbodeError
 from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
-from postbode.web.versions import (WebLinks, WebVersion, list_newsletters, newsletter_path,
-                                   render_web_version, views_of)
+from postbode.web.versions import (WebLinks, WebVersion, list_newsletters, load_or_none,
+                                   newsletter_path, render_web_version, views_of)
 
 bp = Blueprint("public", __name__)
 
@@ -81,10 +83,8 @@ def _find(newsletter_id: str, locale: str, view: str | None) -> tuple[Newsletter
     code = served_locale(locale, s)
     if path is None or code is None:
         abort(404)
-    try:
-        newsletter = load_newsletter(path)
-    except PostbodeError as err:
-        current_app.logger.warning("newsletter %s: %s", newsletter_id, err)
+    newsletter = load_or_none(path)
+    if newsletter is None:
         abort(404)
     if view is not None and view not in views_of(newsletter):
         abort(404)
@@ -113,7 +113,9 @@ def cached_version(newsletter: Newsletter, locale: str, view: str | None) -> Web
 
 
 def web_links(newsletter_id: str, locale: str, view: str | None) -> WebLinks:
-    here = url_for("public.web_version", newsletter_id=newsletter_id, locale=locale, view=view,
-                   _external=True)
-    return WebLinks(web=here, manage=url_for("public.manage", locale=locale, _external=True))
+    """The links in a web version, from `base_url`: never from the request's Host header."""
+    base = settings().base_url
+    parts = ["v", newsletter_id, locale] + ([view] if view else [])
+    here = f"{base}/" + "/".join(quote(part, safe="") for part in parts)
+    return WebLinks(web=here, manage=f"{base}/manage/{quote(locale, safe='')}")
 

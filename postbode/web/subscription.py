@@ -2,11 +2,13 @@
 
 The signed token in the URL is the only proof of who is asking, so these
 routes need no session, cookie or CSRF token: a mail provider's one-click POST
-carries none. A GET never changes anything (link scanners prefetch links).
+carries none. A browser's POST from another site is refused before it gets
+here (`guard`). A GET never changes anything (link scanners prefetch links).
+An expired preferences link offers to ask for a fresh one (`/p/<token>/renew`).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from postbode import audience, tokens
 from postbode.web.db import get_db
@@ -49,8 +51,24 @@ def unsubscribe(token: str) -> Response:
 def preferences(token: str) -> Response:
     email = _email_from(token, "preferences")
     if email is None:
-        return _damaged()
+        return _damaged_or_expired(token)
     return _preferences_page(email)
+
+
+@bp.post("/p/<token>/renew")
+def renew(token: str) -> Response:
+    """An expired preferences link's "send me a new one" button.
+
+    The request is logged for the operator (by address hash); mailing the fresh
+    link goes through the sending path, which this web app does not run.
+    """
+    email = _email_from(token, "preferences", max_age=None)
+    if email is None:
+        return _damaged()
+    current_app.logger.warning("a fresh preferences link was requested for address %s…; "
+                               "send it with the next mail", audience.email_hash(
+                                   audience.address_key(email))[:12])
+    return _private(render_page("renewal_requested.html"))
 
 
 @bp.post("/p/<token>")
@@ -58,7 +76,7 @@ def save_preferences(token: str) -> Response:
     """Save language, formality and lists, or unsubscribe from everything."""
     email = _email_from(token, "preferences")
     if email is None:
-        return _damaged()
+        return _damaged_or_expired(token)
     conn = get_db()
     subscriber = audience.get_subscriber(conn, email)
     if subscriber is None:
@@ -112,12 +130,21 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
     ))
 
 
-def _email_from(token: str, purpose: str) -> str | None:
-    """The address a valid token was signed for; None when the link is damaged."""
+def _email_from(token: str, purpose: str, **max_age: int | None) -> str | None:
+    """The address a valid token was signed for; None when the link is damaged or expired."""
     try:
-        return tokens.verify(settings(), purpose, token)["email"]
+        # a token with only a subscriber key (no address) is looked up once the store offers it
+        return tokens.verify(settings(), purpose, token, **max_age)["email"]
     except tokens.InvalidToken:
         return None
+
+
+def _damaged_or_expired(token: str) -> Response:
+    """A genuine preferences link that is only too old offers a fresh one; anything else is damaged."""
+    if _email_from(token, "preferences", max_age=None) is None:
+        return _damaged()
+    return _private(render_page("expired.html", status=410,
+                                renew_url=f"{settings().base_url}/p/{token}/renew"))
 
 
 def _locale_of(subscriber: audience.Subscriber | None) -> str | None:

@@ -8,17 +8,25 @@ manage a subscription.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from postbode import build, message
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
-from postbode.errors import ContentError, PostbodeError
+from postbode.errors import PostbodeError
 from postbode.segments import find_segments
 
 # The web is not personal: no name, so the anonymous greeting.
 WEB_FORMALITY = "informal"
+# What a broken newsletter file can raise while it is read; it must never take other pages down.
+BROKEN_FILE = (PostbodeError, yaml.YAMLError, RecursionError, ValueError, UnicodeError)
+
+log = logging.getLogger("postbode.web")
+_reported: set[tuple[Path, int]] = set()
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,28 @@ def newsletter_path(settings: Settings, newsletter_id: str) -> Path | None:
 
 def list_newsletters(settings: Settings) -> list[Newsletter]:
     """Every newsletter that loads, newest first (a broken file is left out of the archive)."""
-    found = []
-    for path in sorted(settings.newsletters_dir.glob("*.yaml")):
-        try:
-            found.append(load_newsletter(path))
-        except ContentError:
-            continue
-    return sorted(found, key=lambda n: n.date, reverse=True)
+    found = [load_or_none(path) for path in sorted(settings.newsletters_dir.glob("*.yaml"))]
+    return sorted((n for n in found if n is not None), key=lambda n: n.date, reverse=True)
+
+
+def load_or_none(path: Path) -> Newsletter | None:
+    """The newsletter in `path`, or None when the file is broken (logged once per version of it).
+
+    A version of a file that failed is not read again (a hostile file can be slow to refuse).
+    """
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    if (path, version) in _reported:
+        return None
+    try:
+        return load_newsletter(path)
+    except BROKEN_FILE as err:
+        _reported.add((path, version))
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("%s is left out of the web pages until it is fixed: %s", path.name, message)
+        return None
 
 
 def views_of(newsletter: Newsletter) -> list[str]:

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import os
 import sqlite3
 import time
@@ -42,6 +43,7 @@ MAX_SIGNATURE_AGE = 15 * 60
 # Bounce events may carry the bounced mail's headers; still far below this.
 MAX_BODY = 1024 * 1024
 MAX_TEXT = 500
+MAX_DEPTH = 32
 
 # Postmark bounce types that mean the address is gone, or that the person complained.
 POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
@@ -166,15 +168,17 @@ def mailgun() -> Response:
     key = os.environ.get(MAILGUN_KEY)
     if not key:
         raise Refused(503, f"the Mailgun webhook signing key is not configured; set {MAILGUN_KEY}")
-    payload = _json_object()
+    payload = _json_object()  # bounded: depth, size and numbers checked before anything is read
     token = verify_mailgun_signature(payload.get("signature"), key, time.time())
+    conn = get_db()
+    # committed on its own, before the body is validated: a signature is used once, whatever follows
+    with audience.atomic(conn):
+        _remember_token(conn, token)
     data = payload.get("event-data")
     if not isinstance(data, dict):
         raise Refused(400, "event-data missing or not an object")
-    conn = get_db()
+    event = parse_mailgun(data)
     with audience.atomic(conn):
-        _remember_token(conn, token)
-        event = parse_mailgun(data)
         outcome = apply_event(conn, event) if event else "ignored"
     if event is None:
         return _answer(outcome, event=str(data.get("event", ""))[:40])
@@ -279,15 +283,44 @@ def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
 
 
 def _json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or 400 with a short reason."""
+    """The request body as a JSON object, or 400 with a short reason.
+
+    Refused without a traceback: NaN/Infinity and numbers too big for a float,
+    nesting deeper than MAX_DEPTH (providers send a handful of levels).
+    """
     body = request.get_data(cache=True)
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise Refused(400, f"body is not valid JSON ({type(err).__name__})") from None
     if not isinstance(payload, dict):
         raise Refused(400, "body must be a JSON object")
+    if _too_deep(payload):
+        raise Refused(400, f"body is nested more than {MAX_DEPTH} levels deep")
     return payload
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too big")
+    return value
+
+
+def _too_deep(payload: Any) -> bool:
+    """Whether any value sits more than MAX_DEPTH objects or lists deep (walked without recursion)."""
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _required_text(data: Mapping[str, Any], name: str) -> str:
