@@ -182,7 +182,8 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     return OutgoingMessage(recipient=recipient, message_id=message_id,
                            mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
                            subject=subject, html=html, text=text, variant=variant, values=values,
-                           headers=_headers(variant, to, subject, message_id, unsubscribe),
+                           headers=_headers(variant, to, subject, message_id, unsubscribe)
+                           + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
                            _lines={("To", to): _address_line("To", name, recipient.email)})
 
 
@@ -202,6 +203,13 @@ def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("Content-Language", variant.content_language),
     ]
+
+
+def feedback_id(campaign_id: str, segment: str | None, variant: PreparedVariant) -> str:
+    """Gmail's feedback loop header, `campaign:list:sender`; its fields may not hold a colon."""
+    fields = (campaign_id, segment or "none", variant.domain)
+    return _checked("Feedback-ID", ":".join(re.sub(r"[:\s]+", "-", f) for f in fields),
+                    "the campaign id, segment name or sender domain")
 
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
