@@ -492,9 +492,11 @@ class _Sender:
 
     def _worker(self) -> None:
         conn = db.connect(self.settings.database, migrate=False)
-        transport = open_transport(self.url, self.settings, campaign=self.campaign.id)
+        transport: Transport | None = None
         unsettled: list[journal.Outcome] = []   # outcomes not yet committed
         try:
+            # inside the try: a missing key is the campaign's error, not a silently dead thread
+            transport = open_transport(self.url, self.settings, campaign=self.campaign.id)
             transport.open()
             while not self.stop.is_set():
                 if not self._step(conn, transport, unsettled):
@@ -507,7 +509,8 @@ class _Sender:
             try:
                 self._settle(conn, unsettled)
             finally:
-                transport.close()
+                if transport is not None:
+                    transport.close()
                 conn.close()
 
     def _settle(self, conn, unsettled: list[journal.Outcome]) -> None:

@@ -98,9 +98,15 @@ class ApiTransport(Transport):
     def send_batch(self, messages: Sequence["OutgoingMessage"]) -> list[SendResult]:
         self.open()
         by_id: dict[int, SendResult] = {}
+        throttled: SendResult | None = None
         for group in self.calls(messages):
-            for message, result in zip(group, self._post(group)):
+            # once the provider asked us to slow down, the rest of the batch waits as well
+            results = self._post(group) if throttled is None else results_for(
+                group, Status.RETRY, throttled.code, f"not sent: {self.provider} asked to wait",
+                retry_after=throttled.retry_after)
+            for message, result in zip(group, results):
                 by_id[id(message)] = result
+            throttled = throttled or next((r for r in results if r.code == 429), None)
         return [by_id[id(message)] for message in messages]
 
     def _post(self, group: Sequence["OutgoingMessage"]) -> list[SendResult]:

@@ -43,6 +43,9 @@ def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "SesTrans
     if not url.host:
         raise url.error("name the AWS region, e.g. ses://eu-west-1")
     credentials = {name.lower(): env[name] for name in CREDENTIAL_NAMES if env.get(name)}
+    if ("aws_access_key_id" in credentials) != ("aws_secret_access_key" in credentials):
+        raise url.error("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither "
+                        "(then AWS_PROFILE or the instance role is used)")
     return SesTransport(url.host, options.get("configuration_set"),
                         options.get("api") or env.get(API_VARIABLE), credentials,
                         url.number("timeout", 60.0))
