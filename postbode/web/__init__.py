@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from postbode.config import Settings, load_settings
-from postbode.web import db, pages, preview, public, subscription, webhooks
+from postbode.web import db, hooks, pages, preview, public, subscription, webhooks
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,5 +36,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(subscription.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(hooks.bp)   # /webhooks/ses, brevo, mailjet, sendgrid
     if app.config["PREVIEW"]:
         app.register_blueprint(preview.bp)
