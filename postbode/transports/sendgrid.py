@@ -17,7 +17,9 @@ import requests
 
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
-from postbode.transports.http import ApiTransport, address, header, own_headers, seconds
+from postbode.transports.http import (
+    ApiTransport, address, header, json_or_none, own_headers, seconds,
+)
 
 if TYPE_CHECKING:
     from postbode.message import OutgoingMessage
@@ -64,8 +66,8 @@ class SendGridTransport(ApiTransport):
     def check_key(self) -> None:
         """GET /v3/scopes: the key must exist and be allowed to send mail."""
         response = self.get(f"{self.base}/v3/scopes", headers=self._auth())
-        scopes = response.json().get("scopes", []) if response.ok else ["mail.send"]
-        if "mail.send" not in scopes:
+        body = json_or_none(response) if response.ok else None
+        if isinstance(body, dict) and "mail.send" not in body.get("scopes", []):
             raise self.unsupported("sending with this API key: it lacks the mail.send permission; "
                                    f"give {KEY_VARIABLE} a key with Mail Send access")
 
