@@ -77,3 +77,23 @@ def test_the_url_names_a_region_and_takes_only_known_options(settings):
         open_transport("ses://eu-west-1?configset=x", settings, env={})
     with pytest.raises(TransportError, match="both AWS_ACCESS_KEY_ID"):
         open_transport("ses://eu-west-1", settings, env={"AWS_ACCESS_KEY_ID": "AKIA"})
+
+
+def test_boto3_never_retries_underneath(settings, httpserver, newsletter_messages):
+    from fixtures.providers import FakeSes, json_response
+
+    fake = FakeSes(httpserver)
+    fake.accepted = lambda request, recipients: json_response(
+        {"message": "Service unavailable"}, 503, {"x-amzn-ErrorType": "ServiceUnavailable:"})
+    fake.throttled = lambda: json_response(
+        {"message": "Maximum sending rate exceeded."}, 400, {"x-amzn-ErrorType": "Throttling:"})
+    fake.answers.append("throttle")
+    fake.install()
+    with open_transport(fake.url, settings, env=fake.env()) as transport:
+        throttled = transport.send_batch(newsletter_messages(3))
+        failed = transport.send_batch(newsletter_messages(1, start=3))
+    # one call each: the throttled one stops its batch, the 503 is the campaign's to retry
+    assert len(fake.send_calls) == 2
+    assert [(r.status, r.code) for r in throttled] == [(Status.RETRY, 429)] * 3
+    assert all(r.retry_after == 1.0 for r in throttled)
+    assert [(r.status, r.code) for r in failed] == [(Status.RETRY, 503)]
