@@ -243,3 +243,38 @@ def test_unconfigured_provider_webhooks_refuse_everything(client, web_settings, 
     assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 503)
     assert "POSTBODE_SENDGRID_WEBHOOK_KEY" in answers["sendgrid"].json["reason"]
     assert "POSTBODE_SES_TOPIC_ARNS" in answers["ses"].json["reason"]
+
+
+# ---------------------------------------------------------------- end to end
+
+def test_a_sendgrid_bounce_maps_back_to_the_mail_it_is_about(
+        send_settings, populate, httpserver, monkeypatch, sendgrid_key):
+    from postbode import campaign
+    from postbode.web import create_app
+
+    from conftest import SAMPLE
+    from fixtures.providers import FakeSendGrid
+
+    fake = FakeSendGrid(httpserver).install()
+    for name, value in fake.env().items():
+        monkeypatch.setenv(name, value)
+    people = populate(4, locales=("nl",))
+    policy = campaign.Policy(concurrency=1, backoff_base=0.01)
+    first = campaign.run(send_settings, Path(SAMPLE), ["everyone"], transport="sendgrid://",
+                         policy=policy)
+    assert first.totals["sent"] == 4 and fake.problems == []
+    bounced = people[1].email
+    row = read(send_settings, "SELECT * FROM journal WHERE email = ?", bounced)[0]
+    event = sendgrid_event(bounced, type="bounce", reason="550 5.1.1 no such user",
+                           sg_message_id=f"{row['provider_id']}.filterdrecv-1",
+                           postbode_message_id=row["message_id"])
+    body, headers = signed(sendgrid_key, [event])
+    client = create_app(send_settings, {"TESTING": True}).test_client()
+    assert client.post("/webhooks/sendgrid", data=body, headers=headers).json["status"] == "suppressed"
+    noted = read(send_settings, "SELECT * FROM journal WHERE id = ?", row["id"])[0]
+    assert noted["state"] == "sent" and noted["last_text"].startswith("bounced after sending")
+
+    assert consent(send_settings, bounced) == "bounced"
+    others = [r["state"] for r in read(send_settings, "SELECT state FROM journal WHERE email != ?",
+                                       bounced)]
+    assert others == ["sent"] * 3
