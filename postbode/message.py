@@ -201,7 +201,8 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     return OutgoingMessage(recipient=recipient, message_id=message_id,
                            mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
                            subject=subject, html=html, text=text, variant=variant, values=values,
-                           headers=_headers(variant, to, subject, message_id, unsubscribe, test),
+                           headers=_headers(variant, to, subject, message_id, unsubscribe, test)
+                           + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
                            _lines=_personal_lines(to, name, recipient.email, subject, test))
 
 
@@ -236,6 +237,13 @@ def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
 def _test_header(variant: PreparedVariant) -> str:
     """`locale=nl_BE; view=funders` (ASCII: locales and view names are)."""
     return f"locale={variant.rendered.locale}; view={variant.rendered.view or 'public'}"
+
+
+def feedback_id(campaign_id: str, segment: str | None, variant: PreparedVariant) -> str:
+    """Gmail's feedback loop header, `campaign:list:sender`; its fields may not hold a colon."""
+    fields = (campaign_id, segment or "none", variant.domain)
+    return _checked("Feedback-ID", ":".join(re.sub(r"[:\s]+", "-", f) for f in fields),
+                    "the campaign id, segment name or sender domain")
 
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:

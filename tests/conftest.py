@@ -10,6 +10,7 @@ pytest_plugins = [
     "fixtures.browser",
     "fixtures.smtp",
     "fixtures.http",
+    "fixtures.providers",
     "fixtures.state",
     "fixtures.web",
     "fixtures.campaign",

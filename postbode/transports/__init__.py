@@ -6,6 +6,10 @@
     smtps://user@host:465                SMTP over implicit TLS
     mailgun://mg.example.org?region=eu   Mailgun (key: POSTBODE_MAILGUN_API_KEY)
     postmark://                          Postmark (token: POSTBODE_POSTMARK_TOKEN)
+    ses://eu-west-1                      Amazon SES (credentials: the usual AWS chain)
+    brevo://                             Brevo (key: POSTBODE_BREVO_API_KEY)
+    mailjet://                           Mailjet (POSTBODE_MAILJET_API_KEY + _SECRET_KEY)
+    sendgrid://                          SendGrid (key: POSTBODE_SENDGRID_API_KEY)
 """
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ ACCEPTED_FORMS = (
     "smtps://user@host:465",
     "mailgun://DOMAIN?region=eu|us",
     "postmark://",
+    "ses://REGION?configuration_set=NAME",
+    "brevo://",
+    "mailjet://",
+    "sendgrid://?region=global|eu",
 )
 
 # scheme → module whose `from_url(url, settings, env)` builds the transport; imported on use
@@ -37,6 +45,10 @@ SCHEMES = {
     "smtps": "postbode.transports.smtp",
     "mailgun": "postbode.transports.mailgun",
     "postmark": "postbode.transports.postmark",
+    "ses": "postbode.transports.ses",
+    "brevo": "postbode.transports.brevo",
+    "mailjet": "postbode.transports.mailjet",
+    "sendgrid": "postbode.transports.sendgrid",
 }
 
 

@@ -1,7 +1,7 @@
 """What the provider transports share: one POST per batch, and the reading of its outcome.
 
-A provider module fills in only its own hooks (`calls`, `request`, `parse`); the
-hooks it overrides are its feature list.
+A provider module fills in only its own hooks (`calls`, `request`, `parse`, and where
+it needs them `refused`, `check_key`, `wait`); the hooks it overrides are its feature list.
 """
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ class ApiTransport(Transport):
     def parse(self, group: Sequence["OutgoingMessage"], response: requests.Response) -> list[SendResult]:
         """The results of a request the provider accepted (2xx)."""
 
+    def check_key(self) -> None:
+        """Prove the key works before anything is claimed (a cheap authenticated `self.get`)."""
+
+    def wait(self, response: requests.Response) -> float | None:
+        """Seconds a 429/5xx answer asks us to wait: `Retry-After`, or the provider's own header."""
+        return retry_after(response.headers.get("Retry-After"))
+
     # -- the send ----------------------------------------------------------------------
 
     def open(self) -> None:
@@ -59,6 +66,29 @@ class ApiTransport(Transport):
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             self._session = session
+            try:
+                self.check_key()
+            except BaseException:
+                self.close()
+                raise
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """An authenticated GET for `check_key`; a refused key raises TransportError."""
+        assert self._session is not None
+        try:
+            response = self._session.get(url, timeout=(CONNECT_TIMEOUT, self.timeout), **kwargs)
+        except requests.RequestException as err:
+            raise TransportError(f"cannot reach {self.provider} to check the key ({_reason(err)})") from err
+        self.refuse_key(response)
+        return response
+
+    def refuse_key(self, response: requests.Response) -> None:
+        """TransportError naming the key's variable when the provider refused it (401/403)."""
+        if response.status_code in (401, 403):
+            raise TransportError(
+                f"{self.provider} refused the key ({response.status_code} {_excerpt(response)}); "
+                f"check {self.key_variable}"
+            )
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -68,9 +98,15 @@ class ApiTransport(Transport):
     def send_batch(self, messages: Sequence["OutgoingMessage"]) -> list[SendResult]:
         self.open()
         by_id: dict[int, SendResult] = {}
+        throttled: SendResult | None = None
         for group in self.calls(messages):
-            for message, result in zip(group, self._post(group)):
+            # once the provider asked us to slow down, the rest of the batch waits as well
+            results = self._post(group) if throttled is None else results_for(
+                group, Status.RETRY, throttled.code, f"not sent: {self.provider} asked to wait",
+                retry_after=throttled.retry_after)
+            for message, result in zip(group, results):
                 by_id[id(message)] = result
+            throttled = throttled or next((r for r in results if r.code == 429), None)
         return [by_id[id(message)] for message in messages]
 
     def _post(self, group: Sequence["OutgoingMessage"]) -> list[SendResult]:
@@ -80,14 +116,10 @@ class ApiTransport(Transport):
                                           **self.request(group))
         except requests.RequestException as err:
             return self._failed(group, err)
-        if response.status_code in (401, 403):
-            raise TransportError(
-                f"{self.provider} refused the key ({response.status_code} {_excerpt(response)}); "
-                f"check {self.key_variable}"
-            )
+        self.refuse_key(response)
         if response.status_code == 429 or response.status_code >= 500:
             return results_for(group, Status.RETRY, response.status_code, _excerpt(response),
-                               retry_after=retry_after(response.headers.get("Retry-After")))
+                               retry_after=self.wait(response))
         if response.status_code >= 400:
             return self.refused(group, response)
         return self.parse(group, response)
@@ -139,6 +171,39 @@ def retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def header(message: "OutgoingMessage", name: str) -> str | None:
+    """The value of one of the message's own headers, by case-insensitive name."""
+    lowered = name.lower()
+    return next((value for key, value in message.headers if key.lower() == lowered), None)
+
+
+def own_headers(message: "OutgoingMessage", not_headers: frozenset[str]) -> dict[str, str]:
+    """The message's headers except those the provider's API sets from its own fields."""
+    return {name: value for name, value in message.headers if name.lower() not in not_headers}
+
+
+def address(value: str) -> dict[str, str]:
+    """{"email": …, "name": …} from an address header such as `Lotte <lotte@example.org>`."""
+    name, addr = email.utils.parseaddr(value)
+    return {"email": addr, "name": name} if name else {"email": addr}
+
+
+def seconds(value: str | None) -> float | None:
+    """A header holding a number of seconds (e.g. a rate-limit reset), or None."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def json_or_none(response: requests.Response) -> Any:
+    """The answer's JSON, or None when it is not JSON (a malformed answer)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _excerpt(response: requests.Response) -> str:

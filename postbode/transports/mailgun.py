@@ -29,6 +29,11 @@ MAX_RECIPIENTS = 1000
 NOT_HEADERS = {"from", "to", "subject", "date", "mime-version", "content-type",
                "content-transfer-encoding"}
 
+# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/test_transports_checklist.py)
+BATCH_LIMIT = MAX_RECIPIENTS
+EVENTS = ("failed", "complained")
+CREDENTIALS = (KEY_VARIABLE,)
+
 
 def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "MailgunTransport":
     """mailgun://DOMAIN?region=eu|us (key: POSTBODE_MAILGUN_API_KEY)."""

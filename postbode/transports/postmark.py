@@ -23,6 +23,11 @@ INACTIVE_RECIPIENT = 406     # hard bounced, complained or unsubscribed at Postm
 NOT_HEADERS = {"from", "to", "subject", "reply-to", "date", "mime-version", "content-type",
                "content-transfer-encoding"}
 
+# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/test_transports_checklist.py)
+BATCH_LIMIT = MAX_MESSAGES
+EVENTS = ("Bounce", "SpamComplaint")
+CREDENTIALS = (KEY_VARIABLE,)
+
 
 def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "PostmarkTransport":
     """postmark:// (token: POSTBODE_POSTMARK_TOKEN); ?stream= picks the message stream."""

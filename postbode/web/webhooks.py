@@ -49,7 +49,7 @@ MAX_DEPTH = 32
 POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
 POSTMARK_COMPLAINT = frozenset({"SpamComplaint", "SpamNotification"})
 
-Action = Literal["bounced", "complained", "soft_bounce"]
+Action = Literal["bounced", "complained", "soft_bounce", "unsubscribed"]
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def apply_event(conn: sqlite3.Connection, event: Event) -> str:
 
     Returns `suppressed`, `noted` (soft bounce) or `duplicate`. Call inside a transaction.
     """
-    source = SOURCE[event.provider]
+    source = SOURCE.get(event.provider, f"{event.provider} webhook")
     fresh = conn.execute(
         "INSERT INTO webhook_events(provider, event_id, received_at) VALUES (?, ?, ?)"
         " ON CONFLICT DO NOTHING",
@@ -274,7 +274,8 @@ def apply_event(conn: sqlite3.Connection, event: Event) -> str:
 def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
     """Put the provider's code and text on the journal row of the mail; its state is kept."""
     label = {"bounced": "bounced after sending", "complained": "spam complaint after sending",
-             "soft_bounce": "soft bounce after sending"}[event.action]
+             "soft_bounce": "soft bounce after sending",
+             "unsubscribed": "unsubscribed after sending"}[event.action]
     return journal.note_feedback(conn, event.email, event.code, f"{label}: {event.text}"[:MAX_TEXT],
                                  message_id=event.message_id, provider_id=event.provider_id)
 
