@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email.utils import format_datetime
 
 from postbode import tokens
+from postbode.bounces import verp
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
@@ -105,6 +106,7 @@ class OutgoingMessage:
     text: str
     variant: Any = None                   # the PreparedVariant it was built from
     values: Mapping[str, str] = field(default_factory=dict)  # marker → raw value
+    return_path: str | None = None        # VERP envelope sender for SMTP ([bounces] domain)
     _bytes: bytes | None = field(default=None, repr=False)
     _lines: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
 
@@ -183,6 +185,7 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
                            mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
                            subject=subject, html=html, text=text, variant=variant, values=values,
                            headers=_headers(variant, to, subject, message_id, unsubscribe),
+                           return_path=verp.envelope_sender(settings, message_id),
                            _lines={("To", to): _address_line("To", name, recipient.email)})
 
 

@@ -57,9 +57,9 @@ def cli(ctx: click.Context, config: Path | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from postbode.cli import build, i18n, send, subscribers, web
+    from postbode.cli import bounces, build, i18n, send, subscribers, web
 
-    for module in (build, i18n, send, subscribers, web):
+    for module in (build, i18n, send, subscribers, web, bounces):
         module.register(cli)
 
 

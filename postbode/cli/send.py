@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from postbode import audience, campaign, db, journal, transports
+from postbode.cli.bounces import print_campaign_feedback
 from postbode.cli.common import EMAIL, Context, console, pass_context
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
@@ -135,6 +136,7 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
             return
         found = journal.require_campaign(conn, campaign_id)
         _print_campaign(conn, found)
+        print_campaign_feedback(conn, found.id)
         if csv_path:
             n = journal.write_report_csv(conn, found.id, csv_path)
             console.print(f"wrote {n} recipients to {csv_path}")

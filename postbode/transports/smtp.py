@@ -144,7 +144,8 @@ class SmtpTransport(Transport):
         options = self._mail_options(smtp, message, data)
         if isinstance(options, SendResult):
             return options
-        code, reply = _command(smtp.mail, message.mail_from, options)
+        # the VERP address when [bounces] domain is set: bounces come back to postbode
+        code, reply = _command(smtp.mail, message.return_path or message.mail_from, options)
         if code != 250:
             return self._refused(smtp, message, code, reply, "MAIL FROM")
         code, reply = _command(smtp.rcpt, message.rcpt_to)
