@@ -12,4 +12,6 @@ pytest_plugins = [
     "fixtures.http",
     "fixtures.state",
     "fixtures.web",
+    "fixtures.postfix",
+    "fixtures.dovecot",
 ]
