@@ -5,6 +5,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from postbode.cli.common import Context, console, pass_context
@@ -100,7 +101,8 @@ def list_(ctx: Context, since: int, limit: int) -> None:
     for e in recent.events:
         table.add_row(e.when, e.bounce_class, e.status, e.email, e.campaign_id, e.action,
                       e.diagnostic[:80])
-    console.print(table)
+    # a pipe or file gets every column whole; a terminal crops the table to fit
+    (console if console.is_terminal else Console(highlight=False, width=200)).print(table)
     console.print(recent.describe_counts())
 
 
