@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from enum import StrEnum
 
@@ -221,7 +222,7 @@ def _original_headers(msg: Message) -> Message | None:
                 return payload[0]
         if kind in ("text/rfc822-headers", "message/global-headers"):
             body = part.get_payload(decode=True) or b""
-            return email.message_from_bytes(body.lstrip())
+            return BytesHeaderParser().parsebytes(body.lstrip())
     return None
 
 

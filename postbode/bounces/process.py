@@ -90,8 +90,7 @@ def _match(conn: sqlite3.Connection, settings: Settings, report: Report,
         row = store.row_by_message_id(conn, report.original_message_id)
     if row is not None:
         # one mail, one recipient: the failure about its address, else the first one
-        same = [f for f in failures if f.recipient and
-                audience.address_key(f.recipient) == audience.address_key(row.email)]
+        same = [f for f in failures if f.recipient and f.recipient.lower() == row.email.lower()]
         return [(row, (same or failures)[0])]
     if report.kind is not Kind.DSN:
         return []
@@ -121,7 +120,8 @@ def _apply(conn: sqlite3.Connection, settings: Settings, report: Report, row: Jo
 
     klass = BounceClass.COMPLAINT if report.kind is Kind.COMPLAINT else \
         policy.classify(failure.status or "5.0.0")
-    email_hash = audience.email_hash(audience.address_key(row.email))
+    # journal rows hold normalised addresses: their key is the lower-cased form
+    email_hash = audience.email_hash(row.email.strip().lower())
     soft = 0
     if klass is BounceClass.SOFT:
         soft = store.soft_count(conn, email_hash, policy.soft_window(settings, now)) + 1
