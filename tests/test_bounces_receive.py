@@ -22,18 +22,35 @@ FAST = campaign.Policy(concurrency=1, backoff_base=0.01, backoff_cap=0.05, max_w
 
 
 def start_receiver(settings, *extra: str) -> tuple[subprocess.Popen, int]:
-    """`python -m postbode bounces receive --port 0 …` as its own process; (process, port)."""
+    """`python -m postbode bounces receive --port 0 …` as its own process; (process, port).
+
+    Its log goes to a file (a pipe nobody reads could fill up and stop it)."""
     env = {**os.environ, "POSTBODE_SECRET_KEY": TEST_SECRET_KEY}
+    log = open(settings.root / "receiver.log", "w+", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "postbode", "--config", str(settings.root / "postbode.toml"),
          "bounces", "receive", "--host", "127.0.0.1", "--port", "0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    process.log = log
     line = process.stdout.readline()
     found = re.search(r"on 127\.0\.0\.1:(\d+)", line)
     if not found:
         process.kill()
-        pytest.fail(f"the receiver did not start: {line}{process.stderr.read()}")
+        process.wait(timeout=30)
+        log.seek(0)
+        pytest.fail(f"the receiver did not start: {line}{log.read()}")
     return process, int(found.group(1))
+
+
+def stop_receiver(process: subprocess.Popen) -> str:
+    """Stop it (SIGTERM, as a service manager would); its log."""
+    process.terminate()
+    process.wait(timeout=30)
+    process.stdout.close()
+    process.log.seek(0)
+    text = process.log.read()
+    process.log.close()
+    return text
 
 
 def wait_for(check, what: str, timeout: float = 90.0, server=None):
@@ -75,9 +92,9 @@ def test_postfix_dsn_for_a_missing_user_suppresses_it_and_only_it(
         assert rows[EXISTING]["state"] == "sent"
         assert len(mta.delivered("reader")) == 1
     finally:
-        receiver.terminate()
-        receiver.wait(timeout=30)
-    assert receiver.returncode == 0, receiver.stderr.read()
+        log = stop_receiver(receiver)
+    assert receiver.returncode == 0, log
+    assert "dsn applied" in log and MISSING not in log     # logged, without the address
     shown = invoke("report", outcome.campaign_id, "--csv", str(tmp_path / "r.csv"),
                    env={"POSTBODE_SECRET_KEY": TEST_SECRET_KEY})
     assert "delivered 1, bounced 1 (hard 1, soft 0), complained 0, blocked 0" in shown.output
@@ -104,5 +121,4 @@ def test_the_receiver_refuses_other_domains_and_accepts_unmatched_bounces(bounce
                                     b"Message-ID: <forged@example.net>\r\n\r\nhello\r\n")
             assert code == 250 and b"not a bounce" in reply
     finally:
-        receiver.terminate()
-        receiver.wait(timeout=30)
+        stop_receiver(receiver)

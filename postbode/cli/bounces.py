@@ -1,6 +1,7 @@
 """`bounces receive|fetch|list`: bounce mail for SMTP senders (see postbode/bounces/)."""
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -51,11 +52,14 @@ def receive(ctx: Context, host: str, port: int, lmtp: bool) -> None:
     from postbode.bounces import receive as receiver
 
     settings = _settings(ctx)
+    # one line per mail read (its Message-ID and outcome, never an address)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)   # aiosmtpd's per-command lines
 
     def ready(bound_host: str, bound_port: int) -> None:
         kind = "LMTP" if lmtp else "SMTP"
         click.echo(f"receiving bounces for {settings.bounce_domain} by {kind} on "
-                   f"{bound_host}:{bound_port}", err=False)
+                   f"{bound_host}:{bound_port}")
 
     receiver.run(settings, host, port, lmtp=lmtp, ready=ready)
 
