@@ -160,6 +160,7 @@ def test_fetch_applies_bounce_and_complaint_and_leaves_everything_else(
         before = state_counts(settings)
         second = invoke("bounces", "fetch", "--imap", imap_server.url(), env=env)
         assert second.exit_code == 0 and "moved 0" in second.output
+        assert "read 0 message(s) (4 left as before)" in " ".join(second.output.split())
         assert state_counts(settings) == before
         assert folder_state(imap, "INBOX") == inbox
         assert folder_state(imap, settings.bounce_folder) == processed

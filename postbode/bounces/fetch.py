@@ -20,8 +20,9 @@ from typing import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from postbode import db
-from postbode.bounces import BounceError
-from postbode.bounces.process import process_message
+from postbode.bounces import BounceError, store
+from postbode.bounces.parse import message_key
+from postbode.bounces.process import Outcome, process_message
 from postbode.config import Settings
 
 PASSWORD_VARIABLE = "POSTBODE_IMAP_PASSWORD"
@@ -118,7 +119,9 @@ def _process_folder(mailbox, settings: Settings, summary: FetchSummary) -> None:
     to_move: list[str] = []
     conn = db.connect(settings.database)
     try:
-        for message in mailbox.fetch("ALL", mark_seen=False, bulk=BATCH):
+        uids = _unread_by_us(mailbox, conn, summary)
+        messages = mailbox.fetch(uid_list=uids, mark_seen=False, bulk=BATCH) if uids else ()
+        for message in messages:
             result = process_message(conn, settings, message.obj, source="imap")
             summary.read += 1
             summary.by_outcome[("again: " if result.duplicate else "") + result.outcome] += 1
@@ -131,3 +134,17 @@ def _process_folder(mailbox, settings: Settings, summary: FetchSummary) -> None:
             mailbox.folder.create(settings.bounce_folder)
         mailbox.move(to_move, settings.bounce_folder)
         summary.moved = len(to_move)
+
+
+def _unread_by_us(mailbox, conn, summary: FetchSummary) -> list[str]:
+    """UIDs worth downloading whole: all but the mails read before and left here on purpose
+    (ordinary mail, auto-replies, unmatched bounces), found by their headers alone."""
+    wanted = []
+    for message in mailbox.fetch("ALL", mark_seen=False, headers_only=True, bulk=BATCH):
+        key = message_key(message.obj) if message.obj.get("Message-ID") else None
+        earlier = store.earlier_outcome(conn, key) if key else None
+        if earlier is not None and earlier != Outcome.APPLIED:
+            summary.by_outcome["left as before"] += 1
+        elif message.uid:
+            wanted.append(message.uid)
+    return wanted
