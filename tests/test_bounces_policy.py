@@ -204,3 +204,13 @@ def test_a_non_standard_bounce_is_read_with_flufl_bounce():
     ordinary = parse.parse(email.message_from_bytes(
         b"From: someone@example.net\r\nSubject: hello\r\n\r\nnobody-here@example.net said hi\r\n"))
     assert ordinary.kind is parse.Kind.OTHER
+
+
+def test_damaged_mail_is_read_without_an_error_and_changes_nothing(sent):
+    settings, conn, rows, _, _ = sent
+    for data in (b"\xff\xfe\x00garbage", b"Content-Type: multipart/report; report-type="
+                 b"delivery-status; boundary=x\r\nFrom: MAILER-DAEMON@x\r\n\r\n--x\r\n"
+                 b"Content-Type: message/delivery-status\r\n\r\nAction: failed\r\n"):
+        result = process_message(conn, settings, data)
+        assert result.outcome in (Outcome.NOT_BOUNCE, Outcome.UNMATCHED, Outcome.IGNORED)
+    assert conn.execute("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == 0

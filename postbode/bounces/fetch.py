@@ -13,6 +13,7 @@ The password comes from POSTBODE_IMAP_PASSWORD (never from the URL).
 """
 from __future__ import annotations
 
+import logging
 import ssl
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from postbode.bounces.parse import message_key
 from postbode.bounces.process import Outcome, process_message
 from postbode.config import Settings
 
+log = logging.getLogger(__name__)
 PASSWORD_VARIABLE = "POSTBODE_IMAP_PASSWORD"
 BATCH = 50       # messages per FETCH command
 
@@ -122,7 +124,12 @@ def _process_folder(mailbox, settings: Settings, summary: FetchSummary) -> None:
         uids = _unread_by_us(mailbox, conn, summary)
         messages = mailbox.fetch(uid_list=uids, mark_seen=False, bulk=BATCH) if uids else ()
         for message in messages:
-            result = process_message(conn, settings, message.obj, source="imap")
+            try:
+                result = process_message(conn, settings, message.obj, source="imap")
+            except Exception:   # noqa: BLE001 — one unreadable mail must not stop the rest
+                log.exception("mail %s could not be processed; it stays where it is", message.uid)
+                summary.by_outcome["could not be read"] += 1
+                continue
             summary.read += 1
             summary.by_outcome[("again: " if result.duplicate else "") + result.outcome] += 1
             if result.is_processed_bounce and message.uid:

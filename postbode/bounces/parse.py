@@ -198,7 +198,10 @@ def _nonstandard_failures(msg: Message) -> tuple[Failure, ...]:
     # mail from a mailer daemon, never on ordinary mail (which they would misread)
     from flufl.bounce import all_failures
 
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:   # noqa: BLE001 — a heuristic that trips over odd mail found nothing
+        return ()
     failures = [Failure(_text(a), "failed", "5.0.0", "non-standard bounce") for a in permanent]
     failures += [Failure(_text(a), "failed", "4.0.0", "non-standard bounce (temporary)")
                  for a in temporary if a not in permanent]
