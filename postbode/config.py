@@ -51,6 +51,10 @@ class Settings:
     daily_quota: int = 0
     secret_key: str | None = None
     preferences_link_days: int = 365  # a preferences link's life; unsubscribe links never expire
+    bounce_domain: str | None = None          # [bounces] domain: VERP envelope senders
+    bounce_soft_limit: int = 3                # soft bounces that suppress …
+    bounce_soft_days: int = 30                # … within this many days
+    bounce_folder: str = "postbode/processed"  # IMAP folder processed bounces move to
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with flag values applied (None means: not given)."""
@@ -109,6 +113,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "i18n": ("source_locale", "locales", "default_locale", "timezone", "completeness", "wrap"),
     "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
     "send": ("transport", "rate", "concurrency", "hourly_quota", "daily_quota"),
+    "bounces": ("domain", "soft_limit", "soft_days", "processed_folder"),
 }
 COMPLETENESS_POLICIES = ("fallback", "require")
 MAX_CONCURRENCY = 64
@@ -214,6 +219,13 @@ def _email(value: Any) -> str | None:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as err:
         return f"is not a valid email address ({err})"
+    return None
+
+
+def _domain(value: Any) -> str | None:
+    if _text(value) or not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}",
+                                        value):
+        return "must be a domain name in lower case quotes, e.g. \"bounces.example.org\""
     return None
 
 
@@ -330,6 +342,10 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
         concurrency=r.get("send", "concurrency", _number(1, MAX_CONCURRENCY, whole=True), None),
         hourly_quota=r.get("send", "hourly_quota", _number(0, whole=True), d.hourly_quota),
         daily_quota=r.get("send", "daily_quota", _number(0, whole=True), d.daily_quota),
+        bounce_domain=r.get("bounces", "domain", _domain),
+        bounce_soft_limit=r.get("bounces", "soft_limit", _number(1, whole=True), d.bounce_soft_limit),
+        bounce_soft_days=r.get("bounces", "soft_days", _number(1, whole=True), d.bounce_soft_days),
+        bounce_folder=r.get("bounces", "processed_folder", _filled, d.bounce_folder),
     )
     r.raise_problems()
     return settings

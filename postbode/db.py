@@ -56,6 +56,7 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
     # holds the webhooks' tables). Not at the top: they import this module for @migration.
     import postbode.audience  # noqa: F401
     import postbode.journal  # noqa: F401
+    import postbode.bounces.store  # noqa: F401  (bounce mail: processed messages, events)
 
     conn.execute(
         "CREATE TABLE IF NOT EXISTS migrations ("

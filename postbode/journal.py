@@ -1,6 +1,7 @@
 """Journal: exactly-once bookkeeping of a campaign, one row per (campaign, recipient).
 
-A row moves `pending → claimed → sent | rejected | retry(next_at) | unknown`.
+A row moves `pending → claimed → sent | rejected | retry(next_at) | unknown`; a mail
+that bounces or draws a complaint after it was sent moves on to `bounced` or `complained`.
 `claimed` is committed before the network call and the outcome after it, so
 after a crash every row says what may have happened to its recipient. A row
 still `claimed` when a campaign resumes is turned into `unknown`: the mail may
@@ -23,7 +24,9 @@ from postbode.db import migration, transaction
 from postbode.errors import CampaignError
 from postbode.files import write_csv
 
-STATES = ("pending", "claimed", "sent", "rejected", "retry", "unknown")
+STATES = ("pending", "claimed", "sent", "rejected", "retry", "unknown", "bounced", "complained")
+# States a bounce or complaint may move on from (the mail left, or may have left)
+FEEDBACK_FROM = ("sent", "unknown", "bounced")
 
 
 @migration("0101_journal")
@@ -96,6 +99,13 @@ def _index_by_ids(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX journal_message_id ON journal (message_id) WHERE message_id IS NOT NULL")
     conn.execute("CREATE INDEX journal_provider_id ON journal (provider_id)"
                  " WHERE provider_id IS NOT NULL")
+
+
+@migration("0105_journal_bounce")
+def _bounce_columns(conn: sqlite3.Connection) -> None:
+    # What a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
+    conn.execute("ALTER TABLE journal ADD COLUMN bounce_status TEXT")
+    conn.execute("ALTER TABLE journal ADD COLUMN bounce_diagnostic TEXT")
 
 
 @dataclass(frozen=True)
@@ -458,19 +468,25 @@ def iter_rows(conn: sqlite3.Connection, campaign_id: str,
 
 
 def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: str, *,
-                  message_id: str | None = None, provider_id: str | None = None) -> int:
-    """Put what a provider reported after sending (a bounce, a complaint) on the mail's row.
+                  message_id: str | None = None, provider_id: str | None = None,
+                  state: str | None = None, status: str | None = None,
+                  diagnostic: str | None = None) -> int:
+    """Put what a provider or bounce mail reported after sending on the mail's row.
 
-    The row keeps its state: the mail did leave. It is found by postbode's Message-ID,
-    else by the provider's id and the address. Returns how many rows were noted; the
-    caller holds the transaction.
+    The row keeps its state unless `state` (bounced, complained) is given, and then only
+    moves on from FEEDBACK_FROM. It is found by postbode's Message-ID, else by the
+    provider's id and the address. Returns how many rows were noted; the caller holds
+    the transaction.
     """
-    values = (code, text, time.time())
+    if state not in (None, "bounced", "complained"):
+        raise ValueError(f"not a feedback state: {state!r}")
+    values = (code, text, time.time(), state, state, status, diagnostic)
+    update = ("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ?,"
+              f" state = CASE WHEN ? IS NOT NULL AND state IN {FEEDBACK_FROM} THEN ? ELSE state END,"
+              " bounce_status = COALESCE(?, bounce_status),"
+              " bounce_diagnostic = COALESCE(?, bounce_diagnostic)")
     if message_id:
-        rows = conn.execute(
-            "UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE message_id = ?",
-            (*values, message_id),
-        ).rowcount
+        rows = conn.execute(f"{update} WHERE message_id = ?", (*values, message_id)).rowcount
         if rows:
             return rows
     if not provider_id:
@@ -480,13 +496,12 @@ def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: 
     ids = [(*values, row["id"]) for row in conn.execute(
         "SELECT id, email FROM journal WHERE provider_id = ?", (provider_id,))
         if address_key(row["email"]) == key]
-    conn.executemany("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ? WHERE id = ?",
-                     ids)
+    conn.executemany(f"{update} WHERE id = ?", ids)
     return len(ids)
 
 
 REPORT_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "message_id",
-                 "provider_id", "last_code", "last_text")
+                 "provider_id", "last_code", "last_text", "bounce_status", "bounce_diagnostic")
 
 
 def write_report_csv(conn: sqlite3.Connection, campaign_id: str, path: Path) -> int:
@@ -500,7 +515,7 @@ def _report_rows(conn: sqlite3.Connection, campaign_id: str) -> Iterator[tuple]:
         yield (r["email"], r["locale"], r["segment"], r["state"],
                datetime.fromtimestamp(when).isoformat(timespec="seconds") if when else "",
                r["attempts"], r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
-               r["last_text"] or "")
+               r["last_text"] or "", r["bounce_status"] or "", r["bounce_diagnostic"] or "")
 
 
 def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:

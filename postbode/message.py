@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email.utils import format_datetime
 
 from postbode import markers, personal, tokens
+from postbode.bounces import verp
 from postbode.markers import GREETING, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, WEB_URL
 from postbode.audience import Recipient
 from postbode.config import Settings
@@ -106,6 +107,7 @@ class OutgoingMessage:
     text: str
     variant: Any = None                   # the PreparedVariant it was built from
     values: Mapping[str, str] = field(default_factory=dict)  # marker → raw value
+    return_path: str | None = None        # VERP envelope sender for SMTP ([bounces] domain)
     _bytes: bytes | None = field(default=None, repr=False)
     _lines: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
 
@@ -203,6 +205,7 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
                            subject=subject, html=html, text=text, variant=variant, values=values,
                            headers=_headers(variant, to, subject, message_id, unsubscribe, test)
                            + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
+                           return_path=verp.envelope_sender(settings, message_id),
                            _lines=_personal_lines(to, name, recipient.email, subject, test))
 
 

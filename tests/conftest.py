@@ -15,4 +15,6 @@ pytest_plugins = [
     "fixtures.web",
     "fixtures.campaign",
     "fixtures.mailtools",
+    "fixtures.postfix",
+    "fixtures.dovecot",
 ]

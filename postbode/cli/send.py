@@ -142,8 +142,11 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
         if not campaign_id:
             _print_campaigns(conn)
             return
+        from postbode.cli.bounces import print_campaign_feedback
+
         found = journal.require_campaign(conn, campaign_id)
         _print_campaign(conn, found)
+        print_campaign_feedback(conn, found.id)
         if csv_path:
             n = journal.write_report_csv(conn, found.id, csv_path)
             console.print(f"wrote {n} recipients to {csv_path}")

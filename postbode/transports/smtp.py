@@ -162,7 +162,7 @@ class SmtpTransport(Transport):
                             options: list[str]) -> SendResult | None:
         """RFC 2920: MAIL FROM, RCPT TO and DATA in one write, their three replies read after."""
         params = "".join(" " + option for option in options)
-        _write(smtp, f"MAIL FROM:<{message.mail_from}>{params}\r\nRCPT TO:<{message.rcpt_to}>"
+        _write(smtp, f"MAIL FROM:<{_envelope_sender(message)}>{params}\r\nRCPT TO:<{message.rcpt_to}>"
                      "\r\nDATA\r\n".encode("utf-8"))
         replies = [_reply(smtp) for _stage in ENVELOPE]
         for (stage, accepted), (code, reply) in zip(ENVELOPE, replies):
@@ -177,7 +177,7 @@ class SmtpTransport(Transport):
     def _envelope_stepwise(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
                            options: list[str]) -> SendResult | None:
         """MAIL FROM, RCPT TO and DATA one after the other, for a server without PIPELINING."""
-        steps = ((smtp.mail, (message.mail_from, options)), (smtp.rcpt, (message.rcpt_to,)),
+        steps = ((smtp.mail, (_envelope_sender(message), options)), (smtp.rcpt, (message.rcpt_to,)),
                  (smtp.docmd, ("DATA",)))
         for (stage, accepted), (method, args) in zip(ENVELOPE, steps):
             code, reply = _command(method, *args)
@@ -370,3 +370,8 @@ def _quietly_close(smtp: smtplib.SMTP | None) -> None:
             smtp.close()
         except OSError:
             pass
+
+
+def _envelope_sender(message: "OutgoingMessage") -> str:
+    """The VERP address when [bounces] domain is set (bounces come back to postbode), else From."""
+    return message.return_path or message.mail_from

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, has_app_context, jsonify, request
 
 from postbode import audience, journal
 from postbode.web.db import get_db
@@ -36,7 +37,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 POSTMARK_USER = "POSTBODE_WEBHOOK_USER"
 POSTMARK_PASSWORD = "POSTBODE_WEBHOOK_PASSWORD"
 MAILGUN_KEY = "POSTBODE_MAILGUN_WEBHOOK_KEY"
-SOURCE = {"postmark": "postmark webhook", "mailgun": "mailgun webhook"}
+SOURCE = {"postmark": "postmark webhook", "mailgun": "mailgun webhook", "bounces": "bounce mail"}
 
 # A Mailgun signature older (or further in the future) than this is refused.
 MAX_SIGNATURE_AGE = 15 * 60
@@ -49,7 +50,9 @@ MAX_DEPTH = 32
 POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
 POSTMARK_COMPLAINT = frozenset({"SpamComplaint", "SpamNotification"})
 
-Action = Literal["bounced", "complained", "soft_bounce", "unsubscribed"]
+# blocked: the receiving server refused the sender (policy, reputation); only noted
+Action = Literal["bounced", "complained", "soft_bounce", "unsubscribed", "blocked"]
+NOTED_ONLY = ("soft_bounce", "blocked")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,9 @@ class Event:
     text: str
     provider_id: str | None = None  # the provider's message id (journal.provider_id)
     message_id: str | None = None   # postbode's Message-ID (journal.message_id)
+    state: str | None = None        # the journal state it moves the row to (None: kept)
+    status: str | None = None       # RFC 3463 status of a bounce mail, e.g. 5.1.1
+    diagnostic: str | None = None   # the receiving server's own words
 
 
 class Refused(Exception):
@@ -261,23 +267,26 @@ def apply_event(conn: sqlite3.Connection, event: Event) -> str:
     if not fresh:
         return "duplicate"
     hash_ = audience.email_hash(audience.address_key(event.email))
-    if event.action == "soft_bounce":
-        audience.log_event(conn, "soft_bounce", hash_, source, type=event.kind, code=event.code)
+    if event.action in NOTED_ONLY:
+        audience.log_event(conn, event.action, hash_, source, type=event.kind, code=event.code)
     else:
         audience.suppress(conn, event.email, event.action, source)
     rows = note_on_journal(conn, event)
-    current_app.logger.info("%s: %s for address %s… (%d journal row(s))",
-                            source, event.kind, hash_[:12], rows)
-    return "noted" if event.action == "soft_bounce" else "suppressed"
+    logger = current_app.logger if has_app_context() else logging.getLogger(__name__)
+    logger.info("%s: %s for address %s… (%d journal row(s))", source, event.kind, hash_[:12], rows)
+    return "noted" if event.action in NOTED_ONLY else "suppressed"
 
 
 def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
     """Put the provider's code and text on the journal row of the mail; its state is kept."""
     label = {"bounced": "bounced after sending", "complained": "spam complaint after sending",
              "soft_bounce": "soft bounce after sending",
-             "unsubscribed": "unsubscribed after sending"}[event.action]
+             "unsubscribed": "unsubscribed after sending",
+             "blocked": "blocked by the receiving server"}[event.action]
     return journal.note_feedback(conn, event.email, event.code, f"{label}: {event.text}"[:MAX_TEXT],
-                                 message_id=event.message_id, provider_id=event.provider_id)
+                                 message_id=event.message_id, provider_id=event.provider_id,
+                                 state=event.state, status=event.status,
+                                 diagnostic=event.diagnostic and event.diagnostic[:MAX_TEXT])
 
 
 # ---------------------------------------------------------------- reading the request
