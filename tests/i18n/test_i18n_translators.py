@@ -523,8 +523,11 @@ def test_preview_shows_an_incomplete_required_locale_marked_with_a_banner(web_se
     blank(web_settings, "en")  # en is 'require' in postbode.toml
     translate(web_settings, "en", {"subject": "Summer 2018 results"})
     newsletter = load_newsletter(web_settings.root / SAMPLE)
-    with pytest.raises(TranslationError):
+    with pytest.raises(TranslationError) as caught:
         localize(newsletter, "en", web_settings)  # sending refuses it, naming the .po lines
+    path = catalogs.po_path(web_settings, "en", NEWSLETTER_ID)
+    intro = line_of(path, f'msgctxt "{NEWSLETTER_ID}:intro"')
+    assert any(f"{path}:{line}: intro: no translation yet" in str(caught.value) for line in (intro, intro + 1))
     client = create_app(web_settings, {"TESTING": True, "PREVIEW": True}).test_client()
     page = client.get(f"/preview/{NEWSLETTER_ID}?locale=en").get_data(as_text=True)
     assert "Nog niet te verzenden" in page
