@@ -291,6 +291,8 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
 
 def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
                 test_to: tuple[str, ...], url: str, locales: tuple[str, ...]) -> None:
+    from postbode import campaign  # loaded lazily, as in send()
+
     if not test_to:
         raise click.UsageError("--locale narrows test mails: use it with --test-to")
     _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
