@@ -92,6 +92,8 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
          campaign_id: str, **flags: bool) -> campaign.SendSummary:
     """campaign.run with a progress bar; a pause prints the counts so far before it is raised."""
+    from postbode import campaign  # loaded lazily, as in send()
+
     with _progress() as progress:
         try:
             return campaign.run(settings, newsletter, segments, transport=url,
