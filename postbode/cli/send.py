@@ -226,6 +226,9 @@ def _print_plan(p: campaign.Plan) -> None:
     if any(line.untranslated for line in p.lines):
         console.print("texts not translated yet go out in the next language of 'catalogs tried'; "
                       f"`python send.py check {p.newsletter_path} --locale L` lists them")
+    if any(p.fallbacks.values()):
+        console.print("personal fields: " + ", ".join(f"{{{name}}} falls back for {n}"
+                                                      for name, n in p.fallbacks.items() if n))
     if p.left_out:
         left = ", ".join(f"{n} {why}" for why, n in p.left_out.items())
         console.print(f"left out: {left}")
