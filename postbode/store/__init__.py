@@ -1,0 +1,40 @@
+"""The state database: engine and connections, the one transaction helper, schema, migrations.
+
+    conn = store.connect(settings)          # or a SQLite path, or a database URL
+    with store.atomic(conn):                # one transaction (a savepoint when nested)
+        conn.execute(...)
+    conn.close()
+
+Everything that depends on the database engine lives in this package; the
+rest of postbode builds Core expressions over `store.schema`.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from postbode.store.engine import Target, database_url, engine_for, open_connection
+from postbode.store.upgrade import migrate
+from postbode.store.sql import insert_ignore, json_items
+from postbode.store.transaction import atomic, in_atomic
+
+__all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "in_atomic",
+           "insert_ignore", "json_items", "migrate"]
+
+
+def connect(target: Target, *, migrate: bool = True) -> Connection:
+    """Open the state database (settings, a SQLite path or a URL), migrated unless told not to.
+
+    Migrating costs one query when the schema is current; web requests pass
+    migrate=False (the app migrated at start-up).
+    """
+    conn = open_connection(target)
+    if migrate:
+        try:
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+_migrate = migrate
