@@ -8,7 +8,7 @@ import pytest
 
 from postbode import journal
 from postbode.audience import Recipient
-from postbode.db import connect
+from postbode.store import connect
 from postbode.errors import CampaignError
 
 PARTS = {"newsletters/x.yaml": "aa", "templates/email.html": "bb"}
@@ -59,9 +59,9 @@ def test_claim_commits_before_the_caller_sends(conn, campaign, tmp_path):
     assert [e.recipient.email for e in claimed] == [f"r{i}@example.org" for i in range(1, 5)]
     # Another connection (another process) sees the claims at once.
     other = connect(tmp_path / "state.sqlite3")
-    states = dict(other.execute("SELECT email, state FROM journal").fetchall())
+    states = dict(other.exec_driver_sql("SELECT email, state FROM journal").fetchall())
     assert list(states.values()).count("claimed") == 4
-    ids = [r[0] for r in other.execute("SELECT message_id FROM journal WHERE state='claimed'")]
+    ids = [r[0] for r in other.exec_driver_sql("SELECT message_id FROM journal WHERE state='claimed'")]
     assert all(i.endswith("@example.org>") for i in ids)
     other.close()
 

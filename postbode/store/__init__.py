@@ -21,14 +21,15 @@ __all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "in_
            "insert_ignore", "json_items", "migrate"]
 
 
-def connect(target: Target, *, migrate: bool = True) -> Connection:
+def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:
     """Open the state database (settings, a SQLite path or a URL), migrated unless told not to.
 
     Migrating costs one query when the schema is current; web requests pass
-    migrate=False (the app migrated at start-up).
+    migrate=False (the app migrated at start-up). A read-only connection (preview,
+    archive) is never migrated and refuses every write.
     """
-    conn = open_connection(target)
-    if migrate:
+    conn = open_connection(target, read_only=read_only)
+    if migrate and not read_only:
         try:
             _migrate(conn)
         except BaseException:

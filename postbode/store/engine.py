@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from postbode import files
 from postbode.errors import PostbodeError
 
 # Set on every new SQLite connection. secure_delete: erased data is overwritten, not left
@@ -32,13 +33,19 @@ class HasDatabase(Protocol):
 Target = HasDatabase | Path | str
 
 
-def database_url(target: Target) -> str:
-    """The SQLAlchemy URL of settings (their `database`), a SQLite path, or a URL."""
+def database_url(target: Target, *, read_only: bool = False) -> str:
+    """The SQLAlchemy URL of settings (their `database`), a SQLite path, or a URL.
+
+    read_only: a SQLite file opened so that nothing can be written through it.
+    """
     value = getattr(target, "database", target)
     text = os.fspath(value)
     if "://" in text:
         return text
-    return f"sqlite:///{Path(text).resolve()}"
+    path = Path(text).resolve()
+    if read_only:
+        return f"sqlite:///file:{path}?mode=ro&uri=true"
+    return f"sqlite:///{path}"
 
 
 def engine_for(url: str) -> Engine:
@@ -54,8 +61,6 @@ def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    if parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
                            connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -72,10 +77,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-def open_connection(target: Target) -> Connection:
+def _prepare_file(url: str) -> None:
+    """A SQLite file and its folder are created owner-only: they hold addresses and consent."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.query.get("mode"):
+        path = Path(parsed.database)
+        files.private_folder(path.parent)
+        # before SQLite opens it: its -wal and -shm files copy the mode
+        files.make_private(path)
+
+
+def open_connection(target: Target, *, read_only: bool = False) -> Connection:
     """A new connection to the database; PostbodeError naming it when it cannot be opened."""
-    url = database_url(target)
+    url = database_url(target, read_only=read_only)
     try:
+        _prepare_file(url)
         return engine_for(url).connect()
     except (OSError, exc.SQLAlchemyError) as err:
         cause = getattr(err, "orig", None) or err
@@ -87,7 +103,7 @@ def open_connection(target: Target) -> Connection:
 
 
 def _display(url: str) -> str:
-    return url.removeprefix("sqlite:///")
+    return url.removeprefix("sqlite:///").removeprefix("file:").split("?mode=")[0]
 
 
 def is_sqlite(conn: Connection) -> bool:

@@ -135,6 +135,9 @@ journal = Table(
     Column("claimed_at", Float),
     Column("updated_at", Float),
     Column("sent_at", Float),
+    # what a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
+    Column("bounce_status", Text),
+    Column("bounce_diagnostic", Text),
     UniqueConstraint("campaign_id", "email"),
     Index("journal_due", "campaign_id", "state", "next_at"),
     # Rows of one state in id order straight from the index: claiming stays O(batch).
@@ -148,4 +151,33 @@ journal = Table(
           postgresql_where=text("message_id IS NOT NULL")),
     Index("journal_provider_id", "provider_id", sqlite_where=text("provider_id IS NOT NULL"),
           postgresql_where=text("provider_id IS NOT NULL")),
+)
+
+# Each bounce mail read (by Message-ID or hash), so reading it again changes nothing.
+bounce_messages = Table(
+    "bounce_messages", metadata,
+    Column("message_key", Text, primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("source", Text, nullable=False),   # receiver | imap
+    Column("kind", Text, nullable=False),     # bounces.parse.Kind
+    Column("outcome", Text, nullable=False),  # bounces.process.Outcome
+    sqlite_with_rowid=False,
+)
+
+# What each bounce or complaint said about a journal row (the address only as its hash).
+bounce_events = Table(
+    "bounce_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("message_key", Text, nullable=False),
+    Column("journal_id", Integer),
+    Column("campaign_id", Text),
+    Column("email_hash", Text, nullable=False),
+    Column("class", Text, nullable=False),    # bounces.policy.BounceClass
+    Column("status", Text, nullable=False),
+    Column("diagnostic", Text, nullable=False),
+    Column("action", Text, nullable=False),   # bounced, soft_bounce, blocked, complained
+    Index("bounce_events_by_hash", "email_hash", "class", "at"),
+    Index("bounce_events_by_campaign", "campaign_id", "class"),
+    Index("bounce_events_by_at", "at"),
 )
