@@ -160,7 +160,7 @@ def test_preferences_change_language_formality_and_lists(client, web_settings, s
     assert 'value="de" checked' in client.get(f"/p/{token}").get_data(as_text=True)
     conn = store.connect(web_settings)
     try:
-        lists = {r[0] for r in conn.execute(
+        lists = {r[0] for r in conn.exec_driver_sql(
             "SELECT list FROM memberships WHERE subscriber_id = ?", (row["id"],))}
     finally:
         conn.close()
