@@ -27,6 +27,18 @@ def effective_locale(locale: str | None, settings: "Settings") -> str:
     return settings.default_locale
 
 
+class _Locales(dict):
+    """effective_locale, remembered per stored locale (a list has only a handful)."""
+
+    def __init__(self, settings: "Settings"):
+        super().__init__()
+        self.settings = settings
+
+    def __missing__(self, locale: str | None) -> str:
+        self[locale] = found = effective_locale(locale, self.settings)
+        return found
+
+
 def _chosen(segment_names: list[str], settings: "Settings") -> tuple[SegmentsFile, list[Segment]]:
     if not segment_names:
         raise AudienceError("no segment given; name at least one, e.g. --segment everyone")
@@ -57,12 +69,12 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings") -> Iter
     ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED).subquery()
     query = select(inner).where(inner.c.seg.is_not(None)).order_by(inner.c.id)
     result = conn.execution_options(yield_per=BATCH_SIZE).execute(query)
+    locales = _Locales(settings)
     for row in result:
         segment = chosen[row[5]]
         fields = {name: value for name, value in zip(names, row[6:]) if value is not None}
         yield Recipient(
-            subscriber_id=row[0], email=row[1], name=row[2],
-            locale=effective_locale(row[3], settings),
+            subscriber_id=row[0], email=row[1], name=row[2], locale=locales[row[3]],
             formality=segment.formality or row[4] or DEFAULT_FORMALITY,
             view=segment.view, segment=segment.name, fields=fields,
         )

@@ -21,7 +21,7 @@ from sqlalchemy import CTE, ColumnElement, and_, distinct, exists, false, func, 
 
 from postbode.audience.model import Formality
 from postbode.errors import AudienceError, InputError, Problem
-from postbode.store import json_items
+from postbode.store import json_items, json_number, json_text
 from postbode.store.schema import memberships, subscribers
 
 if TYPE_CHECKING:
@@ -493,8 +493,7 @@ class _Compiler:
 
 def attribute(name: str, kind: FieldType) -> ColumnElement[Any]:
     """A subscriber's attribute `name` as SQL, typed for comparison (numbers as numbers)."""
-    value = subscribers.c.attributes[name]
-    return value.as_float() if kind == "number" else value.as_string()
+    return (json_number if kind == "number" else json_text)(subscribers.c.attributes, name)
 
 
 def convert_value(kind: str, value: Any) -> object | None:

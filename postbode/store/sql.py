@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Float, String, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Insert
@@ -31,3 +31,41 @@ def insert_ignore(conn: Connection, table: Table) -> Insert:
     """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
+
+
+class json_text(FunctionElement):
+    """`json_text(column, key)`: the value of `key` in a JSON object column, as stored."""
+
+    name = "json_text"
+    inherit_cache = True
+    type = String()
+
+    def __init__(self, column: Any, key: str):
+        # the path for SQLite, the key for PostgreSQL; each dialect renders only its own
+        super().__init__(column, bindparam(None, f'$."{key}"', String()), bindparam(None, key, String()))
+
+
+class json_number(json_text):
+    """json_text, compared as a number."""
+
+    name = "json_number"
+    inherit_cache = True
+    type = Float()
+
+
+@compiles(json_text, "sqlite")
+@compiles(json_number, "sqlite")
+def _json_value_sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, path, _ = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, {compiler.process(path, **kw)})"
+
+
+@compiles(json_text)
+def _json_text_default(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, _, key = element.clauses
+    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+
+
+@compiles(json_number)
+def _json_number_default(element: json_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST({_json_text_default(element, compiler, **kw)} AS DOUBLE PRECISION)"
