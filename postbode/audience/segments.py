@@ -276,9 +276,9 @@ def parse_locale(value: str) -> str | None:
 
 # ---------------------------------------------------------------- compiling rules to SQL
 
-# A segment naming a segment naming a segment …: deeper than this is refused (each
-# level is one shared sub-query, so the limit is about readability, not cost).
-MAX_REFERENCE_DEPTH = 8
+# A segment naming a segment naming a segment …: deeper than this is refused. Each
+# segment is one shared sub-query however often it is named, so depth costs little.
+MAX_REFERENCE_DEPTH = 32
 _OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
         ">=": operator.ge, "<=": operator.le}
 _NOTHING = false()
@@ -295,6 +295,8 @@ class _Compiler:
         self.done: dict[str, Segment | None] = {}
         self.shared: dict[str, CTE] = {}
         self.busy: list[str] = []
+        self.depths: dict[str, int] = {}  # how deep each compiled segment's references go
+        self.deepest: list[int] = []      # per segment being compiled: its deepest reference so far
 
     def segment(self, name: str) -> Segment | None:
         if name not in self.done:
@@ -311,6 +313,7 @@ class _Compiler:
             self.r.problem(line, f"segments.{name}", "must be a mapping of rules (lists, where, …)")
             return None
         self.busy.append(name)
+        self.deepest.append(0)
         where = f"segments.{name}."
         self.r.unknown_keys(rules, SEGMENT_KEYS, where)
         condition = self.criteria(rules, where, and_)
@@ -321,6 +324,10 @@ class _Compiler:
             condition = _NOTHING
         condition = self.excluding(rules, where, condition)
         self.busy.pop()
+        self.depths[name] = depth = self.deepest.pop()
+        if depth > MAX_REFERENCE_DEPTH:
+            self.r.problem(line, f"segments.{name}", f"segment references nest deeper than "
+                           f"{MAX_REFERENCE_DEPTH} ({depth}); name the lists or rules directly")
         return Segment(name, line, condition, self.formality(rules, where), self.view(rules, where),
                        str(rules.get("description") or ""))
 
@@ -423,6 +430,7 @@ class _Compiler:
             self.r.problem(line, field, f"segment references nest deeper than {MAX_REFERENCE_DEPTH} "
                            f"({' → '.join([*self.busy, name])}); name the lists or rules directly")
         elif (other := self.segment(name)) is not None:
+            self.deepest[-1] = max(self.deepest[-1], self.depths.get(name, 0) + 1)
             if name not in self.shared:
                 members = select(subscribers.c.id).where(other.condition)
                 self.shared[name] = members.cte(f"segment_{len(self.shared)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import textwrap
 
 import pytest
@@ -125,7 +126,7 @@ def test_locale_outside_the_configured_languages_falls_back_to_default(samples, 
 
 
 def test_resolution_streams_in_batches(samples, settings, monkeypatch):
-    monkeypatch.setattr(audience, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importlib.import_module("postbode.audience.resolve"), "BATCH_SIZE", 4)
     everyone = list(audience.resolve(samples, ["everyone"], settings))
     assert len(everyone) == 25 == len({r.subscriber_id for r in everyone})
     assert [r.subscriber_id for r in everyone] == sorted(r.subscriber_id for r in everyone)
