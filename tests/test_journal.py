@@ -152,3 +152,13 @@ def test_unknown_campaign_is_a_clear_error(conn, campaign):
 def test_csv_rows_are_streamed_in_order(conn, campaign):
     rows = list(journal.iter_rows(conn, campaign.id, batch_size=3))
     assert [r["email"] for r in rows] == [f"r{i}@example.org" for i in range(1, 11)]
+
+
+def test_states_are_str_enums_equal_to_their_names(conn, campaign):
+    assert journal.State.SENT == "sent" and journal.STATES[0] == "pending"
+    stored = journal.get_campaign(conn, campaign.id)
+    assert stored.status is journal.CampaignStatus.READY
+    journal.set_status(conn, campaign.id, "sending")
+    assert journal.get_campaign(conn, campaign.id).status == journal.CampaignStatus.SENDING
+    with pytest.raises(ValueError):
+        journal.set_status(conn, campaign.id, "sent-ish")
