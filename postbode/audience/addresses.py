@@ -8,7 +8,11 @@ the suppression list keeps after a subscriber is forgotten.
 from __future__ import annotations
 
 import hashlib
+import importlib
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Iterator
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -45,3 +49,26 @@ def email_hash(key: str) -> str:
 def address_hash(email: str) -> str:
     """email_hash of any address's comparison key."""
     return email_hash(address_key(email))
+
+
+# email-validator's own module (the package's `validate_email` attribute is the function).
+_VALIDATOR = importlib.import_module("email_validator.validate_email")
+
+
+@contextmanager
+def domains_checked_once() -> Iterator[None]:
+    """Within the block, email-validator checks each domain once, not once per address.
+
+    An import holds thousands of addresses on a few domains, and the domain check
+    (IDNA, UTS-46) is most of validate_email's work; its answer depends on the
+    domain alone, so it is remembered while the import reads its file.
+    """
+    original = _VALIDATOR.validate_email_domain_name
+    if hasattr(original, "cache_info"):  # already inside such a block
+        yield
+        return
+    _VALIDATOR.validate_email_domain_name = lru_cache(maxsize=4096)(original)
+    try:
+        yield
+    finally:
+        _VALIDATOR.validate_email_domain_name = original

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from postbode.audience.addresses import email_hash, normalise, now
+from postbode.audience.addresses import domains_checked_once, email_hash, normalise, now
 from postbode.audience.consent import log_event
 from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.segments import (FieldType, SegmentsFile, column_key, convert_value, load_file,
@@ -73,7 +73,7 @@ class ImportSummary:
     dry_run: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     """One valid line of the file."""
 
@@ -386,7 +386,8 @@ def import_csv(conn: Connection, path: Path, list_name: str, settings: "Settings
             f"{', '.join(declared.lists) or 'no lists'}; add it under lists: first"
         )
     summary = ImportSummary(file=path, list_name=list_name, dry_run=dry_run)
-    staged = _stage(read_rows(path, declared, summary), summary)
+    with domains_checked_once():
+        staged = _stage(read_rows(path, declared, summary), summary)
     merge = _Merge(conn, summary, f"import {_display(path, settings)}",
                    Consent.UNCONFIRMED if unconfirmed else Consent.SUBSCRIBED)
     try:

@@ -251,3 +251,27 @@ def test_decode_and_sniff_helpers():
     assert sniff_delimiter('"a;b",c,d\n1;2;3') == ","
     assert sniff_delimiter("email\nx@example.org") == ","
     assert sniff_delimiter("a\tb;c\tc") == "\t"
+
+
+def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, settings, tmp_path,
+                                                                         monkeypatch):
+    import importlib
+
+    validator = importlib.import_module("email_validator.validate_email")
+    original = validator.validate_email_domain_name
+    checked: list[str] = []
+
+    def counting(domain, **kwargs):
+        checked.append(domain)
+        return original(domain, **kwargs)
+
+    monkeypatch.setattr(validator, "validate_email_domain_name", counting)
+    path = tmp_path / "many.csv"
+    path.write_text("email\n" + "".join(f"p{i}@example.org\nq{i}@Example.net\n" for i in range(50)),
+                    encoding="utf-8")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert summary.new == 100
+    assert sorted(checked) == ["Example.net", "example.org"]
+    assert validator.validate_email_domain_name is counting  # put back after the import
+    audience.normalise("r@example.org")
+    assert len(checked) == 3  # outside an import every address is checked again
