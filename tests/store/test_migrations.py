@@ -120,3 +120,18 @@ def test_every_migration_file_ships_with_the_package():
              and "__pycache__" not in p.parts]
     assert any(f.startswith("store/migrations/versions/") for f in files)
     assert [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []
+
+
+def test_programs_opening_a_new_database_together_migrate_it_once(tmp_path: Path):
+    path = tmp_path / "together.sqlite3"
+    script = ("import sys\nfrom postbode import store\n"
+              "conn = store.connect(sys.argv[1])\nconn.close()\nprint('ok')\n")
+    programs = [subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120) for p in programs]
+    assert [p.returncode for p in programs] == [0, 0, 0], outputs
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(head(),)]
+    finally:
+        raw.close()
