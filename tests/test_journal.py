@@ -8,8 +8,9 @@ import pytest
 
 from postbode import journal
 from postbode.audience import Recipient
-from postbode.store import connect
 from postbode.errors import CampaignError
+
+from fixtures.state import connect
 
 PARTS = {"newsletters/x.yaml": "aa", "templates/email.html": "bb"}
 

@@ -9,9 +9,11 @@ import pytest
 
 from postbode import audience
 from postbode.config import Settings, load_settings
-from postbode.store import Connection, connect
-from postbode.errors import AudienceError, InputError
 from postbode.audience.importer import CsvError, decode, sniff_delimiter
+from postbode.errors import AudienceError, InputError
+from postbode.store import Connection
+
+from fixtures.state import connect
 
 CORPUS = Path(__file__).parents[1] / "data" / "csv"
 

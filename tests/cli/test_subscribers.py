@@ -7,7 +7,8 @@ import io
 import pytest
 
 from postbode import audience
-from postbode.store import connect
+
+from fixtures.state import connect
 
 CORPUS_INVALID = "tests/data/csv/ten_percent_invalid.csv"
 
