@@ -25,7 +25,7 @@ from postbode.audience.addresses import address_key
 from postbode.audience.model import Recipient
 from postbode.errors import CampaignError
 from postbode.files import write_csv
-from postbode.store import atomic, insert_ignore
+from postbode.store import atomic, execute_many, insert_ignore
 from postbode.store.schema import campaigns, journal
 
 
@@ -237,7 +237,8 @@ def _insert(conn: Connection, rows: list[dict]) -> int:
     if not rows:
         return 0
     with atomic(conn):
-        return conn.execute(insert_ignore(conn, journal), rows).rowcount
+        statement = insert_ignore(conn, journal).values({name: bindparam(name) for name in rows[0]})
+        return execute_many(conn, statement, rows, cache=False).rowcount
 
 
 def variants(conn: Connection, campaign_id: str) -> list[tuple[str, str | None]]:
@@ -322,8 +323,8 @@ def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None =
         entries = [_entry(r) for r in rows]
         stamps = [stamp(entry) if stamp else None for entry in entries]
         if entries:
-            conn.execute(_CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
-                                  for e, m in zip(entries, stamps)])
+            execute_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
+                                        for e, m in zip(entries, stamps)])
     return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id)
             for e, m in zip(entries, stamps)]
 
@@ -353,7 +354,7 @@ def _record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
                        "now": now, "sent": now if o.state == State.SENT else None,
                        "row_id": o.row_id})
     if values:
-        conn.execute(_RECORD, values)
+        execute_many(conn, _RECORD, values)
 
 
 def release(conn: Connection, row_ids: Iterable[int]) -> None:

@@ -69,3 +69,29 @@ def _json_text_default(element: json_text, compiler: Any, **kw: Any) -> str:
 @compiles(json_number)
 def _json_number_default(element: json_number, compiler: Any, **kw: Any) -> str:
     return f"CAST({_json_text_default(element, compiler, **kw)} AS DOUBLE PRECISION)"
+
+
+_COMPILED: dict[tuple[object, str], tuple[str, tuple[str, ...] | None, dict]] = {}
+
+
+def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: bool = True) -> Any:
+    """Run one Core statement for many rows of plain values (ints, floats, text, None).
+
+    The statement is compiled once for the connection's dialect and the rows handed to the
+    driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
+    journal claim otherwise. Values that need a type's processing (JSON) must not use it.
+    """
+    key = (statement, conn.dialect.name)
+    found = _COMPILED.get(key) if cache else None
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect)
+        found = (str(compiled), compiled.positiontup, dict(compiled.params))
+        if cache:
+            _COMPILED[key] = found
+    sql, order, defaults = found
+    if order is None:
+        params: list = [{**defaults, **row} for row in rows]
+    else:
+        params = [tuple(row[name] if name in row else defaults[name] for name in order)
+                  for row in rows]
+    return conn.exec_driver_sql(sql, params)
