@@ -340,8 +340,8 @@ def test_the_plan_counts_who_gets_a_personal_fields_fallback(invoke, project, se
                           encoding="utf-8")
     result = invoke("send", SAMPLE, "--segment", "donors", "--segment", "funders", "--dry-run")
     assert result.exit_code == 0, result.output
-    from postbode import audience, db
-    conn = db.connect(send_settings.database)
+    from postbode import audience, store
+    conn = store.connect(send_settings)
     try:
         without = sum(1 for r in audience.resolve(conn, ["donors", "funders"], send_settings)
                       if "total_given" not in r.fields)

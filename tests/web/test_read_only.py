@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy.exc
 
 from postbode import tokens
 from postbode.config import Settings
@@ -70,8 +71,8 @@ def test_the_read_only_app_has_no_writing_routes_and_a_read_only_database(settin
     assert not any(r.rule.startswith(("/u/", "/p/", "/webhooks")) for r in app.url_map.iter_rules())
     before = snapshot(settings)
     with app.app_context():
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            get_db().execute("DELETE FROM subscribers")
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="readonly"):
+            get_db().exec_driver_sql("DELETE FROM subscribers")
     assert snapshot(settings) == before
 
 
