@@ -193,6 +193,8 @@ class Newsletter(Model):
     sign_off: Text
     translator_notes: dict[str, Text] = Field(default_factory=dict)
     literal: bool = False
+    # Shown in the public web archive before (or without) being sent; drafts never are.
+    published: bool = False
     source_path: Path | None = Field(default=None, exclude=True)
     field_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
     # "sections.<id>.audience.<n>" → line, so a segment name can be checked against segments.yaml

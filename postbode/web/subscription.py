@@ -161,4 +161,7 @@ def _private(response: Response) -> Response:
     """Pages about one person: never cached, never indexed."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
+    # the token in the URL must not travel on; modern browsers still send
+    # Sec-Fetch-Site with it, which is what the cross-site check reads first
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
