@@ -92,6 +92,8 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
          campaign_id: str, **flags: bool) -> campaign.SendSummary:
     """campaign.run with a progress bar; a pause prints the counts so far before it is raised."""
+    from postbode import campaign  # imported late, as in `send`: keeps `--help` quick
+
     with _progress() as progress:
         try:
             return campaign.run(settings, newsletter, segments, transport=url,
@@ -288,6 +290,8 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
 
 def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
                 test_to: tuple[str, ...], url: str, locales: tuple[str, ...]) -> None:
+    from postbode import campaign
+
     if not test_to:
         raise click.UsageError("--locale narrows test mails: use it with --test-to")
     _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,

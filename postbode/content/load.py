@@ -36,6 +36,7 @@ def load_newsletter(path: Path) -> Newsletter:
     _check_item_keys(data, tree)
     _check_translator_notes(data, tree)
     texts.check_texts(data, tree)
+    texts.check_markers(tree)
     if tree.problems or newsletter is None:
         raise ContentError(sorted(tree.problems, key=_order), summary=_summary(shown, tree.problems))
     lines = {p: tree.marks[loc].line + 1 for p, loc in text_locs(data) if loc in tree.marks}
