@@ -63,7 +63,7 @@ class BuiltFile:
 def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterable[str | None],
                    settings: Settings) -> BuildResult:
     """Load, localize, render and inline every (locale, view); raise once with all problems."""
-    newsletter = load_newsletter(Path(newsletter_path))
+    newsletter = load_newsletter(Path(newsletter_path), settings.source_locale)
     marker_guard.check(settings, newsletter.id)  # no marker typed into a template or catalog
     check_audiences(newsletter, settings)
     personal.check(newsletter, settings)
