@@ -28,7 +28,7 @@ def confirm_unsubscribe(token: str) -> Response:
         return _damaged()
     subscriber = audience.get_subscriber(get_db(), email)
     return _private(render_page(
-        "unsubscribe.html", locale=_locale_of(subscriber), email=email,
+        "unsubscribe.html", locale=_locale_of(subscriber), formal=_formal(subscriber), email=email,
         already=subscriber is None or subscriber.consent != "subscribed",
     ))
 
@@ -44,7 +44,8 @@ def unsubscribe(token: str) -> Response:
     _unsubscribe(conn, email)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
-    return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+    return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
+                                formal=_formal(subscriber), email=email))
 
 
 @bp.get("/p/<token>")
@@ -83,7 +84,8 @@ def save_preferences(token: str) -> Response:
         return _preferences_page(email)
     if request.form.get("action") == "unsubscribe":
         _unsubscribe(conn, email)
-        return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+        return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
+                                    formal=_formal(subscriber), email=email))
     choice = _read_form(conn)
     if choice is None:
         return _preferences_page(email, status=400, invalid=True)
@@ -121,7 +123,8 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
         return _private(render_page("unknown_subscriber.html", status=404, email=email))
     s = settings()
     return _private(render_page(
-        "preferences.html", status=status, locale=_locale_of(subscriber), email=email,
+        "preferences.html", status=status, locale=_locale_of(subscriber),
+        formal=_formal(subscriber), email=email,
         subscriber=subscriber,
         current_locale=match_locale(subscriber.locale, s) or s.default_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
@@ -149,6 +152,12 @@ def _damaged_or_expired(token: str) -> Response:
 
 def _locale_of(subscriber: audience.Subscriber | None) -> str | None:
     return match_locale(subscriber.locale, settings()) if subscriber else None
+
+
+def _formal(subscriber: audience.Subscriber | None) -> bool:
+    """Whether the page says "u", as the mail does: the person's stored form of address, else formal."""
+    formality = subscriber.formality if subscriber else None
+    return (formality or audience.DEFAULT_FORMALITY) == "formal"
 
 
 def _damaged() -> Response:
