@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import g
+from flask import current_app, g
 
 from postbode import i18n, journal, tokens
 from postbode.config import Settings
 from postbode.content import Newsletter
+from postbode.errors import PostbodeError
 from postbode.i18n.extract import entries
 from postbode.web.db import get_db
 
@@ -23,8 +24,10 @@ def sent_newsletter_ids() -> frozenset[str]:
     if "sent_ids" not in g:
         try:
             g.sent_ids = frozenset(c.newsletter_id for c in journal.list_campaigns(get_db()))
-        except sqlite3.Error:
-            # no database (yet), or no journal in it: nothing was sent from here
+        except (sqlite3.Error, PostbodeError) as err:
+            # no database (yet), no journal in it, or none reachable: show only what is
+            # marked published, never a draft
+            current_app.logger.info("journal not readable, showing published issues only: %s", err)
             g.sent_ids = frozenset()
     return g.sent_ids
 

@@ -135,3 +135,14 @@ def test_the_static_archive_holds_no_segment_view_and_no_draft(invoke, project, 
     refused = invoke("archive", draft, "--out", str(tmp_path / "other"))
     assert refused.exit_code == 1 and "draft" in refused.output
     assert not (tmp_path / "other").exists()
+
+
+def test_without_a_database_only_published_issues_are_shown(web_settings, draft):
+    from postbode.web import create_app
+
+    missing = web_settings.with_overrides(database=web_settings.database.parent / "none" / "x.sqlite3")
+    client = create_app(missing, {"TESTING": True, "READ_ONLY": True}).test_client()
+    index = client.get("/")
+    assert index.status_code == 200
+    assert f"/v/{NEWSLETTER}/nl" in index.get_data(as_text=True)
+    assert draft not in index.get_data(as_text=True)
