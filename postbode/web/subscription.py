@@ -69,7 +69,9 @@ def renew(token: str) -> Response:
     current_app.logger.warning("a fresh preferences link was requested for address %s…; "
                                "send it with the next mail", audience.email_hash(
                                    audience.address_key(email))[:12])
-    return _private(render_page("renewal_requested.html"))
+    subscriber = audience.get_subscriber(get_db(), email)
+    return _private(render_page("renewal_requested.html", locale=_locale_of(subscriber),
+                                formal=_formal(subscriber)))
 
 
 @bp.post("/p/<token>")
@@ -144,9 +146,12 @@ def _email_from(token: str, purpose: str, **max_age: int | None) -> str | None:
 
 def _damaged_or_expired(token: str) -> Response:
     """A genuine preferences link that is only too old offers a fresh one; anything else is damaged."""
-    if _email_from(token, "preferences", max_age=None) is None:
+    email = _email_from(token, "preferences", max_age=None)
+    if email is None:
         return _damaged()
-    return _private(render_page("expired.html", status=410,
+    subscriber = audience.get_subscriber(get_db(), email)
+    return _private(render_page("expired.html", status=410, locale=_locale_of(subscriber),
+                                formal=_formal(subscriber),
                                 renew_url=f"{settings().base_url}/p/{token}/renew"))
 
 

@@ -89,3 +89,20 @@ def test_the_form_of_address_is_translated(client, web_settings, tmp_path, aanhe
     email = add(web_settings, tmp_path, f"jonas-{aanhef}@example.org", aanhef, locale="de")
     page = client.get(f"/p/{tokens.sign(web_settings, 'preferences', email)}").get_data(as_text=True)
     assert expected in page
+
+
+@pytest.mark.parametrize("aanhef, expected, other", [("u", "uw voorkeuren", "je voorkeuren"),
+                                                     ("je", "je voorkeuren", "uw voorkeuren")])
+def test_an_expired_link_and_its_renewal_keep_the_form_of_address(client, web_settings, tmp_path,
+                                                                   aanhef, expected, other):
+    import time
+
+    email = add(web_settings, tmp_path, f"sam-expired-{aanhef}@example.org", aanhef)
+    old = int(time.time()) - (web_settings.preferences_link_days + 10) * 86400
+    token = tokens.sign(web_settings, "preferences", email, issued_at=old)
+    expired = client.get(f"/p/{token}")
+    assert expired.status_code == 410
+    assert expected in text_of(expired.get_data(as_text=True))
+    assert other not in text_of(expired.get_data(as_text=True))
+    renewed = text_of(client.post(f"/p/{token}/renew").get_data(as_text=True))
+    assert ("u krijgt" in renewed) == (aanhef == "u") and ("je krijgt" in renewed) == (aanhef == "je")
