@@ -515,12 +515,11 @@ def _escaped(values: Mapping[str, str]) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=256)
 def _encoded(template: Template, kind: str) -> _EncodedBody:
-    """Encode a variant's literal parts once; the HTML as whichever encoding is smaller."""
+    """Encode a variant's literal parts once, in whichever encoding is smaller for them
+    (quoted-printable for Latin scripts and markup, base64 for Arabic text)."""
     literals = template.parts[0::2]
     last = len(literals) - 1
     qp = tuple(_qp_piece(text, soft_end=index < last) for index, text in enumerate(literals))
-    if kind == "text":
-        return _EncodedBody(_QP, qp)
     raw = [_canonical(text) for text in literals]
     if sum(map(len, qp)) <= sum(len(r) for r in raw) * 4 / 3 * 78 / 76:
         return _EncodedBody(_QP, qp)

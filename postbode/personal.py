@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from babel import Locale, dates, numbers
 
@@ -171,3 +171,19 @@ def _format(spec: FieldSpec, raw: object, locale: str) -> str | None:
 @lru_cache(maxsize=64)
 def _locale(locale: str) -> Locale:
     return Locale.parse(locale)
+
+
+def fallback_counts(newsletter: "Newsletter", recipients: Iterable["Recipient"],
+                    settings: "Settings") -> dict[str, int]:
+    """Per personal field the newsletter uses: how many recipients have no value (get the fallback)."""
+    names = used(newsletter)
+    if not names:
+        return {}
+    specs = available(settings)
+    counts = dict.fromkeys(names, 0)
+    for recipient in recipients:
+        for name in names:
+            spec = specs.get(name)
+            if spec is None or _raw(spec, recipient) in (None, ""):
+                counts[name] += 1
+    return counts

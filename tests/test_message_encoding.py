@@ -53,16 +53,22 @@ def test_random_variants_and_names_decode_to_exactly_the_filled_text(seed: int) 
         assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
 
 
-def test_dutch_html_goes_quoted_printable_and_arabic_base64() -> None:
+def test_dutch_goes_quoted_printable_and_arabic_base64() -> None:
     settings = make_settings()
-    dutch = message.build(message.prepare(make_rendered(html=HTML * 20), settings), reader(),
-                          "campaign-1", settings)
-    arabic_html = HTML.replace("Café – tekst", "نتائج التحالف ضد الاستغلال الجنسي للأطفال")
-    arabic = message.build(message.prepare(make_rendered(html=arabic_html * 20, locale="ar"),
-                                           settings), reader(), "campaign-1", settings)
-    assert _parsed(dutch).get_body(("html",))["Content-Transfer-Encoding"] == "quoted-printable"
-    assert _parsed(arabic).get_body(("html",))["Content-Transfer-Encoding"] == "base64"
+    prose = "De coalitie bereikte in 2018 meer kinderen dan ooit; één op de vijf was nieuw. " * 9
+    dutch = message.build(message.prepare(make_rendered(html=HTML * 20,
+                                                        text=TEXT.replace("Café – tekst", prose)),
+                                          settings), reader(), "campaign-1", settings)
+    words = "نتائج التحالف ضد الاستغلال الجنسي للأطفال"
+    arabic = message.build(message.prepare(make_rendered(html=HTML.replace("Café – tekst", words) * 20,
+                                                         text=TEXT.replace("Café – tekst", words * 9),
+                                                         locale="ar"), settings),
+                           reader(), "campaign-1", settings)
+    for part in ("html", "plain"):
+        assert _parsed(dutch).get_body((part,))["Content-Transfer-Encoding"] == "quoted-printable"
+        assert _parsed(arabic).get_body((part,))["Content-Transfer-Encoding"] == "base64"
     assert _decoded(_parsed(arabic).get_body(("html",))) == arabic.html
+    assert _decoded(_parsed(arabic).get_body(("plain",))) == arabic.text
 
 
 def test_the_sample_dutch_newsletter_is_smaller_in_quoted_printable(project) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from postbode import audience, i18n, journal
+from postbode import audience, i18n, journal, personal
 from postbode.campaign.fingerprint import fingerprint, refuse_if_changed
 from postbode.campaign.session import Session
 from postbode.campaign.states import CampaignState
@@ -38,6 +38,7 @@ class Plan:
     finished: bool = False
     development_key: bool = False
     texts: int = 0                   # translatable texts of the newsletter
+    fallbacks: dict[str, int] = field(default_factory=dict)  # personal field → recipients without it
 
     @property
     def total(self) -> int:
@@ -61,7 +62,10 @@ def make_plan(session: Session, new_campaign: bool = False) -> Plan:
     result = Plan(newsletter.id, session.newsletter_path, tuple(sorted(set(session.segments))),
                   session.shown, session.base_id, left_out=dict(counts.left_out),
                   development_key=session.development_key, texts=len(entries(newsletter)),
-                  lines=_plan_lines(newsletter, counts.recipients, s))
+                  lines=_plan_lines(newsletter, counts.recipients, s),
+                  # one streamed pass over the recipients, only when the issue uses personal fields
+                  fallbacks=personal.fallback_counts(
+                      newsletter, audience.resolve(session.conn, list(session.segments), s), s))
     existing = session.latest()
     if existing and not new_campaign:
         refuse_if_changed(existing, fingerprint(s, session.newsletter_path, newsletter.id))

@@ -92,7 +92,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
          campaign_id: str, **flags: bool) -> campaign.SendSummary:
     """campaign.run with a progress bar; a pause prints the counts so far before it is raised."""
-    from postbode import campaign  # imported late, as in `send`: keeps `--help` quick
+    from postbode import campaign  # loaded when sending, not for --help (see send)
 
     with _progress() as progress:
         try:
@@ -226,6 +226,9 @@ def _print_plan(p: campaign.Plan) -> None:
     if any(line.untranslated for line in p.lines):
         console.print("texts not translated yet go out in the next language of 'catalogs tried'; "
                       f"`python send.py check {p.newsletter_path} --locale L` lists them")
+    if any(p.fallbacks.values()):
+        console.print("personal fields: " + ", ".join(f"{{{name}}} falls back for {n}"
+                                                      for name, n in p.fallbacks.items() if n))
     if p.left_out:
         left = ", ".join(f"{n} {why}" for why, n in p.left_out.items())
         console.print(f"left out: {left}")
@@ -290,10 +293,12 @@ def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
 
 def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
                 test_to: tuple[str, ...], url: str, locales: tuple[str, ...]) -> None:
-    from postbode import campaign
+    from postbode import campaign  # loaded when sending, not for --help (see send)
 
     if not test_to:
         raise click.UsageError("--locale narrows test mails: use it with --test-to")
+    from postbode import campaign   # as in `send`: not loaded for --help
+
     _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
                                     locales=locales))
 

@@ -23,9 +23,10 @@ from postbode.i18n import plurals
 from postbode.i18n.extract import MARKDOWN_FIELDS
 from postbode.i18n.pofile import duplicates, entries_of
 
-# %(name)s and %s (Python/Jinja), {name} (str.format, and the personal fields of newsletter text).
+# %(name)s and %s (Python/Jinja), {name} (str.format, and the personal fields of newsletter
+# text, `{voornaam}` or `{voornaam|lezer}`: the field must stay, its fallback text is translated).
 PERCENT = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
-BRACE = re.compile(r"(?<!\{)\{(\w*)(?:[!:][^{}]*)?\}(?!\})")
+BRACE = re.compile(r"(?<!\{)\{(\w*)(?:[!:|][^{}]*)?\}(?!\})")
 TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>")
 # Markdown link syntax left over after parsing: a link markdown-it could not read.
 BROKEN_LINK = re.compile(r"\]\s*\(|\[[^\]]*\]\(|<https?://")

@@ -330,3 +330,22 @@ def test_the_progress_bar_shows_the_rate_and_the_time_left(monkeypatch):
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())   # cursor codes
     last = [line for line in shown.splitlines() if "sending" in line][-1]
     assert re.search(r"500/1000\s+50%\s+100 msg/s\s+0:00:05", last), repr(last)
+
+
+def test_the_plan_counts_who_gets_a_personal_fields_fallback(invoke, project, send_settings):
+    newsletter = project / SAMPLE
+    text = newsletter.read_text(encoding="utf-8")
+    newsletter.write_text(text.replace("  in gang hebben gezet.",
+                                       "  in gang hebben gezet. Dank voor {total_given|uw steun}."),
+                          encoding="utf-8")
+    result = invoke("send", SAMPLE, "--segment", "donors", "--segment", "funders", "--dry-run")
+    assert result.exit_code == 0, result.output
+    from postbode import audience, db
+    conn = db.connect(send_settings.database)
+    try:
+        without = sum(1 for r in audience.resolve(conn, ["donors", "funders"], send_settings)
+                      if "total_given" not in r.fields)
+    finally:
+        conn.close()
+    assert without > 0
+    assert f"{{total_given}} falls back for {without}" in flat(result.output)

@@ -222,6 +222,18 @@ def test_personal_field_placeholders_are_checked_too(personal: Settings):
     assert any("{first_name}" in str(p) for p in completeness_report(newsletter, personal)["de"].refused)
 
 
+def test_a_personal_field_with_a_fallback_keeps_its_field_and_translates_its_fallback(project: Path,
+                                                                                       settings: Settings):
+    edit_sample(project, 'title: "Dank aan onze donateurs"', 'title: "Dank, {voornaam|lezer}"')
+    extract_and_update(settings)
+    reviewed(settings, "de", {"sections.donateurs.title": "Danke, {voornaam|Leserin oder Leser}"})
+    catalogs.compile_all(settings)  # the fallback text is the translator's to change
+    reviewed(settings, "de", {"sections.donateurs.title": "Danke, liebe Leserin, lieber Leser"})
+    with pytest.raises(TranslationError) as caught:
+        catalogs.compile_all(settings)
+    assert "lost {voornaam}" in str(caught.value)
+
+
 LINK = "[Watch Nederland](https://www.example.org/watch-nederland)"
 
 
@@ -481,6 +493,7 @@ FALSE_POSITIVES = {
     # Arabic forms 0, 1 and 2 are used for one count each and spell it out, as msgfmt allows.
     ("printf", "In deze nieuwsbrief één onderwerp:"),
     ("printf", "%(count)s tekst is nog niet vertaald"),
+    ("printf", "%(count)s probleem"),
 }
 
 
@@ -523,8 +536,11 @@ def test_preview_shows_an_incomplete_required_locale_marked_with_a_banner(web_se
     blank(web_settings, "en")  # en is 'require' in postbode.toml
     translate(web_settings, "en", {"subject": "Summer 2018 results"})
     newsletter = load_newsletter(web_settings.root / SAMPLE)
-    with pytest.raises(TranslationError):
+    with pytest.raises(TranslationError) as caught:
         localize(newsletter, "en", web_settings)  # sending refuses it, naming the .po lines
+    path = catalogs.po_path(web_settings, "en", NEWSLETTER_ID)
+    intro = line_of(path, f'msgctxt "{NEWSLETTER_ID}:intro"')
+    assert any(f"{path}:{line}: intro: no translation yet" in str(caught.value) for line in (intro, intro + 1))
     client = create_app(web_settings, {"TESTING": True, "PREVIEW": True}).test_client()
     page = client.get(f"/preview/{NEWSLETTER_ID}?locale=en").get_data(as_text=True)
     assert "Nog niet te verzenden" in page
