@@ -33,7 +33,7 @@ from email_validator import validate_email  # noqa: E402
 from postbode import audience  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
 from postbode.config import Settings  # noqa: E402
-from postbode.db import connect  # noqa: E402
+from postbode.store import connect  # noqa: E402
 
 LOCALES = ("nl", "nl-BE", "en", "de", "ar")
 SEGMENTS = """\
@@ -128,7 +128,8 @@ def bench_import(folder: Path, rows: int) -> None:
 
 def fill(db: Path, count: int) -> None:
     """A million subscribers straight into the schema (the import path is measured above)."""
-    conn = connect(db)
+    connect(db).close()  # the schema, as postbode makes it
+    conn = sqlite3.connect(db, isolation_level=None)
     now = audience.now()
 
     def people():
@@ -170,14 +171,14 @@ BASELINE_SQL = (
 def baseline_resolve(conn):
     """The floor for `everyone`: one cursor, the same consent and suppression filter, and
     a Recipient built per row, without batching or the segment rules' SQL."""
-    for row in conn.execute(BASELINE_SQL):
+    for row in conn.exec_driver_sql(BASELINE_SQL):
         yield Recipient(row[0], row[1], row[2], row[3], row[4] or "formal", None, "everyone")
 
 
 def resolve_child(folder: str, segment: str, baseline: bool) -> None:
     """Run in a fresh process so its peak RSS is the resolution's own."""
     settings = make_settings(Path(folder))
-    conn = connect(settings.database)
+    conn = connect(settings)
     start = time.perf_counter()
     if baseline:
         n = sum(1 for _ in baseline_resolve(conn))

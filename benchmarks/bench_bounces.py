@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from postbode import db, journal  # noqa: E402
+from postbode import journal, store  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
 from postbode.bounces import parse, verp  # noqa: E402
 from postbode.bounces.process import process_message  # noqa: E402
@@ -85,13 +85,13 @@ def setup(folder: Path, count: int) -> tuple[Settings, list[bytes]]:
     """The state database with one sent row per recipient, and one DSN per row."""
     settings = Settings(root=folder, database=folder / "state.sqlite3", bounce_domain=DOMAIN,
                         secret_key="benchmark-key-not-secret")
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     camp = journal.create_campaign(conn, "bench", ["everyone"], {}, "smtp://127.0.0.1")
     recipients = [Recipient(i, f"r{i:06d}@example.net", None, "nl", "formal", None, "everyone")
                   for i in range(count)]
     journal.snapshot(conn, camp.id, recipients)
     ids = {r.email: make_message_id(camp.id, r.email, "example.org") for r in recipients}
-    with db.transaction(conn):
+    with store.atomic(conn):
         conn.executemany("UPDATE journal SET state = 'sent', sent_at = 1, message_id = ?"
                          " WHERE campaign_id = ? AND email = ?",
                          [(mid, camp.id, address) for address, mid in ids.items()])
@@ -124,10 +124,10 @@ def main() -> None:
         print(f"mailbox: {len(mailbox):,} DSNs, {size:,.0f} bytes each on average")
         baseline = timed("baseline", email.message_from_bytes, mailbox)
         parsed = timed("parse", parse.parse, mailbox)
-        conn = db.connect(settings.database)
+        conn = store.connect(settings)
         try:
             applied = timed("apply", lambda d: process_message(conn, settings, d), mailbox)
-            counts = dict(conn.execute("SELECT class, COUNT(*) FROM bounce_events GROUP BY class"))
+            counts = dict(conn.exec_driver_sql("SELECT class, COUNT(*) FROM bounce_events GROUP BY class"))
             again = timed("again", lambda d: process_message(conn, settings, d), mailbox[:1000])
         finally:
             conn.close()

@@ -45,7 +45,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from postbode import audience, campaign, db, message, transports  # noqa: E402
+from postbode import audience, campaign, message, store, transports  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
 from postbode.config import Settings, load_settings  # noqa: E402
 from postbode.transports.base import SendResult, Status, Transport  # noqa: E402
@@ -80,7 +80,7 @@ def make_project(folder: Path, recipients: int) -> Settings:
         fh.write("email;naam;taal;aanhef\n")
         for i in range(1, recipients + 1):
             fh.write(f"r{i}@example.org;Lezer {i};{LOCALES[i % 5]};{'u' if i % 2 else 'je'}\n")
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     audience.import_csv(conn, csv_path, "subscribers", settings)
     conn.close()
     return settings

@@ -22,7 +22,7 @@ from postbode.files import write_atomically
 from postbode.i18n import completeness_report, locale_chain, localize
 from postbode.inline import inline
 from postbode.render import Rendered, render
-from postbode.segments import Segment, find_segments, load_segments
+from postbode.audience.segments import Segment, find_segments, load_segments
 
 VariantKey = tuple[str, str | None]          # (locale, view); view None is the public view
 GMAIL_CLIP_BYTES = checks.GMAIL_CLIP_BYTES   # Gmail cuts a mail's HTML off above this

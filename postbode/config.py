@@ -299,20 +299,14 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
     r = _Reader(path, data, text)
     d = Settings(root=root)
     r.check_unknown()
+    settings = Settings(root=root, **_sender_and_web(r, d), **_languages(r, d), **_paths(r, d, root),
+                        **_sending(r, d), **_bounces(r, d))
+    r.raise_problems()
+    return settings
 
-    def p(key: str, default: Path) -> Path:
-        return (root / r.get("paths", key, _filled, str(default))).resolve()
 
-    source = r.get("i18n", "source_locale", _locale, d.source_locale)
-    locales = tuple(r.get("i18n", "locales", _locales, list(d.locales)))
-    if source not in locales:
-        locales = (source, *locales)
-    default_locale = r.get("i18n", "default_locale", _locale, source)
-    if Locale.parse(default_locale).language not in {Locale.parse(x).language for x in locales}:
-        r.complain("i18n", "default_locale", f"{default_locale!r} is not among [i18n] locales "
-                   f"({', '.join(locales)}); add it there or pick one of them")
-    settings = Settings(
-        root=root,
+def _sender_and_web(r: "_Reader", d: Settings) -> dict[str, Any]:
+    return dict(
         sender_name=r.get("sender", "name", _filled, d.sender_name),
         sender_email=r.get("sender", "email", _email, d.sender_email),
         reply_to=r.get("sender", "reply_to", _email),
@@ -324,31 +318,58 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
                                     d.preferences_link_days),
         list_id=r.get("mail", "list_id", _filled, d.list_id),
         unsubscribe_mailto=r.get("mail", "unsubscribe_mailto", _email),
+    )
+
+
+def _languages(r: "_Reader", d: Settings) -> dict[str, Any]:
+    source = r.get("i18n", "source_locale", _locale, d.source_locale)
+    locales = tuple(r.get("i18n", "locales", _locales, list(d.locales)))
+    if source not in locales:
+        locales = (source, *locales)
+    default_locale = r.get("i18n", "default_locale", _locale, source)
+    if Locale.parse(default_locale).language not in {Locale.parse(x).language for x in locales}:
+        r.complain("i18n", "default_locale", f"{default_locale!r} is not among [i18n] locales "
+                   f"({', '.join(locales)}); add it there or pick one of them")
+    return dict(
         source_locale=source,
         locales=locales,
         default_locale=default_locale,
         timezone=r.get("i18n", "timezone", _timezone, d.timezone),
         completeness=dict(r.get("i18n", "completeness", _completeness, {})),
         i18n_wrap=r.get("i18n", "wrap", _number(0, whole=True), d.i18n_wrap),
-        newsletters_dir=p("newsletters", d.newsletters_dir),
-        templates_dir=p("templates", d.templates_dir),
-        locales_dir=p("locales", d.locales_dir),
-        subscribers_dir=p("subscribers", d.subscribers_dir),
-        segments_file=p("segments", d.segments_file),
-        database=p("database", d.database),
-        build_dir=p("build", d.build_dir),
+    )
+
+
+def _paths(r: "_Reader", d: Settings, root: Path) -> dict[str, Any]:
+    """[paths]: each relative to the folder of postbode.toml."""
+    names = ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build")
+    fields = {"newsletters": "newsletters_dir", "templates": "templates_dir", "locales": "locales_dir",
+              "subscribers": "subscribers_dir", "segments": "segments_file"}
+    paths: dict[str, Any] = {}
+    for key in names:
+        field_name = fields.get(key, key if key == "database" else f"{key}_dir")
+        default = getattr(d, field_name)
+        paths[field_name] = (root / r.get("paths", key, _filled, str(default))).resolve()
+    return paths
+
+
+def _sending(r: "_Reader", d: Settings) -> dict[str, Any]:
+    return dict(
         transport=r.get("send", "transport", _filled, d.transport),
         rate=float(r.get("send", "rate", _number(0), d.rate)),
         concurrency=r.get("send", "concurrency", _number(1, MAX_CONCURRENCY, whole=True), None),
         hourly_quota=r.get("send", "hourly_quota", _number(0, whole=True), d.hourly_quota),
         daily_quota=r.get("send", "daily_quota", _number(0, whole=True), d.daily_quota),
+    )
+
+
+def _bounces(r: "_Reader", d: Settings) -> dict[str, Any]:
+    return dict(
         bounce_domain=r.get("bounces", "domain", _domain),
         bounce_soft_limit=r.get("bounces", "soft_limit", _number(1, whole=True), d.bounce_soft_limit),
         bounce_soft_days=r.get("bounces", "soft_days", _number(1, whole=True), d.bounce_soft_days),
         bounce_folder=r.get("bounces", "processed_folder", _filled, d.bounce_folder),
     )
-    r.raise_problems()
-    return settings
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

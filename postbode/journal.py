@@ -12,100 +12,51 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from postbode.audience import Recipient, address_key
-from postbode.db import migration, transaction
+from sqlalchemy import Connection, RowMapping, bindparam, case, delete, func, insert, select, update
+
+from postbode.audience.addresses import address_key
+from postbode.audience.model import Recipient
 from postbode.errors import CampaignError
 from postbode.files import write_csv
+from postbode.store import atomic, execute_many, insert_ignore
+from postbode.store.schema import campaigns, journal
 
-STATES = ("pending", "claimed", "sent", "rejected", "retry", "unknown", "bounced", "complained")
+
+class State(StrEnum):
+    """A journal row's state."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    REJECTED = "rejected"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's state: snapshot (being written) → ready → sending ⇄ paused → finished."""
+
+    SNAPSHOT = "snapshot"
+    READY = "ready"
+    SENDING = "sending"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+STATES = tuple(State)
+OUTCOME_STATES = (State.SENT, State.REJECTED, State.RETRY, State.UNKNOWN)
 # States a bounce or complaint may move on from (the mail left, or may have left)
-FEEDBACK_FROM = ("sent", "unknown", "bounced")
-
-
-@migration("0101_journal")
-def _create_tables(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """CREATE TABLE campaigns (
-            id TEXT PRIMARY KEY,
-            base_id TEXT NOT NULL,
-            sequence INTEGER NOT NULL,
-            newsletter_id TEXT NOT NULL,
-            segments TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            content_parts TEXT NOT NULL,
-            transport TEXT NOT NULL,
-            status TEXT NOT NULL,
-            total INTEGER NOT NULL DEFAULT 0,
-            created_at REAL NOT NULL,
-            started_at REAL,
-            finished_at REAL,
-            UNIQUE (base_id, sequence)
-        )"""
-    )
-    conn.execute(
-        """CREATE TABLE journal (
-            id INTEGER PRIMARY KEY,
-            campaign_id TEXT NOT NULL REFERENCES campaigns(id),
-            subscriber_id INTEGER,
-            email TEXT NOT NULL,
-            name TEXT,
-            locale TEXT NOT NULL,
-            formality TEXT NOT NULL,
-            view TEXT,
-            segment TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_at REAL,
-            last_code INTEGER,
-            last_text TEXT,
-            message_id TEXT,
-            provider_id TEXT,
-            created_at REAL NOT NULL,
-            claimed_at REAL,
-            updated_at REAL,
-            sent_at REAL,
-            UNIQUE (campaign_id, email)
-        )"""
-    )
-    conn.execute("CREATE INDEX journal_due ON journal (campaign_id, state, next_at)")
-    conn.execute("CREATE INDEX journal_sent_at ON journal (sent_at) WHERE sent_at IS NOT NULL")
-
-
-@migration("0102_journal_state_index")
-def _index_by_state(conn: sqlite3.Connection) -> None:
-    # Rows of one state in id order straight from the index: claiming stays O(batch),
-    # not O(campaign), however many rows are already sent.
-    conn.execute("CREATE INDEX journal_state ON journal (campaign_id, state)")
-
-
-@migration("0103_journal_variant_order")
-def _index_by_variant(conn: sqlite3.Connection) -> None:
-    # Pending rows are claimed variant by variant, so one batch holds one variant
-    # where it can: a provider's batch call (Mailgun) is one call per variant.
-    conn.execute("CREATE INDEX journal_variant ON journal (campaign_id, state, locale, view)")
-
-
-@migration("0104_journal_ids_index")
-def _index_by_ids(conn: sqlite3.Connection) -> None:
-    # A bounce or complaint webhook names the mail by postbode's Message-ID (Mailgun)
-    # or the provider's id (Postmark); it finds its row without scanning every campaign.
-    conn.execute("CREATE INDEX journal_message_id ON journal (message_id) WHERE message_id IS NOT NULL")
-    conn.execute("CREATE INDEX journal_provider_id ON journal (provider_id)"
-                 " WHERE provider_id IS NOT NULL")
-
-
-@migration("0105_journal_bounce")
-def _bounce_columns(conn: sqlite3.Connection) -> None:
-    # What a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
-    conn.execute("ALTER TABLE journal ADD COLUMN bounce_status TEXT")
-    conn.execute("ALTER TABLE journal ADD COLUMN bounce_diagnostic TEXT")
+FEEDBACK_FROM = (State.SENT, State.UNKNOWN, State.BOUNCED)
+FEEDBACK_STATES = (State.BOUNCED, State.COMPLAINED)
 
 
 @dataclass(frozen=True)
@@ -120,7 +71,7 @@ class Campaign:
     content_hash: str
     content_parts: Mapping[str, str]
     transport: str
-    status: str
+    status: CampaignStatus
     total: int
     created_at: float
     started_at: float | None
@@ -187,149 +138,145 @@ def changed_parts(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def _campaign(row: sqlite3.Row) -> Campaign:
+def _campaign(row: RowMapping) -> Campaign:
     return Campaign(
         id=row["id"], base_id=row["base_id"], sequence=row["sequence"],
-        newsletter_id=row["newsletter_id"], segments=tuple(json.loads(row["segments"])),
-        content_hash=row["content_hash"], content_parts=json.loads(row["content_parts"]),
-        transport=row["transport"], status=row["status"], total=row["total"],
+        newsletter_id=row["newsletter_id"], segments=tuple(row["segments"]),
+        content_hash=row["content_hash"], content_parts=row["content_parts"],
+        transport=row["transport"], status=CampaignStatus(row["status"]), total=row["total"],
         created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
     )
 
 
-def get_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign | None:
-    row = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+def _one_campaign(conn: Connection, query) -> Campaign | None:
+    row = conn.execute(query).mappings().first()
     return _campaign(row) if row else None
 
 
-def latest_campaign(conn: sqlite3.Connection, newsletter_id: str,
+def get_campaign(conn: Connection, campaign_id: str) -> Campaign | None:
+    return _one_campaign(conn, select(campaigns).where(campaigns.c.id == campaign_id))
+
+
+def latest_campaign(conn: Connection, newsletter_id: str,
                     segments: Iterable[str]) -> Campaign | None:
     """The most recent campaign of this newsletter to these segments, if any."""
-    row = conn.execute(
-        "SELECT * FROM campaigns WHERE base_id = ? ORDER BY sequence DESC LIMIT 1",
-        (base_id(newsletter_id, segments),),
-    ).fetchone()
-    return _campaign(row) if row else None
+    return _one_campaign(conn, select(campaigns)
+                         .where(campaigns.c.base_id == base_id(newsletter_id, segments))
+                         .order_by(campaigns.c.sequence.desc()).limit(1))
 
 
-def list_campaigns(conn: sqlite3.Connection) -> list[Campaign]:
-    rows = conn.execute("SELECT * FROM campaigns ORDER BY created_at, id").fetchall()
+def list_campaigns(conn: Connection) -> list[Campaign]:
+    rows = conn.execute(select(campaigns).order_by(campaigns.c.created_at, campaigns.c.id)).mappings()
     return [_campaign(r) for r in rows]
 
 
-def create_campaign(conn: sqlite3.Connection, newsletter_id: str, segments: Iterable[str],
+def create_campaign(conn: Connection, newsletter_id: str, segments: Iterable[str],
                     parts: Mapping[str, str], transport: str) -> Campaign:
     """Register a new campaign (the next sequence number of its base id); no rows yet."""
     names = sorted(set(segments))
     base = base_id(newsletter_id, names)
-    with transaction(conn):
-        last = conn.execute("SELECT MAX(sequence) FROM campaigns WHERE base_id = ?",
-                            (base,)).fetchone()[0]
+    with atomic(conn):
+        last = conn.execute(select(func.max(campaigns.c.sequence))
+                            .where(campaigns.c.base_id == base)).scalar()
         sequence = (last or 0) + 1
         cid = base if sequence == 1 else f"{base}--{sequence}"
-        conn.execute(
-            "INSERT INTO campaigns (id, base_id, sequence, newsletter_id, segments, content_hash,"
-            " content_parts, transport, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (cid, base, sequence, newsletter_id, json.dumps(names), content_hash(parts),
-             json.dumps(dict(parts), sort_keys=True), transport, "snapshot", time.time()),
-        )
+        conn.execute(insert(campaigns).values(
+            id=cid, base_id=base, sequence=sequence, newsletter_id=newsletter_id, segments=names,
+            content_hash=content_hash(parts), content_parts=dict(sorted(parts.items())),
+            transport=transport, status=CampaignStatus.SNAPSHOT, created_at=time.time()))
     campaign = get_campaign(conn, cid)
     assert campaign is not None
     return campaign
 
 
-def set_status(conn: sqlite3.Connection, campaign_id: str, status: str) -> None:
+def set_status(conn: Connection, campaign_id: str, status: CampaignStatus | str) -> None:
     """Record the campaign's status; `sending` stamps the start, `finished` the end."""
     now = time.time()
-    with transaction(conn):
-        conn.execute("UPDATE campaigns SET status = ? WHERE id = ?", (status, campaign_id))
-        if status == "sending":
-            conn.execute("UPDATE campaigns SET started_at = COALESCE(started_at, ?)"
-                         " WHERE id = ?", (now, campaign_id))
-        if status == "finished":
-            conn.execute("UPDATE campaigns SET finished_at = ? WHERE id = ?", (now, campaign_id))
+    values: dict[str, object] = {"status": str(CampaignStatus(status))}
+    if status == CampaignStatus.SENDING:
+        values["started_at"] = func.coalesce(campaigns.c.started_at, now)
+    if status == CampaignStatus.FINISHED:
+        values["finished_at"] = now
+    with atomic(conn):
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(values))
 
 
 # ---------------------------------------------------------------- the snapshot
 
-def snapshot(conn: sqlite3.Connection, campaign_id: str, recipients: Iterable[Recipient],
+def snapshot(conn: Connection, campaign_id: str, recipients: Iterable[Recipient],
              batch_size: int = 2000) -> int:
     """Write one pending row per recipient, in batches, then mark the campaign ready.
 
     Nothing is sent before the snapshot is complete, so an interrupted snapshot
     is simply started again (its partial rows are removed first).
     """
-    with transaction(conn):
-        conn.execute("DELETE FROM journal WHERE campaign_id = ?", (campaign_id,))
+    with atomic(conn):
+        conn.execute(delete(journal).where(journal.c.campaign_id == campaign_id))
     total = 0
-    batch: list[tuple] = []
+    batch: list[dict] = []
     for recipient in recipients:
         batch.append(_row_values(campaign_id, recipient))
         if len(batch) >= batch_size:
             total += _insert(conn, batch)
             batch = []
     total += _insert(conn, batch)
-    with transaction(conn):
-        conn.execute("UPDATE campaigns SET status = 'ready', total = ? WHERE id = ?",
-                     (total, campaign_id))
+    with atomic(conn):
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
+                     .values(status=CampaignStatus.READY, total=total))
     return total
 
 
-def _row_values(campaign_id: str, r: Recipient) -> tuple:
-    return (campaign_id, r.subscriber_id, r.email, r.name, r.locale, r.formality, r.view,
-            r.segment, time.time())
+def _row_values(campaign_id: str, r: Recipient) -> dict:
+    return {"campaign_id": campaign_id, "subscriber_id": r.subscriber_id, "email": r.email,
+            "name": r.name, "locale": r.locale, "formality": r.formality, "view": r.view,
+            "segment": r.segment, "created_at": time.time()}
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple]) -> int:
+def _insert(conn: Connection, rows: list[dict]) -> int:
+    """Insert rows, skipping addresses already in the campaign; returns how many were new."""
     if not rows:
         return 0
-    with transaction(conn):
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO journal (campaign_id, subscriber_id, email, name, locale,"
-            " formality, view, segment, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        return conn.total_changes - before
+    with atomic(conn):
+        statement = insert_ignore(conn, journal).values({name: bindparam(name) for name in rows[0]})
+        return execute_many(conn, statement, rows, cache=False).rowcount
 
 
-def variants(conn: sqlite3.Connection, campaign_id: str) -> list[tuple[str, str | None]]:
+def variants(conn: Connection, campaign_id: str) -> list[tuple[str, str | None]]:
     """Every (locale, view) pair among the campaign's recipients."""
-    rows = conn.execute("SELECT DISTINCT locale, view FROM journal WHERE campaign_id = ?"
-                        " ORDER BY locale, view", (campaign_id,)).fetchall()
-    return [(r["locale"], r["view"]) for r in rows]
+    query = (select(journal.c.locale, journal.c.view).distinct()
+             .where(journal.c.campaign_id == campaign_id).order_by(journal.c.locale, journal.c.view))
+    return [(locale, view) for locale, view in conn.execute(query)]
 
 
 # ---------------------------------------------------------------- resume
 
-def recover(conn: sqlite3.Connection, campaign_id: str) -> int:
+def recover(conn: Connection, campaign_id: str) -> int:
     """Rows left `claimed` by an earlier run become `unknown`; returns how many."""
-    with transaction(conn):
-        cur = conn.execute(
-            "UPDATE journal SET state = 'unknown', updated_at = ?,"
-            " last_text = COALESCE(last_text, 'interrupted while sending; the mail may have left')"
-            " WHERE campaign_id = ? AND state = 'claimed'",
-            (time.time(), campaign_id),
-        )
-        return cur.rowcount
+    with atomic(conn):
+        return conn.execute(
+            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.CLAIMED)
+            .values(state=State.UNKNOWN, updated_at=time.time(), last_text=func.coalesce(
+                journal.c.last_text, "interrupted while sending; the mail may have left"))
+        ).rowcount
 
 
-def requeue_unknown(conn: sqlite3.Connection, campaign_id: str) -> int:
+def requeue_unknown(conn: Connection, campaign_id: str) -> int:
     """Put `unknown` rows back to `pending` (the operator chose to resend them)."""
-    with transaction(conn):
-        cur = conn.execute("UPDATE journal SET state = 'pending', next_at = NULL, updated_at = ?"
-                           " WHERE campaign_id = ? AND state = 'unknown'",
-                           (time.time(), campaign_id))
-        return cur.rowcount
+    with atomic(conn):
+        return conn.execute(
+            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN)
+            .values(state=State.PENDING, next_at=None, updated_at=time.time())
+        ).rowcount
 
 
 # ---------------------------------------------------------------- the send loop
 
-_ENTRY_COLUMNS = ("id, subscriber_id, email, name, locale, formality, view, segment,"
-                  " state, attempts, message_id")
+_ENTRY_COLUMNS = (journal.c.id, journal.c.subscriber_id, journal.c.email, journal.c.name,
+                  journal.c.locale, journal.c.formality, journal.c.view, journal.c.segment,
+                  journal.c.state, journal.c.attempts, journal.c.message_id)
 
 
-def _entry(row: sqlite3.Row) -> Entry:
+def _entry(row: RowMapping) -> Entry:
     recipient = Recipient(
         subscriber_id=row["subscriber_id"], email=row["email"], name=row["name"],
         locale=row["locale"], formality=row["formality"], view=row["view"],
@@ -338,7 +285,27 @@ def _entry(row: sqlite3.Row) -> Entry:
     return Entry(row["id"], recipient, row["state"], row["attempts"], row["message_id"])
 
 
-def claim(conn: sqlite3.Connection, campaign_id: str, limit: int, *, now: float | None = None,
+def _due(campaign_id: str, now: float, limit: int):
+    """Retries whose time has come, earliest first."""
+    return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
+                                          journal.c.state == State.RETRY, journal.c.next_at <= now)
+            .order_by(journal.c.next_at).limit(limit))
+
+
+def _pending(campaign_id: str, limit: int):
+    """Pending rows variant by variant (a provider's batch call is one call per variant)."""
+    return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
+                                          journal.c.state == State.PENDING)
+            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit))
+
+
+_CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
+          .values(state=State.CLAIMED, attempts=journal.c.attempts + 1, claimed_at=bindparam("now"),
+                  updated_at=bindparam("now"),
+                  message_id=func.coalesce(bindparam("stamped"), journal.c.message_id)))
+
+
+def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None = None,
           stamp: Callable[[Entry], str | None] | None = None,
           settle: Iterable[Outcome] = ()) -> list[Entry]:
     """Claim up to `limit` due rows (pending, or retry whose time has come), committed.
@@ -348,96 +315,92 @@ def claim(conn: sqlite3.Connection, campaign_id: str, limit: int, *, now: float 
     `settle` are outcomes of an earlier batch, recorded in the same transaction.
     """
     now = time.time() if now is None else now
-    with transaction(conn):
+    with atomic(conn):
         _record(conn, settle)
-        rows = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE campaign_id = ? AND state = 'retry'"
-            " AND next_at <= ? ORDER BY next_at LIMIT ?", (campaign_id, now, limit),
-        ).fetchall()
+        rows = conn.execute(_due(campaign_id, now, limit)).mappings().all()
         if len(rows) < limit:
-            rows += conn.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE campaign_id = ? AND state = 'pending'"
-                " ORDER BY locale, view, id LIMIT ?", (campaign_id, limit - len(rows)),
-            ).fetchall()
+            rows += conn.execute(_pending(campaign_id, limit - len(rows))).mappings().all()
         entries = [_entry(r) for r in rows]
-        updates = []
-        for entry in entries:
-            message_id = stamp(entry) if stamp else None
-            updates.append((now, message_id, entry.row_id))
-        conn.executemany(
-            "UPDATE journal SET state = 'claimed', attempts = attempts + 1, claimed_at = ?,"
-            " updated_at = claimed_at, message_id = COALESCE(?, message_id) WHERE id = ?",
-            updates,
-        )
-    return [Entry(e.row_id, e.recipient, "claimed", e.attempts + 1, u[1] or e.message_id)
-            for e, u in zip(entries, updates)]
+        stamps = [stamp(entry) if stamp else None for entry in entries]
+        if entries:
+            execute_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
+                                        for e, m in zip(entries, stamps)])
+    return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id)
+            for e, m in zip(entries, stamps)]
 
 
-def record(conn: sqlite3.Connection, outcomes: Iterable[Outcome]) -> None:
+def record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
     """Store the outcome of claimed rows, in one transaction."""
-    with transaction(conn):
+    with atomic(conn):
         _record(conn, outcomes)
 
 
-def _record(conn: sqlite3.Connection, outcomes: Iterable[Outcome]) -> None:
+_RECORD = (update(journal).where(journal.c.id == bindparam("row_id"))
+           .values(state=bindparam("new_state"), last_code=bindparam("code"), last_text=bindparam("text"),
+                   provider_id=func.coalesce(bindparam("provider"), journal.c.provider_id),
+                   next_at=bindparam("next"),
+                   message_id=func.coalesce(bindparam("stamped"), journal.c.message_id),
+                   updated_at=bindparam("now"), sent_at=bindparam("sent")))
+
+
+def _record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
     now = time.time()
     values = []
     for o in outcomes:
-        if o.state not in ("sent", "rejected", "retry", "unknown"):
+        if o.state not in OUTCOME_STATES:
             raise ValueError(f"not an outcome state: {o.state!r}")
-        values.append((o.state, o.code, o.text, o.provider_id, o.next_at, o.message_id, now,
-                       now if o.state == "sent" else None, o.row_id))
+        values.append({"new_state": str(o.state), "code": o.code, "text": o.text,
+                       "provider": o.provider_id, "next": o.next_at, "stamped": o.message_id,
+                       "now": now, "sent": now if o.state == State.SENT else None,
+                       "row_id": o.row_id})
     if values:
-        conn.executemany(
-            "UPDATE journal SET state = ?, last_code = ?, last_text = ?,"
-            " provider_id = COALESCE(?, provider_id), next_at = ?,"
-            " message_id = COALESCE(?, message_id), updated_at = ?, sent_at = ? WHERE id = ?",
-            values,
-        )
+        execute_many(conn, _RECORD, values)
 
 
-def release(conn: sqlite3.Connection, row_ids: Iterable[int]) -> None:
+def release(conn: Connection, row_ids: Iterable[int]) -> None:
     """Claimed rows whose mail was never handed to a transport go back to `pending`."""
-    with transaction(conn):
-        conn.executemany("UPDATE journal SET state = 'pending', attempts = attempts - 1,"
-                         " updated_at = ? WHERE id = ? AND state = 'claimed'",
-                         [(time.time(), row_id) for row_id in row_ids])
+    ids = list(row_ids)
+    if not ids:
+        return
+    with atomic(conn):
+        conn.execute(update(journal).where(journal.c.id.in_(ids), journal.c.state == State.CLAIMED)
+                     .values(state=State.PENDING, attempts=journal.c.attempts - 1,
+                             updated_at=time.time()))
 
 
-def next_retry_at(conn: sqlite3.Connection, campaign_id: str) -> float | None:
+def next_retry_at(conn: Connection, campaign_id: str) -> float | None:
     """When the earliest waiting retry becomes due (None when no row waits)."""
-    row = conn.execute("SELECT MIN(next_at) FROM journal WHERE campaign_id = ?"
-                       " AND state = 'retry'", (campaign_id,)).fetchone()
-    return row[0]
+    return conn.execute(select(func.min(journal.c.next_at)).where(
+        journal.c.campaign_id == campaign_id, journal.c.state == State.RETRY)).scalar()
 
 
-def open_count(conn: sqlite3.Connection, campaign_id: str) -> int:
+def open_count(conn: Connection, campaign_id: str) -> int:
     """Rows still to be sent: pending or waiting for a retry."""
-    return conn.execute("SELECT COUNT(*) FROM journal WHERE campaign_id = ?"
-                        " AND state IN ('pending', 'retry')", (campaign_id,)).fetchone()[0]
+    return conn.execute(select(func.count()).where(
+        journal.c.campaign_id == campaign_id,
+        journal.c.state.in_((State.PENDING, State.RETRY)))).scalar()
 
 
-def sent_since(conn: sqlite3.Connection, since: float) -> int:
+def sent_since(conn: Connection, since: float) -> int:
     """Mails sent by any campaign since `since` (for hourly and daily quotas)."""
-    return conn.execute("SELECT COUNT(*) FROM journal WHERE sent_at >= ?", (since,)).fetchone()[0]
+    return conn.execute(select(func.count()).where(journal.c.sent_at >= since)).scalar()
 
 
 # ---------------------------------------------------------------- reporting
 
-def tally(conn: sqlite3.Connection, campaign_id: str) -> Tally:
+def tally(conn: Connection, campaign_id: str) -> Tally:
     """Counts by state for the whole campaign."""
     return tally_by_locale(conn, campaign_id).get(None, Tally())
 
 
-def tally_by_locale(conn: sqlite3.Connection, campaign_id: str) -> dict[str | None, Tally]:
+def tally_by_locale(conn: Connection, campaign_id: str) -> dict[str | None, Tally]:
     """Counts by state per locale; the key None holds the totals."""
-    rows = conn.execute(
-        "SELECT locale, state, COUNT(*) AS n, SUM(attempts > 1) AS retried FROM journal"
-        " WHERE campaign_id = ? GROUP BY locale, state ORDER BY locale",
-        (campaign_id,),
-    ).fetchall()
+    retried = func.sum(case((journal.c.attempts > 1, 1), else_=0))
+    query = (select(journal.c.locale, journal.c.state, func.count().label("n"), retried.label("retried"))
+             .where(journal.c.campaign_id == campaign_id)
+             .group_by(journal.c.locale, journal.c.state).order_by(journal.c.locale))
     result: dict[str | None, Tally] = {None: Tally()}
-    for r in rows:
+    for r in conn.execute(query).mappings():
         for key in (r["locale"], None):
             t = result.setdefault(key, Tally())
             t.by_state[r["state"]] = t.by_state.get(r["state"], 0) + r["n"]
@@ -445,29 +408,28 @@ def tally_by_locale(conn: sqlite3.Connection, campaign_id: str) -> dict[str | No
     return result
 
 
-def unknown_entries(conn: sqlite3.Connection, campaign_id: str, limit: int = 50) -> list[Entry]:
-    rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE campaign_id = ?"
-                        " AND state = 'unknown' ORDER BY id LIMIT ?",
-                        (campaign_id, limit)).fetchall()
-    return [_entry(r) for r in rows]
+def unknown_entries(conn: Connection, campaign_id: str, limit: int = 50) -> list[Entry]:
+    query = (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
+                                           journal.c.state == State.UNKNOWN)
+             .order_by(journal.c.id).limit(limit))
+    return [_entry(r) for r in conn.execute(query).mappings()]
 
 
-def iter_rows(conn: sqlite3.Connection, campaign_id: str,
-              batch_size: int = 5000) -> Iterator[sqlite3.Row]:
+def iter_rows(conn: Connection, campaign_id: str,
+              batch_size: int = 5000) -> Iterator[RowMapping]:
     """Every row of a campaign, in order, fetched in batches (for the CSV report)."""
     last = 0
     while True:
-        rows = conn.execute(
-            "SELECT * FROM journal WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (campaign_id, last, batch_size),
-        ).fetchall()
+        rows = conn.execute(select(journal).where(journal.c.campaign_id == campaign_id,
+                                                  journal.c.id > last)
+                            .order_by(journal.c.id).limit(batch_size)).mappings().all()
         if not rows:
             return
         yield from rows
         last = rows[-1]["id"]
 
 
-def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: str, *,
+def note_feedback(conn: Connection, email: str, code: int | None, text: str, *,
                   message_id: str | None = None, provider_id: str | None = None,
                   state: str | None = None, status: str | None = None,
                   diagnostic: str | None = None) -> int:
@@ -478,25 +440,27 @@ def note_feedback(conn: sqlite3.Connection, email: str, code: int | None, text: 
     provider's id and the address. Returns how many rows were noted; the caller holds
     the transaction.
     """
-    if state not in (None, "bounced", "complained"):
+    if state not in (None, *FEEDBACK_STATES):
         raise ValueError(f"not a feedback state: {state!r}")
-    values = (code, text, time.time(), state, state, status, diagnostic)
-    update = ("UPDATE journal SET last_code = ?, last_text = ?, updated_at = ?,"
-              f" state = CASE WHEN ? IS NOT NULL AND state IN {FEEDBACK_FROM} THEN ? ELSE state END,"
-              " bounce_status = COALESCE(?, bounce_status),"
-              " bounce_diagnostic = COALESCE(?, bounce_diagnostic)")
+    moved = journal.c.state if state is None else case(
+        (journal.c.state.in_(FEEDBACK_FROM), str(state)), else_=journal.c.state)
+    values = {"last_code": code, "last_text": text, "updated_at": time.time(), "state": moved,
+              "bounce_status": func.coalesce(status, journal.c.bounce_status),
+              "bounce_diagnostic": func.coalesce(diagnostic, journal.c.bounce_diagnostic)}
     if message_id:
-        rows = conn.execute(f"{update} WHERE message_id = ?", (*values, message_id)).rowcount
+        rows = conn.execute(update(journal).where(journal.c.message_id == message_id)
+                            .values(values)).rowcount
         if rows:
             return rows
     if not provider_id:
         return 0
     # Mailgun's id names a whole batch call, so the address picks the row in it
     key = address_key(email)
-    ids = [(*values, row["id"]) for row in conn.execute(
-        "SELECT id, email FROM journal WHERE provider_id = ?", (provider_id,))
-        if address_key(row["email"]) == key]
-    conn.executemany(f"{update} WHERE id = ?", ids)
+    ids = [row_id for row_id, address in conn.execute(
+        select(journal.c.id, journal.c.email).where(journal.c.provider_id == provider_id))
+        if address_key(address) == key]
+    if ids:
+        conn.execute(update(journal).where(journal.c.id.in_(ids)).values(values))
     return len(ids)
 
 
@@ -504,12 +468,12 @@ REPORT_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "mes
                  "provider_id", "last_code", "last_text", "bounce_status", "bounce_diagnostic")
 
 
-def write_report_csv(conn: sqlite3.Connection, campaign_id: str, path: Path) -> int:
+def write_report_csv(conn: Connection, campaign_id: str, path: Path) -> int:
     """Every recipient of the campaign, one line each (REPORT_FIELDS), all or nothing; returns the count."""
     return write_csv(path, REPORT_FIELDS, _report_rows(conn, campaign_id), what="the report")
 
 
-def _report_rows(conn: sqlite3.Connection, campaign_id: str) -> Iterator[tuple]:
+def _report_rows(conn: Connection, campaign_id: str) -> Iterator[tuple]:
     for r in iter_rows(conn, campaign_id):
         when = r["sent_at"] or r["updated_at"] or r["created_at"]
         yield (r["email"], r["locale"], r["segment"], r["state"],
@@ -518,7 +482,7 @@ def _report_rows(conn: sqlite3.Connection, campaign_id: str) -> Iterator[tuple]:
                r["last_text"] or "", r["bounce_status"] or "", r["bounce_diagnostic"] or "")
 
 
-def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:
+def require_campaign(conn: Connection, campaign_id: str) -> Campaign:
     """The campaign with this id, or a CampaignError listing the ones that exist."""
     campaign = get_campaign(conn, campaign_id)
     if campaign is None:
@@ -528,12 +492,12 @@ def require_campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:
     return campaign
 
 
-def discard(conn: sqlite3.Connection, campaign_id: str) -> None:
+def discard(conn: Connection, campaign_id: str) -> None:
     """Remove a campaign that never sent anything (its variants could not be built)."""
-    with transaction(conn):
-        busy = conn.execute("SELECT 1 FROM journal WHERE campaign_id = ? AND state != 'pending'"
-                            " LIMIT 1", (campaign_id,)).fetchone()
+    with atomic(conn):
+        busy = conn.execute(select(journal.c.id).where(journal.c.campaign_id == campaign_id,
+                                                       journal.c.state != State.PENDING).limit(1)).first()
         if busy:
             raise CampaignError(f"campaign {campaign_id} has already sent mail; it is kept")
-        conn.execute("DELETE FROM journal WHERE campaign_id = ?", (campaign_id,))
-        conn.execute("DELETE FROM campaigns WHERE id = ?", (campaign_id,))
+        conn.execute(delete(journal).where(journal.c.campaign_id == campaign_id))
+        conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))

@@ -23,7 +23,7 @@ from babel import Locale, dates, numbers
 
 from postbode import markers
 from postbode.errors import ContentError, Problem
-from postbode.segments import load_file
+from postbode.audience.segments import load_file
 
 if TYPE_CHECKING:
     from postbode.audience import Recipient

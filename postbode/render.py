@@ -234,73 +234,75 @@ def _squeeze(text: str) -> str:
 
 # --- Locale formatting --------------------------------------------------------
 
+FORMAT_FILTERS = ("format_date", "format_datetime", "format_number", "format_currency",
+                  "format_percent", "format_list", "format_names", "format_names_text",
+                  "format_figure")
+
+
 def _formatters(locale: Locale, timezone: ZoneInfo) -> dict[str, Callable[..., Any]]:
-    """The Babel-backed filters, all bound to the recipient's full locale."""
+    """The template filters: Babel's formatters bound to the recipient's full locale, and text."""
+    formats = LocaleFormats(locale, timezone)
+    filters: dict[str, Callable[..., Any]] = {name: getattr(formats, name) for name in FORMAT_FILTERS}
+    filters.update(markdown=markdown_field, plaintext=markdown_to_text, safe_url=safe_url)
+    return filters
 
-    def local(value: dt.datetime) -> dt.datetime:
-        return value.astimezone(timezone) if value.tzinfo else value
 
-    def format_date(value: dt.date | dt.datetime, format: str = "medium") -> str:
+@dataclass(frozen=True)
+class LocaleFormats:
+    """Dates, numbers, money and lists the way one locale writes them, in one time zone."""
+
+    locale: Locale
+    timezone: ZoneInfo
+
+    def _local(self, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(self.timezone) if value.tzinfo else value
+
+    def format_date(self, value: dt.date | dt.datetime, format: str = "medium") -> str:
         if isinstance(value, dt.datetime):
-            value = local(value).date()
-        return dates.format_date(value, format=format, locale=locale)
+            value = self._local(value).date()
+        return dates.format_date(value, format=format, locale=self.locale)
 
-    def format_datetime(value: dt.datetime, format: str = "medium") -> str:
-        return dates.format_datetime(value, format=format, tzinfo=timezone, locale=locale)
+    def format_datetime(self, value: dt.datetime, format: str = "medium") -> str:
+        return dates.format_datetime(value, format=format, tzinfo=self.timezone, locale=self.locale)
 
-    def format_number(value: Any, format: str | None = None) -> str:
-        return numbers.format_decimal(value, format=format, locale=locale)
+    def format_number(self, value: Any, format: str | None = None) -> str:
+        return numbers.format_decimal(value, format=format, locale=self.locale)
 
-    def format_currency(value: Any, currency: str, format: str | None = None) -> str:
-        return numbers.format_currency(value, currency, format=format, locale=locale)
+    def format_currency(self, value: Any, currency: str, format: str | None = None) -> str:
+        return numbers.format_currency(value, currency, format=format, locale=self.locale)
 
-    def format_percent(value: Any, format: str | None = None) -> str:
-        return numbers.format_percent(value, format=format, locale=locale)
+    def format_percent(self, value: Any, format: str | None = None) -> str:
+        return numbers.format_percent(value, format=format, locale=self.locale)
 
-    def format_list(items: Iterable[str], style: str = "standard") -> str:
-        return lists.format_list([str(item) for item in items], style=style, locale=locale)
+    def format_list(self, items: Iterable[str], style: str = "standard") -> str:
+        return lists.format_list([str(item) for item in items], style=style, locale=self.locale)
 
-    def format_names(items: Iterable[str], style: str = "standard") -> Markup:
+    def format_names(self, items: Iterable[str], style: str = "standard") -> Markup:
         """A list of names in the locale's list pattern, each isolated in a span with its own direction.
 
         `dir` works in every mail client, <bdi> does not (Gmail, Outlook, Yahoo).
         """
         names = [str(item) for item in items]
         slots = [f"\ue000{number}\ue001" for number in range(len(names))]
-        joined = str(Markup.escape(lists.format_list(slots, style=style, locale=locale)))
+        joined = str(Markup.escape(lists.format_list(slots, style=style, locale=self.locale)))
         for slot, name in zip(slots, names):
             joined = joined.replace(slot, f'<span dir="{name_direction(name)}">{Markup.escape(name)}</span>')
         return Markup(joined)
 
-    def format_names_text(items: Iterable[str], style: str = "standard") -> str:
+    def format_names_text(self, items: Iterable[str], style: str = "standard") -> str:
         """A list of names for the plain-text mail; in a right-to-left locale each is a Unicode isolate."""
         names = [str(item) for item in items]
-        if locale.character_order == "right-to-left":
+        if self.locale.character_order == "right-to-left":
             names = [f"{FIRST_STRONG_ISOLATE}{name}{POP_DIRECTIONAL_ISOLATE}" for name in names]
-        return lists.format_list(names, style=style, locale=locale)
+        return lists.format_list(names, style=style, locale=self.locale)
 
-    def format_figure(figure: Figure) -> str:
+    def format_figure(self, figure: Figure) -> str:
         """A figure's value the way its kind asks (a percent is written as 85 for 85 %)."""
         if figure.kind == "currency":
-            return format_currency(figure.number, figure.currency or "EUR")
+            return self.format_currency(figure.number, figure.currency or "EUR")
         if figure.kind == "percent":
-            return format_percent(figure.number)
-        return format_number(figure.number)
-
-    return {
-        "format_date": format_date,
-        "format_datetime": format_datetime,
-        "format_number": format_number,
-        "format_currency": format_currency,
-        "format_percent": format_percent,
-        "format_list": format_list,
-        "format_names": format_names,
-        "format_names_text": format_names_text,
-        "format_figure": format_figure,
-        "markdown": markdown_field,
-        "plaintext": markdown_to_text,
-        "safe_url": safe_url,
-    }
+            return self.format_percent(figure.number)
+        return self.format_number(figure.number)
 
 
 def name_direction(name: str) -> str:

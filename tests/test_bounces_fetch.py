@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import audience, campaign, db, journal
+from postbode import audience, campaign, journal, store
 
 from conftest import SAMPLE
 from fixtures.postfix import BOUNCE_DOMAIN, BOUNCE_MAILBOX, EXISTING, EXISTING_TOO, MISSING
@@ -94,9 +94,9 @@ def folder_state(imap: imaplib.IMAP4, folder: str) -> list[tuple[str, bool]]:
 
 
 def state_counts(settings) -> dict:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
-        return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return {table: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                 for table in ("suppressions", "audience_events", "bounce_events",
                               "bounce_messages", "webhook_events")}
     finally:
@@ -137,7 +137,7 @@ def test_fetch_applies_bounce_and_complaint_and_leaves_everything_else(
         assert first.exit_code == 0, first.output
         assert "moved 2" in first.output
 
-        conn = db.connect(settings.database)
+        conn = store.connect(settings)
         try:
             assert audience.get_subscriber(conn, MISSING).consent == "bounced"
             assert audience.get_subscriber(conn, EXISTING).consent == "complained"

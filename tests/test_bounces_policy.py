@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import audience, campaign, db, journal
+from postbode import audience, campaign, journal, store
 from postbode.bounces import parse, policy, verp
 from postbode.bounces.process import Outcome, process_message
 
@@ -66,7 +66,7 @@ def sent(bounce_settings, populate, smtp_server, monkeypatch):
     outcome = campaign.run(bounce_settings, Path(SAMPLE), ["everyone"], transport=smtp_server.url,
                            policy=FAST)
     assert outcome.totals["sent"] == 4
-    conn = db.connect(bounce_settings.database)
+    conn = store.connect(bounce_settings)
     rows = {r["email"]: dict(r) for r in journal.iter_rows(conn, outcome.campaign_id)}
     yield bounce_settings, conn, rows, smtp_server, outcome.campaign_id
     conn.close()
@@ -140,11 +140,11 @@ def test_a_hard_bounce_suppresses_at_once_and_reading_it_again_changes_nothing(s
                "550 5.1.10 Recipient address has null MX")
     first = process_message(conn, settings, data)
     assert first.actions == ("suppressed",) and audience.is_suppressed(conn, address)
-    events = conn.execute("SELECT COUNT(*) FROM audience_events").fetchone()[0]
+    events = conn.exec_driver_sql("SELECT COUNT(*) FROM audience_events").fetchone()[0]
     again = process_message(conn, settings, data)
     assert again.duplicate and again.outcome is Outcome.APPLIED
-    assert conn.execute("SELECT COUNT(*) FROM audience_events").fetchone()[0] == events
-    row = conn.execute("SELECT state, bounce_status, last_code FROM journal WHERE email = ?",
+    assert conn.exec_driver_sql("SELECT COUNT(*) FROM audience_events").fetchone()[0] == events
+    row = conn.exec_driver_sql("SELECT state, bounce_status, last_code FROM journal WHERE email = ?",
                        (address,)).fetchone()
     assert tuple(row) == ("bounced", "5.1.10", 550)
 
@@ -179,7 +179,7 @@ def test_a_delay_warning_and_an_auto_reply_change_nothing(sent):
     reply["Message-ID"] = make_msgid(domain="example.org")
     reply.set_content("I am away until Monday.")
     assert process_message(conn, settings, reply.as_bytes()).outcome is Outcome.IGNORED
-    assert conn.execute("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == 0
+    assert conn.exec_driver_sql("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == 0
     assert not audience.is_suppressed(conn, address)
 
 
@@ -213,4 +213,4 @@ def test_damaged_mail_is_read_without_an_error_and_changes_nothing(sent):
                  b"Content-Type: message/delivery-status\r\n\r\nAction: failed\r\n"):
         result = process_message(conn, settings, data)
         assert result.outcome in (Outcome.NOT_BOUNCE, Outcome.UNMATCHED, Outcome.IGNORED)
-    assert conn.execute("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == 0
+    assert conn.exec_driver_sql("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == 0

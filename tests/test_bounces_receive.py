@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import audience, campaign, db, journal
+from postbode import audience, campaign, journal, store
 
 from conftest import SAMPLE
 from fixtures.postfix import BOUNCE_DOMAIN, EXISTING, MISSING
@@ -78,7 +78,7 @@ def test_postfix_dsn_for_a_missing_user_suppresses_it_and_only_it(
         outcome = campaign.run(settings, Path(SAMPLE), ["everyone"], transport=mta.smtp_url,
                                policy=FAST)
         assert outcome.totals["sent"] == 2      # Postfix accepted both; the bounce comes later
-        conn = db.connect(settings.database)
+        conn = store.connect(settings)
         try:
             wait_for(lambda: audience.is_suppressed(conn, MISSING), "the hard bounce", server=mta)
             rows = {r["email"]: dict(r) for r in journal.iter_rows(conn, outcome.campaign_id)}

@@ -59,9 +59,9 @@ def test_check_reports_original_and_sent_size(photo_newsletter, invoke):
     assert "image images/camera.png: 4032×3024, " in flat and " MB; sent as 1200×900, " in flat
 
 
-def test_the_web_app_serves_the_image_as_sent(photo_newsletter, settings):
+def test_the_web_app_serves_the_image_as_sent(photo_newsletter, web_settings):
     from postbode.web import create_app
-    client = create_app(settings).test_client()
+    client = create_app(web_settings).test_client()
     response = client.get("/images/camera.png")
     assert response.status_code == 200 and response.mimetype == "image/png"
     with Image.open(io.BytesIO(response.data)) as served:

@@ -53,20 +53,20 @@ def test_write_csv_prefixes_every_cell_a_spreadsheet_would_run(tmp_path):
 
 def test_the_state_database_and_its_folder_are_owner_only(tmp_path):
     """The fault: state/postbode.sqlite3 (addresses, consent) was readable by every local user."""
-    from postbode import db
+    from postbode import store
 
     path = tmp_path / "state" / "postbode.sqlite3"
-    conn = db.connect(path)
+    conn = store.connect(path)
     try:
-        conn.execute("CREATE TABLE t(x)")
-        conn.execute("INSERT INTO t VALUES (1)")
+        conn.exec_driver_sql("CREATE TABLE t(x)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
         assert mode(path.parent) == 0o700 and mode(path) == 0o600
         wal = path.with_name(path.name + "-wal")
         assert wal.exists() and mode(wal) == 0o600
     finally:
         conn.close()
     path.chmod(0o644)  # a database made by an earlier version is tightened when opened
-    db.connect(path).close()
+    store.connect(path).close()
     assert mode(path) == 0o600
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from postbode import journal
 from postbode.audience import Recipient
-from postbode.db import connect
 from postbode.errors import CampaignError
+
+from fixtures.state import connect
 
 PARTS = {"newsletters/x.yaml": "aa", "templates/email.html": "bb"}
 
@@ -59,9 +60,9 @@ def test_claim_commits_before_the_caller_sends(conn, campaign, tmp_path):
     assert [e.recipient.email for e in claimed] == [f"r{i}@example.org" for i in range(1, 5)]
     # Another connection (another process) sees the claims at once.
     other = connect(tmp_path / "state.sqlite3")
-    states = dict(other.execute("SELECT email, state FROM journal").fetchall())
+    states = dict(other.exec_driver_sql("SELECT email, state FROM journal").fetchall())
     assert list(states.values()).count("claimed") == 4
-    ids = [r[0] for r in other.execute("SELECT message_id FROM journal WHERE state='claimed'")]
+    ids = [r[0] for r in other.exec_driver_sql("SELECT message_id FROM journal WHERE state='claimed'")]
     assert all(i.endswith("@example.org>") for i in ids)
     other.close()
 
@@ -152,3 +153,13 @@ def test_unknown_campaign_is_a_clear_error(conn, campaign):
 def test_csv_rows_are_streamed_in_order(conn, campaign):
     rows = list(journal.iter_rows(conn, campaign.id, batch_size=3))
     assert [r["email"] for r in rows] == [f"r{i}@example.org" for i in range(1, 11)]
+
+
+def test_states_are_str_enums_equal_to_their_names(conn, campaign):
+    assert journal.State.SENT == "sent" and journal.STATES[0] == "pending"
+    stored = journal.get_campaign(conn, campaign.id)
+    assert stored.status is journal.CampaignStatus.READY
+    journal.set_status(conn, campaign.id, "sending")
+    assert journal.get_campaign(conn, campaign.id).status == journal.CampaignStatus.SENDING
+    with pytest.raises(ValueError):
+        journal.set_status(conn, campaign.id, "sent-ish")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import audience, db, tokens
+from postbode import audience, store, tokens
 from postbode.config import Settings
 
 NEWSLETTER = "2018-07-resultaten"
@@ -20,7 +20,7 @@ def add_subscriber(settings: Settings, tmp_path: Path, email: str, *, locale: st
     csv = tmp_path / f"{list_name}-{email.split('@')[0]}.csv"
     csv.write_text(f"email,name,language,aanhef\n{email},Lotte Voorbeeld,{locale},{aanhef}\n",
                    encoding="utf-8")
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         audience.import_csv(conn, csv, list_name, settings)
     finally:
@@ -105,7 +105,7 @@ def test_button_unsubscribes_and_is_idempotent(client, web_settings, subscriber)
 def test_unsubscribe_of_an_unknown_address_is_still_recorded(client, web_settings):
     token = tokens.sign(web_settings, "unsubscribe", "nobody@example.net")
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         assert audience.is_suppressed(conn, "nobody@example.net")
     finally:
@@ -158,9 +158,9 @@ def test_preferences_change_language_formality_and_lists(client, web_settings, s
     assert (row["locale"], row["formality"]) == ("de", "informal")
     assert web_events(web_settings) == ["locale_changed", "formality_changed", "lists_changed"]
     assert 'value="de" checked' in client.get(f"/p/{token}").get_data(as_text=True)
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
-        lists = {r[0] for r in conn.execute(
+        lists = {r[0] for r in conn.exec_driver_sql(
             "SELECT list FROM memberships WHERE subscriber_id = ?", (row["id"],))}
     finally:
         conn.close()
@@ -182,7 +182,7 @@ def test_preferences_unsubscribe_from_everything(client, web_settings, subscribe
 
 
 def test_preferences_of_a_forgotten_address(client, web_settings, subscriber):
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         audience.forget(conn, subscriber)
     finally:

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from postbode import db, journal
+from postbode import journal, store
 from postbode.audience import Recipient
 
 LOTTE = "lotte@example.org"
@@ -54,7 +54,7 @@ def events(settings, source: str) -> list[str]:
 
 def sent_row(settings, email: str, provider_id: str) -> None:
     """A journal row for a mail to `email` that the provider accepted with `provider_id`."""
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         created = journal.create_campaign(conn, "2018-07-resultaten", ["everyone"], {}, "x://")
         journal.snapshot(conn, created.id, [Recipient(1, email, None, "nl", "formal", None,

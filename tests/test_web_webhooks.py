@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from postbode import audience, campaign, db, journal
+from postbode import audience, campaign, journal, store
 from postbode.audience import Recipient
 from postbode.config import Settings
 
@@ -58,7 +58,7 @@ def consent(settings: Settings, email: str) -> str:
 
 
 def suppressed(settings: Settings, email: str) -> bool:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         return audience.is_suppressed(conn, email)
     finally:
@@ -127,7 +127,7 @@ def test_postmark_hard_bounce_suppresses_for_good(client, web_settings, readers,
     again = invoke("subscribers", "import", str(readers), "--list", "subscribers")
     assert again.exit_code == 0, again.output
     assert consent(web_settings, LOTTE) == "bounced" and suppressed(web_settings, LOTTE)
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         emails = [r.email for r in audience.resolve(conn, ["everyone"], web_settings)]
     finally:
@@ -262,7 +262,7 @@ def test_the_same_mailgun_event_with_a_new_token_is_a_duplicate(client, web_sett
 
 def test_mailgun_bounce_is_noted_on_the_journal_row_which_stays_sent(client, web_settings,
                                                                      readers):
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         created = journal.create_campaign(conn, "2018-07-resultaten", ["everyone"], {}, "mailgun://")
         people = [Recipient(1, LOTTE, None, "nl", "formal", None, "everyone"),

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from postbode import db
 from postbode.bounces import BounceError, store
 from postbode.bounces.parse import message_key
 from postbode.bounces.process import Outcome, process_message
 from postbode.config import Settings
+from postbode.store import connect
 
 log = logging.getLogger(__name__)
 PASSWORD_VARIABLE = "POSTBODE_IMAP_PASSWORD"
@@ -119,7 +119,7 @@ def _open(box: Mailbox):
 
 def _process_folder(mailbox, settings: Settings, summary: FetchSummary) -> None:
     to_move: list[str] = []
-    conn = db.connect(settings.database)
+    conn = connect(settings)
     try:
         uids = _unread_by_us(mailbox, conn, summary)
         messages = mailbox.fetch(uid_list=uids, mark_seen=False, bulk=BATCH) if uids else ()

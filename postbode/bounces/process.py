@@ -9,7 +9,6 @@ be matched is recorded and left alone: it is never applied to anyone.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from email.message import Message
@@ -22,6 +21,7 @@ from postbode.bounces.parse import Failure, Kind, Report
 from postbode.bounces.policy import BounceClass
 from postbode.bounces.store import BounceEvent, JournalRow
 from postbode.config import Settings
+from postbode.store import Connection
 
 log = logging.getLogger(__name__)
 MAX_DIAGNOSTIC = 500
@@ -48,7 +48,7 @@ class Result:
         return self.outcome is Outcome.APPLIED
 
 
-def process_message(conn: sqlite3.Connection, settings: Settings, data: bytes | Message, *,
+def process_message(conn: Connection, settings: Settings, data: bytes | Message, *,
                     envelope_to: Iterable[str] = (), source: str = "receiver",
                     now: float | None = None) -> Result:
     """Read one mail and act on it once; a mail read before changes nothing."""
@@ -64,7 +64,7 @@ def process_message(conn: sqlite3.Connection, settings: Settings, data: bytes | 
     return result
 
 
-def _act(conn: sqlite3.Connection, settings: Settings, report: Report,
+def _act(conn: Connection, settings: Settings, report: Report,
          envelope_to: tuple[str, ...], now: float) -> Result:
     if report.kind is Kind.OTHER:
         return Result(Outcome.NOT_BOUNCE, report.kind, report.message_key)
@@ -82,7 +82,7 @@ def _act(conn: sqlite3.Connection, settings: Settings, report: Report,
     return Result(Outcome.APPLIED, report.kind, report.message_key, actions=actions)
 
 
-def _match(conn: sqlite3.Connection, settings: Settings, report: Report,
+def _match(conn: Connection, settings: Settings, report: Report,
            envelope_to: tuple[str, ...], failures: list[Failure]) -> list[tuple[JournalRow, Failure]]:
     """(journal row, failure) pairs: by VERP, by the original Message-ID, else by address."""
     row = _row_by_verp(conn, settings, envelope_to + report.addresses)
@@ -102,7 +102,7 @@ def _match(conn: sqlite3.Connection, settings: Settings, report: Report,
     return pairs
 
 
-def _row_by_verp(conn: sqlite3.Connection, settings: Settings,
+def _row_by_verp(conn: Connection, settings: Settings,
                  addresses: Iterable[str]) -> JournalRow | None:
     for address in addresses:
         opaque = verp.message_key(settings, address)
@@ -113,7 +113,7 @@ def _row_by_verp(conn: sqlite3.Connection, settings: Settings,
     return None
 
 
-def _apply(conn: sqlite3.Connection, settings: Settings, report: Report, row: JournalRow,
+def _apply(conn: Connection, settings: Settings, report: Report, row: JournalRow,
            failure: Failure, now: float) -> str:
     """Record the event, decide by policy, and apply it to the address and the journal row."""
     from postbode.web.webhooks import Event, apply_event  # Flask loads only when needed

@@ -13,7 +13,7 @@ import logging
 import signal
 from typing import Callable
 
-from postbode import db
+from postbode import store
 from postbode.bounces import verp
 from postbode.bounces.process import process_message
 from postbode.config import Settings
@@ -28,7 +28,7 @@ class BounceHandler:
     def __init__(self, settings: Settings, lmtp: bool = False):
         self.settings = settings
         self.lmtp = lmtp
-        self.conn = db.connect(settings.database)
+        self.conn = store.connect(settings)
         self.processed = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):

@@ -1,13 +1,13 @@
 """What bounces said, for people: a campaign's summary (`report`) and recent events (`bounces list`)."""
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from postbode import db, journal
+from postbode import journal
 from postbode.bounces import store
 from postbode.config import Settings
+from postbode.store import Connection, connect
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class CampaignSummary:
                 f"setup. Examples: {examples}")
 
 
-def campaign_summary(conn: sqlite3.Connection, campaign_id: str) -> CampaignSummary | None:
+def campaign_summary(conn: Connection, campaign_id: str) -> CampaignSummary | None:
     """Counts for `report`; None when nothing came back for this campaign and none went out."""
     tally = journal.tally(conn, campaign_id)
     counts = store.campaign_counts(conn, campaign_id)
@@ -74,7 +74,7 @@ class Recent:
 
 def recent(settings: Settings, since: float, limit: int) -> Recent:
     """Events since `since` (newest first) and what mail was read, by kind and outcome."""
-    conn = db.connect(settings.database)
+    conn = connect(settings)
     try:
         events = [EventLine(datetime.fromtimestamp(r["at"]).isoformat(timespec="seconds"),
                             r["class"], r["status"], r["email"] or "(forgotten)",

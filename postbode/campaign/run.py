@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from postbode import audience, db, journal, message
+from postbode import audience, journal, message, store
 from postbode.audience import Recipient
 from postbode.build import VariantKey
 from postbode.campaign import guard
@@ -149,7 +149,7 @@ def _create(session: Session, now: Fingerprint) -> journal.Campaign:
 
 def _snapshot(session: Session, campaign: journal.Campaign) -> None:
     """One pending row per recipient, read on a second connection while the first writes."""
-    reader = db.connect(session.settings.database, migrate=False)
+    reader = store.connect(session.settings, migrate=False)
     try:
         recipients = audience.resolve(reader, list(session.segments), session.settings)
         journal.snapshot(session.conn, campaign.id, recipients)

@@ -23,13 +23,12 @@ its batch `unknown`: part of it may have left.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from postbode import audience, db, journal, message
+from postbode import audience, journal, message, store
 from postbode.campaign.pacing import Gate, Policy, backoff
 from postbode.campaign.states import CampaignState, RowState
 from postbode.campaign.variants import Prepared, variant_key
@@ -115,13 +114,13 @@ class Worker:
 
     def __init__(self, job: Job, transport: Transport):
         self.job, self.transport = job, transport
-        self.conn: sqlite3.Connection | None = None  # opened in the worker's own thread
+        self.conn: store.Connection | None = None  # opened in the worker's own thread
         self.unsettled: list[journal.Outcome] = []   # outcomes not yet committed
 
     def run(self) -> None:
         """Send until nothing is left or the Gate stops the send; a failure stops every worker."""
         try:
-            self.conn = db.connect(self.job.settings.database, migrate=False)
+            self.conn = store.connect(self.job.settings, migrate=False)
             try:
                 while self.step():
                     pass
@@ -259,7 +258,7 @@ class Worker:
 
 # ---------------------------------------------------------------- all workers
 
-def send_all(conn: sqlite3.Connection, job: Job, url: str) -> None:
+def send_all(conn: store.Connection, job: Job, url: str) -> None:
     """Connect every worker's transport, then send until done; raise what stopped it early."""
     transports = connect(url, job.settings, job.campaign_id, job.policy.concurrency)
     journal.set_status(conn, job.campaign_id, CampaignState.SENDING)
@@ -289,7 +288,7 @@ def connect(url: str, settings: Settings, campaign_id: str, n: int) -> list[Tran
     return opened
 
 
-def raise_if_stopped(conn: sqlite3.Connection, job: Job) -> None:
+def raise_if_stopped(conn: store.Connection, job: Job) -> None:
     """After the workers: a failure, a pause or a stop with rows left raises; else nothing."""
     gate, cid = job.gate, job.campaign_id
     left = journal.open_count(conn, cid)

@@ -5,13 +5,12 @@ before the journal is touched.
 """
 from __future__ import annotations
 
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from postbode import db, journal, tokens
+from postbode import journal, store, tokens
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.transports import describe, open_transport, parse_url
@@ -27,7 +26,7 @@ class Session:
     newsletter_path: Path
     segments: tuple[str, ...]
     development_key: bool           # links are signed with the labelled development key
-    conn: sqlite3.Connection
+    conn: store.Connection
 
     @property
     def shown(self) -> str:
@@ -52,7 +51,7 @@ def open_session(settings: Settings, newsletter_path: Path, segments: Sequence[s
     settings, development = signing_settings(settings, url)
     check_transport(url, settings)
     newsletter = load_newsletter(Path(newsletter_path))
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         yield Session(settings, url, newsletter, Path(newsletter_path), tuple(segments),
                       development, conn)

@@ -21,7 +21,8 @@ from postbode.errors import PostbodeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("web", "Write a newsletter's web versions (every locale and view) "
                        "as static files for hosting."),
-    "bounces": ("bounces", "Bounces and complaints of mail sent through SMTP: receive, fetch, list."),
+    "bounces": ("bounces", "Bounces and complaints of mail sent through SMTP ([bounces] domain "
+                           "in postbode.toml)."),
     "build": ("build", "Render every variant of a newsletter to HTML, text and a sample .eml."),
     "check": ("build", "Validate a newsletter and render every variant in memory, writing nothing."),
     "i18n": ("i18n", "Translation catalogs: extract texts, start a language, update, compile, "

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from postbode import audience, db, journal, transports
+from postbode import audience, journal, store, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context, printable
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
@@ -139,7 +139,7 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
     if csv_path and not campaign_id:
         raise CampaignError("--csv needs a campaign: run `report` to list them, then "
                             "`report CAMPAIGN --csv FILE`")
-    conn = db.connect(ctx.settings.database)
+    conn = store.connect(ctx.settings)
     try:
         if not campaign_id:
             _print_campaigns(conn)
@@ -159,7 +159,7 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
 # ---------------------------------------------------------------- steps of `send`
 
 def _import_samples_if_empty(settings: Settings) -> None:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         summaries = audience.import_samples_if_empty(conn, settings)
     finally:
@@ -268,7 +268,7 @@ def _print_outcome(settings: Settings, summary: campaign.SendSummary) -> None:
 def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
     if not count:
         return
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         shown = journal.unknown_entries(conn, campaign_id, limit=20)
     finally:
@@ -282,7 +282,7 @@ def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
 
 
 def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         if journal.get_campaign(conn, campaign_id):
             console.print(_locale_table(f"campaign {campaign_id}",

@@ -1,23 +1,29 @@
 """`subscribers …`: import, list, export, forget and unsubscribe; each delegates to postbode.audience."""
 from __future__ import annotations
 
-import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 from rich.table import Table
 
-from postbode import audience
+from postbode import audience, store
+from postbode.audience import ImportSummary
+from postbode.audience.segments import load_segments
 from postbode.cli.common import EMAIL, Context, console, pass_context, printable
-from postbode.db import connect
-from postbode.importer import ImportSummary
-from postbode.segments import load_segments
 
 MAX_SHOWN_PROBLEMS = 20
 
 
-def _db(ctx: Context) -> sqlite3.Connection:
-    return connect(ctx.settings.database)
+@contextmanager
+def _db(ctx: Context) -> Iterator[store.Connection]:
+    """The state database for one command, closed when it is done."""
+    conn = store.connect(ctx.settings)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @click.group("subscribers")
@@ -51,8 +57,9 @@ def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed
     Example:
       python send.py subscribers import subscribers/donors.csv --list donors --dry-run
     """
-    conn = _db(ctx)
-    summary = audience.import_csv(conn, file, list_name, ctx.settings, dry_run=dry_run, unconfirmed=unconfirmed)
+    with _db(ctx) as conn:
+        summary = audience.import_csv(conn, file, list_name, ctx.settings, dry_run=dry_run,
+                                      unconfirmed=unconfirmed)
     _print_summary(summary)
 
 
@@ -97,27 +104,35 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
       python send.py subscribers list --segment donors
       python send.py subscribers list --segment everyone --count
     """
-    conn = _db(ctx)
-    if count:
-        _print_counts(conn, list(segments), ctx)
-    elif segments:
-        table = _table("segment", "view")
-        shown = 0
-        for r in audience.resolve(conn, list(segments), ctx.settings):
-            if shown < limit:
-                table.add_row(*map(printable, (r.email, r.name or "", r.locale, r.formality, r.segment,
+    with _db(ctx) as conn:
+        if count:
+            _print_counts(conn, list(segments), ctx)
+        elif segments:
+            _print_recipients(conn, list(segments), ctx, limit)
+        else:
+            _print_subscribers(conn, limit)
+
+
+def _print_recipients(conn: store.Connection, segments: list[str], ctx: Context, limit: int) -> None:
+    table = _table("segment", "view")
+    shown = 0
+    for r in audience.resolve(conn, segments, ctx.settings):
+        if shown < limit:
+            table.add_row(*map(printable, (r.email, r.name or "", r.locale, r.formality, r.segment,
                                            r.view or "(public)")))
-            shown += 1
-        _print_table(table, shown, limit)
-    else:
-        table = _table("consent", "lists")
-        shown = 0
-        for row in audience.iter_subscribers(conn):
-            if shown < limit:
-                table.add_row(*map(printable, (row["email"], row["name"] or "", row["locale"] or "",
+        shown += 1
+    _print_table(table, shown, limit)
+
+
+def _print_subscribers(conn: store.Connection, limit: int) -> None:
+    table = _table("consent", "lists")
+    shown = 0
+    for row in audience.iter_subscribers(conn):
+        if shown < limit:
+            table.add_row(*map(printable, (row["email"], row["name"] or "", row["locale"] or "",
                                            row["formality"] or "", row["consent"], row["lists"] or "")))
-            shown += 1
-        _print_table(table, shown, limit)
+        shown += 1
+    _print_table(table, shown, limit)
 
 
 def _table(*extra: str) -> Table:
@@ -135,7 +150,7 @@ def _print_table(table: Table, total: int, limit: int) -> None:
         console.print(f"… {total - limit} more ({total} in all); use `subscribers export` for everything")
 
 
-def _print_counts(conn: sqlite3.Connection, segments: list[str], ctx: Context) -> None:
+def _print_counts(conn: store.Connection, segments: list[str], ctx: Context) -> None:
     if not segments:
         table = Table("consent", "subscribers")
         for consent, n in audience.count_by_consent(conn).items():
@@ -163,8 +178,8 @@ def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
     Example:
       python send.py subscribers export --segment funders funders-export.csv
     """
-    conn = _db(ctx)
-    n = audience.export(conn, file, ctx.settings, list(segments) or None)
+    with _db(ctx) as conn:
+        n = audience.export(conn, file, ctx.settings, list(segments) or None)
     console.print(f"{n} rows written to {file}")
 
 
@@ -178,7 +193,8 @@ def forget(ctx: Context, email: str) -> None:
     Example:
       python send.py subscribers forget someone@example.org
     """
-    known = audience.forget(_db(ctx), email, source="cli forget")
+    with _db(ctx) as conn:
+        known = audience.forget(conn, email, source="cli forget")
     state = "deleted" if known else "was not in the database"
     console.print(f"{email}: {state}; a later import cannot add it again")
 
@@ -193,7 +209,8 @@ def unsubscribe(ctx: Context, email: str) -> None:
     Example:
       python send.py subscribers unsubscribe someone@example.org
     """
-    audience.unsubscribe(_db(ctx), email, source="cli unsubscribe")
+    with _db(ctx) as conn:
+        audience.unsubscribe(conn, email, source="cli unsubscribe")
     console.print(f"{email}: unsubscribed; it receives no more mail and imports will not subscribe it again")
 
 
@@ -206,11 +223,12 @@ def segments_(ctx: Context) -> None:
     Example:
       python send.py subscribers segments
     """
-    conn = _db(ctx)
     table = Table("segment", "view", "formality", "recipients", "description")
-    for name, segment in load_segments(ctx.settings).items():
-        total = audience.plan_counts(conn, [name], ctx.settings).total
-        table.add_row(name, segment.view or "(public)", segment.formality or "(own)", str(total), segment.description)
+    with _db(ctx) as conn:
+        for name, segment in load_segments(ctx.settings).items():
+            total = audience.plan_counts(conn, [name], ctx.settings).total
+            table.add_row(name, segment.view or "(public)", segment.formality or "(own)", str(total),
+                          segment.description)
     console.print(table)
 
 

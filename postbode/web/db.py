@@ -1,20 +1,17 @@
-"""The state database, one connection per request (kept on `flask.g`)."""
+"""The state database, one connection per request (kept on `flask.g`), migrated once at start-up."""
 from __future__ import annotations
-
-import sqlite3
 
 from flask import Flask, current_app, g
 
-from postbode import db
+from postbode import store
 
 
-def get_db() -> sqlite3.Connection:
-    """The request's connection to the state database, opened on first use."""
+def get_db() -> store.Connection:
+    """The request's connection to the state database, opened on first use (never migrating)."""
     if "db" not in g:
-        path = current_app.config["POSTBODE_SETTINGS"].database
         # a read-only app (preview, archive) cannot change the state, even by mistake
-        g.db = (sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-                if current_app.config.get("READ_ONLY") else db.connect(path))
+        g.db = store.connect(current_app.config["POSTBODE_SETTINGS"], migrate=False,
+                             read_only=bool(current_app.config.get("READ_ONLY")))
     return g.db
 
 
@@ -26,4 +23,10 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Bring the database to the newest schema now, so no request ever runs a migration.
+
+    A read-only app (preview, archive) leaves the database as it is.
+    """
+    if not app.config.get("READ_ONLY"):
+        store.connect(app.config["POSTBODE_SETTINGS"]).close()
     app.teardown_appcontext(close_db)

@@ -1,13 +1,13 @@
 """What every page shares: the page locale, its translations, the Jinja setup and safe headers."""
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations
 from flask import Flask, Response, current_app, g, make_response, render_template, request
 from jinja2 import FileSystemLoader, StrictUndefined
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from postbode import i18n
@@ -47,7 +47,7 @@ def setup(app: Flask) -> None:
     app.register_error_handler(405, _not_allowed)
     app.register_error_handler(413, lambda _e: render_page("not_found.html", status=413))
     app.register_error_handler(PostbodeError, _unavailable)
-    app.register_error_handler(sqlite3.OperationalError, _busy)
+    app.register_error_handler(OperationalError, _busy)
 
 
 def choose_locale(preferred: str | None = None) -> str:
@@ -130,7 +130,7 @@ def _not_allowed(err: HTTPException) -> Response:
     return response
 
 
-def _busy(err: sqlite3.OperationalError) -> Response:
+def _busy(err: OperationalError) -> Response:
     """A locked database is a moment's wait: 503 + Retry-After (providers retry), never a 500."""
     if "locked" not in str(err) and "busy" not in str(err):
         raise err

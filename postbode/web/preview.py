@@ -21,7 +21,7 @@ from flask import Blueprint, Response, abort, current_app, request, url_for
 from postbode import build, i18n, message
 from postbode.config import Settings
 from postbode.errors import InputError, PostbodeError
-from postbode.segments import load_segments
+from postbode.audience.segments import load_segments
 from postbode.web.pages import PAGE_POLICY, locale_name, match_locale, render_page, settings
 from postbode.web.public import WEB_VERSION_POLICY
 from postbode.web.versions import newsletter_path

@@ -17,8 +17,8 @@ import yaml
 from postbode import build, message
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
+from postbode.audience.segments import find_segments
 from postbode.errors import PostbodeError
-from postbode.segments import find_segments
 
 # The web is not personal: no name, so the anonymous greeting.
 WEB_FORMALITY = "informal"

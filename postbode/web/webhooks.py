@@ -2,15 +2,13 @@
 
 A provider's API accepts a mail at once; that the address does not exist, or
 that the recipient marked the mail as spam, it learns minutes later and POSTs
-an event here. A hard bounce or a complaint suppresses the address (so no
-later campaign or import mails it again); a soft bounce is only logged. The
-journal row of the mail that bounced gets the provider's code and text; its
-state stays `sent`, because the mail did leave exactly once.
+an event here. This module authenticates the request and parses it into a
+`postbode.feedback.Event`; `feedback.apply_event` changes the state (suppression,
+journal note), once per event.
 
-Providers retry until they get a 2xx, so every event is remembered by its
-provider id and a second delivery changes nothing; events we do not act on are
-answered 200 so they are not retried forever. Secrets come from the
-environment and are never logged; neither are addresses (only their hash).
+Providers retry until they get a 2xx; events we do not act on are answered 200
+so they are not retried forever. Secrets come from the environment and are
+never logged; neither are addresses (only their hash).
 """
 from __future__ import annotations
 
@@ -19,59 +17,34 @@ import binascii
 import hashlib
 import hmac
 import json
-import logging
 import math
 import os
-import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
-from flask import Blueprint, Response, current_app, has_app_context, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from postbode import audience, journal
+from postbode import store
+from postbode.feedback import MAX_TEXT, Action, Event, apply_event, remember_token
 from postbode.web.db import get_db
+
+__all__ = ["MAX_TEXT", "Event", "apply_event", "bp"]  # these three live in postbode.feedback
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 POSTMARK_USER = "POSTBODE_WEBHOOK_USER"
 POSTMARK_PASSWORD = "POSTBODE_WEBHOOK_PASSWORD"
 MAILGUN_KEY = "POSTBODE_MAILGUN_WEBHOOK_KEY"
-SOURCE = {"postmark": "postmark webhook", "mailgun": "mailgun webhook", "bounces": "bounce mail"}
 
 # A Mailgun signature older (or further in the future) than this is refused.
 MAX_SIGNATURE_AGE = 15 * 60
 # Bounce events may carry the bounced mail's headers; still far below this.
 MAX_BODY = 1024 * 1024
-MAX_TEXT = 500
 MAX_DEPTH = 32
 
 # Postmark bounce types that mean the address is gone, or that the person complained.
 POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
 POSTMARK_COMPLAINT = frozenset({"SpamComplaint", "SpamNotification"})
-
-# blocked: the receiving server refused the sender (policy, reputation); only noted
-Action = Literal["bounced", "complained", "soft_bounce", "unsubscribed", "blocked"]
-NOTED_ONLY = ("soft_bounce", "blocked")
-
-
-@dataclass(frozen=True)
-class Event:
-    """One bounce or complaint, whichever provider reported it."""
-
-    provider: str
-    event_id: str
-    email: str
-    action: Action
-    kind: str                       # the provider's own name for it, e.g. HardBounce
-    code: int | None
-    text: str
-    provider_id: str | None = None  # the provider's message id (journal.provider_id)
-    message_id: str | None = None   # postbode's Message-ID (journal.message_id)
-    state: str | None = None        # the journal state it moves the row to (None: kept)
-    status: str | None = None       # RFC 3463 status of a bounce mail, e.g. 5.1.1
-    diagnostic: str | None = None   # the receiving server's own words
-
 
 class Refused(Exception):
     """The request is answered with `status` and a short reason, and changes nothing."""
@@ -109,7 +82,7 @@ def postmark() -> Response:
     if event is None:
         return _answer("ignored", record_type=str(payload.get("RecordType", ""))[:40])
     conn = get_db()
-    with audience.atomic(conn):
+    with store.atomic(conn):
         outcome = apply_event(conn, event)
     return _answer(outcome)
 
@@ -178,13 +151,13 @@ def mailgun() -> Response:
     token = verify_mailgun_signature(payload.get("signature"), key, time.time())
     conn = get_db()
     # committed on its own, before the body is validated: a signature is used once, whatever follows
-    with audience.atomic(conn):
+    with store.atomic(conn):
         _remember_token(conn, token)
     data = payload.get("event-data")
     if not isinstance(data, dict):
         raise Refused(400, "event-data missing or not an object")
     event = parse_mailgun(data)
-    with audience.atomic(conn):
+    with store.atomic(conn):
         outcome = apply_event(conn, event) if event else "ignored"
     if event is None:
         return _answer(outcome, event=str(data.get("event", ""))[:40])
@@ -212,15 +185,9 @@ def verify_mailgun_signature(signature: Any, key: str, now: float) -> str:
     return token
 
 
-def _remember_token(conn: sqlite3.Connection, token: str) -> None:
+def _remember_token(conn: store.Connection, token: str) -> None:
     """Record a signature token; one seen before is a replay (406: Mailgun does not retry it)."""
-    now = time.time()
-    conn.execute("DELETE FROM webhook_tokens WHERE seen_at < ?", (now - 2 * MAX_SIGNATURE_AGE,))
-    inserted = conn.execute(
-        "INSERT INTO webhook_tokens(token, seen_at) VALUES (?, ?) ON CONFLICT(token) DO NOTHING",
-        (token, now),
-    ).rowcount
-    if not inserted:
+    if not remember_token(conn, token, time.time(), 2 * MAX_SIGNATURE_AGE):
         raise Refused(406, "this signature token was used before")
 
 
@@ -248,45 +215,6 @@ def parse_mailgun(data: Mapping[str, Any]) -> Event | None:
         provider_id=f"<{mailgun_id.strip('<>')}>" if mailgun_id else None,
         message_id=_text_or_none(variables.get("postbode-message-id")),
     )
-
-
-# ---------------------------------------------------------------- acting on an event
-
-
-def apply_event(conn: sqlite3.Connection, event: Event) -> str:
-    """Suppress or log the address and note it on the journal row, once per event.
-
-    Returns `suppressed`, `noted` (soft bounce) or `duplicate`. Call inside a transaction.
-    """
-    source = SOURCE.get(event.provider, f"{event.provider} webhook")
-    fresh = conn.execute(
-        "INSERT INTO webhook_events(provider, event_id, received_at) VALUES (?, ?, ?)"
-        " ON CONFLICT DO NOTHING",
-        (event.provider, event.event_id, audience.now()),
-    ).rowcount
-    if not fresh:
-        return "duplicate"
-    hash_ = audience.email_hash(audience.address_key(event.email))
-    if event.action in NOTED_ONLY:
-        audience.log_event(conn, event.action, hash_, source, type=event.kind, code=event.code)
-    else:
-        audience.suppress(conn, event.email, event.action, source)
-    rows = note_on_journal(conn, event)
-    logger = current_app.logger if has_app_context() else logging.getLogger(__name__)
-    logger.info("%s: %s for address %s… (%d journal row(s))", source, event.kind, hash_[:12], rows)
-    return "noted" if event.action in NOTED_ONLY else "suppressed"
-
-
-def note_on_journal(conn: sqlite3.Connection, event: Event) -> int:
-    """Put the provider's code and text on the journal row of the mail; its state is kept."""
-    label = {"bounced": "bounced after sending", "complained": "spam complaint after sending",
-             "soft_bounce": "soft bounce after sending",
-             "unsubscribed": "unsubscribed after sending",
-             "blocked": "blocked by the receiving server"}[event.action]
-    return journal.note_feedback(conn, event.email, event.code, f"{label}: {event.text}"[:MAX_TEXT],
-                                 message_id=event.message_id, provider_id=event.provider_id,
-                                 state=event.state, status=event.status,
-                                 diagnostic=event.diagnostic and event.diagnostic[:MAX_TEXT])
 
 
 # ---------------------------------------------------------------- reading the request

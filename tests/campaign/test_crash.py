@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import db, journal
+from postbode import journal, store
 from postbode.config import load_settings
 
 from conftest import REPO, SAMPLE, TEST_SECRET_KEY, free_port
@@ -83,9 +83,9 @@ def claimed_now(project: Path) -> int:
     path = load_settings(project / "postbode.toml", env={}).database
     if not path.exists():  # killed before the database was made
         return 0
-    conn = db.connect(path, migrate=False)
+    conn = store.connect(path, migrate=False)
     try:
-        return conn.execute("SELECT count(*) FROM journal WHERE state = 'claimed'").fetchone()[0]
+        return conn.exec_driver_sql("SELECT count(*) FROM journal WHERE state = 'claimed'").fetchone()[0]
     finally:
         conn.close()
 
@@ -124,7 +124,7 @@ def finish(project: Path, url: str) -> str:
 
 
 def journal_states(settings) -> dict[str, str]:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         (c,) = journal.list_campaigns(conn)
         return {r["email"]: r["state"] for r in journal.iter_rows(conn, c.id)}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from postbode import audience, campaign, db, journal, tokens
+from postbode import audience, campaign, journal, store, tokens
 from postbode.campaign import pacing
 from postbode.errors import CampaignError, CampaignPaused, PostbodeError
 from postbode.i18n import load_translations
@@ -30,7 +30,7 @@ def run(settings, url, **kw):
 
 
 def journal_rows(settings, campaign_id: str) -> dict[str, dict]:
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         return {r["email"]: dict(r) for r in journal.iter_rows(conn, campaign_id)}
     finally:

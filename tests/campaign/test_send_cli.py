@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from postbode import db, journal
+from postbode import journal, store
 
 from conftest import SAMPLE
 
@@ -160,7 +160,7 @@ def test_a_segment_without_recipients_sends_nothing_and_says_so(invoke, project,
 
     conn = state_conn()
     audience.import_samples_if_empty(conn, send_settings)
-    for row in conn.execute("SELECT email FROM subscribers").fetchall():
+    for row in conn.exec_driver_sql("SELECT email FROM subscribers").mappings().all():
         audience.unsubscribe(conn, row["email"], "test")
     result = invoke("send", SAMPLE, "--segment", "funders", "--yes")
     assert result.exit_code == 0, result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import campaign, db, journal, message
+from postbode import campaign, journal, message, store
 from postbode.audience import Recipient
 from postbode.campaign import sender
 from postbode.campaign.pacing import Policy
@@ -31,13 +31,13 @@ def result(status: Status, **kw) -> SendResult:
 
 
 def states(settings) -> dict[str, int]:
-    with closing(db.connect(settings.database)) as conn:
+    with closing(store.connect(settings)) as conn:
         (c,) = journal.list_campaigns(conn)
         return {s: n for s, n in journal.tally(conn, c.id).by_state.items() if n}
 
 
 def campaigns(settings) -> list[journal.Campaign]:
-    with closing(db.connect(settings.database)) as conn:
+    with closing(store.connect(settings)) as conn:
         return journal.list_campaigns(conn)
 
 
@@ -141,7 +141,7 @@ def test_a_worker_that_dies_stops_the_send_with_exit_1_and_its_batch_goes_back(
     assert again.exit_code == 0, again.output
     assert states(send_settings) == {"sent": 30}
     assert len(list((project / "outbox").rglob("*.eml"))) == 30
-    with closing(db.connect(send_settings.database)) as conn:
+    with closing(store.connect(send_settings)) as conn:
         (c,) = journal.list_campaigns(conn)
         # the rows that went back were never attempted: one attempt each, not two
         assert {r["attempts"] for r in journal.iter_rows(conn, c.id)} == {1}
@@ -195,9 +195,9 @@ def test_a_claimed_row_carries_its_message_id_before_the_mail_is_built(send_sett
     real_build = message.build
 
     def build(variant, recipient, campaign_id, settings, **kw):
-        with closing(db.connect(send_settings.database, migrate=False)) as conn:
-            row = conn.execute("SELECT state, message_id FROM journal WHERE email = ?",
-                               (recipient.email,)).fetchone()
+        with closing(store.connect(send_settings, migrate=False)) as conn:
+            row = conn.exec_driver_sql("SELECT state, message_id FROM journal WHERE email = ?",
+                               (recipient.email,)).mappings().first()
         mail = real_build(variant, recipient, campaign_id, settings, **kw)
         seen.append((row["state"], row["message_id"], mail.message_id))
         return mail

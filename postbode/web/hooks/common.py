@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from flask import Response, current_app, jsonify, request
 
-from postbode import audience
+from postbode import store
 from postbode.web.db import get_db
 from postbode.web.webhooks import MAX_BODY, Event, Refused, apply_event
 
@@ -77,7 +77,7 @@ def apply(events: Iterable[Event], ignored: int = 0) -> Response:
     """Apply every event in one transaction; answer what became of them."""
     outcomes: list[str] = []
     conn = get_db()
-    with audience.atomic(conn):
+    with store.atomic(conn):
         for event in events:
             outcomes.append(apply_event(conn, event))
     if not outcomes:

@@ -10,16 +10,21 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from postbode.audience import email_hash, log_event, normalise, now
+from sqlalchemy import Connection, Row, insert, select, update
+
+from postbode.audience.addresses import domains_checked_once, email_hash, normalise, now
+from postbode.audience.consent import log_event
+from postbode.audience.model import WITHDRAWN, Consent
+from postbode.audience.segments import (FieldType, SegmentsFile, column_key, convert_value, load_file,
+                                        load_lists, parse_locale)
 from postbode.errors import AudienceError, InputError, Problem
-from postbode.segments import FieldType, SegmentsFile, column_key, convert_value, load_file, parse_locale
+from postbode.store import atomic, insert_ignore
+from postbode.store.schema import audience_events, lists, memberships, subscribers, suppressions
 
 if TYPE_CHECKING:
     from postbode.config import Settings
@@ -68,7 +73,7 @@ class ImportSummary:
     dry_run: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     """One valid line of the file."""
 
@@ -251,109 +256,127 @@ def _valid_rows(path: Path, records: Iterator[tuple[int, list[str]]], reader: _R
 
 # ---------------------------------------------------------------- writing
 
-_TEMP = (
-    "CREATE TEMP TABLE IF NOT EXISTS import_rows ("
-    " email TEXT NOT NULL, email_key TEXT PRIMARY KEY, email_hash TEXT NOT NULL,"
-    " name TEXT, formality TEXT, locale TEXT, attributes TEXT NOT NULL, tags TEXT NOT NULL,"
-    " status TEXT)"
-)
-_STAGE = (
-    "INSERT INTO import_rows(email, email_key, email_hash, name, formality, locale, attributes, tags)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET"
-    " name = coalesce(excluded.name, name), formality = coalesce(excluded.formality, formality),"
-    " locale = coalesce(excluded.locale, locale), attributes = json_patch(attributes, excluded.attributes),"
-    " tags = (SELECT json_group_array(value) FROM"
-    "  (SELECT value FROM json_each(import_rows.tags) UNION SELECT value FROM json_each(excluded.tags)))"
-)
-_MARK_SUPPRESSED = (
-    "UPDATE import_rows SET status = 'suppressed' WHERE"
-    " EXISTS (SELECT 1 FROM main.suppressions x WHERE x.email_hash = import_rows.email_hash)"
-    " OR EXISTS (SELECT 1 FROM main.subscribers s WHERE s.email_key = import_rows.email_key"
-    "  AND s.consent IN ('unsubscribed', 'bounced', 'complained'))"
-)
-_MARK_EXISTING = (
-    "UPDATE import_rows SET status = 'existing' WHERE status IS NULL"
-    " AND EXISTS (SELECT 1 FROM main.subscribers s WHERE s.email_key = import_rows.email_key)"
-)
-_LOG_CONFIRMED = (
-    "INSERT INTO main.audience_events(at, kind, email_hash, source, detail)"
-    " SELECT :now, 'subscribed', i.email_hash, :source, '{}' FROM import_rows i"
-    " JOIN main.subscribers s ON s.email_key = i.email_key"
-    " WHERE i.status = 'existing' AND s.consent = 'unconfirmed' AND :consent = 'subscribed'"
-)
-_UPDATE_EXISTING = (
-    "UPDATE main.subscribers AS s SET"
-    " name = coalesce(i.name, s.name),"
-    " formality = coalesce(i.formality, s.formality),"
-    " locale = coalesce(i.locale, s.locale),"
-    " attributes = json_patch(s.attributes, i.attributes),"
-    " tags = (SELECT json_group_array(value) FROM"
-    "  (SELECT value FROM json_each(s.tags) UNION SELECT value FROM json_each(i.tags))),"
-    " consent = CASE WHEN s.consent = 'unconfirmed' THEN :consent ELSE s.consent END,"
-    " consent_at = CASE WHEN s.consent = 'unconfirmed' AND :consent = 'subscribed' THEN :now ELSE s.consent_at END,"
-    " consent_source = CASE WHEN s.consent = 'unconfirmed' AND :consent = 'subscribed'"
-    "  THEN :source ELSE s.consent_source END"
-    " FROM import_rows i WHERE i.status = 'existing' AND s.email_key = i.email_key"
-)
-_INSERT_NEW = (
-    "INSERT INTO main.subscribers(email, email_key, email_hash, name, formality, locale, attributes, tags,"
-    " source, created, consent, consent_at, consent_source)"
-    " SELECT email, email_key, email_hash, name, formality, locale, attributes, tags,"
-    " :source, :now, :consent, :now, :source FROM import_rows WHERE status = 'new' ORDER BY rowid"
-)
-_ADD_TO_LIST = (
-    "INSERT OR IGNORE INTO main.memberships(subscriber_id, list, added, source)"
-    " SELECT s.id, :list, :now, :source FROM import_rows i"
-    " JOIN main.subscribers s ON s.email_key = i.email_key WHERE i.status IN ('new', 'existing')"
-)
-_LOG_NEW = (
-    "INSERT INTO main.audience_events(at, kind, email_hash, source, detail)"
-    " SELECT :now, :consent, email_hash, :source, '{}' FROM import_rows WHERE status = 'new'"
-)
+# Addresses looked up (and written) per round trip while merging.
+CHUNK = 500
 
 
-def _stage(conn: sqlite3.Connection, rows: Iterator[_Row], summary: ImportSummary) -> None:
-    """Stream the file's rows into a temporary table (no lock on the database yet).
-
-    A later line for the same address fills in and adds to the earlier one, never blanks it out.
-    """
-    conn.execute(_TEMP)
-    conn.execute("DELETE FROM import_rows")
-    staged = 0
-
-    def values() -> Iterator[tuple[object, ...]]:
-        nonlocal staged
-        for r in rows:
-            staged += 1
-            yield (r.email, r.key, email_hash(r.key), r.name, r.formality, r.locale,
-                   json.dumps(r.attributes, ensure_ascii=False), json.dumps(sorted(r.tags), ensure_ascii=False))
-
-    conn.executemany(_STAGE, values())
-    unique = conn.execute("SELECT count(*) FROM import_rows").fetchone()[0]
-    summary.duplicates = staged - unique
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction, so nothing it wrote stays."""
 
 
-def _merge(conn: sqlite3.Connection, summary: ImportSummary, source: str, consent: str) -> None:
-    """Merge the staged rows into the database; runs inside the import's transaction."""
-    params = {"source": source, "now": now(), "consent": consent, "list": summary.list_name}
-    conn.execute("INSERT OR IGNORE INTO lists(name, created) VALUES (?, ?)", (summary.list_name, params["now"]))
-    conn.execute(_MARK_SUPPRESSED)
-    conn.execute(_MARK_EXISTING)
-    conn.execute("UPDATE import_rows SET status = 'new' WHERE status IS NULL")
-    counts = dict(conn.execute("SELECT status, count(*) FROM import_rows GROUP BY status").fetchall())
-    summary.new, summary.existing = counts.get("new", 0), counts.get("existing", 0)
-    summary.suppressed = counts.get("suppressed", 0)
-    conn.execute(_LOG_CONFIRMED, params)
-    conn.execute(_UPDATE_EXISTING, params)
-    conn.execute(_INSERT_NEW, params)
-    summary.added_to_list = conn.execute(_ADD_TO_LIST, params).rowcount
-    conn.execute(_LOG_NEW, params)
-    log_event(conn, "import", None, source, list=summary.list_name, new=summary.new,
-              existing=summary.existing, suppressed=summary.suppressed, invalid=len(summary.invalid))
+def _stage(rows: Iterator[_Row], summary: ImportSummary) -> dict[str, _Row]:
+    """The file's rows by address, in file order; a later line for the same address fills
+    in and adds to the earlier one, never blanks it out."""
+    staged: dict[str, _Row] = {}
+    seen = 0
+    for row in rows:
+        seen += 1
+        first = staged.setdefault(row.key, row)
+        if first is not row:
+            _fill_in(first, row)
+    summary.duplicates = seen - len(staged)
+    return staged
 
 
-def import_file(conn: sqlite3.Connection, path: Path, list_name: str, settings: "Settings", *,
-                dry_run: bool = False, unconfirmed: bool = False) -> ImportSummary:
+def _fill_in(first: _Row, later: _Row) -> None:
+    first.name = later.name or first.name
+    first.formality = later.formality or first.formality
+    first.locale = later.locale or first.locale
+    first.attributes.update(later.attributes)
+    first.tags |= later.tags
+
+
+@dataclass
+class _Merge:
+    """One import's merge into the database, chunk by chunk, inside its transaction."""
+
+    conn: Connection
+    summary: ImportSummary
+    source: str
+    consent: Consent
+    at: str = field(default_factory=now)
+
+    def run(self, staged: dict[str, _Row]) -> None:
+        self.conn.execute(insert_ignore(self.conn, lists).values(name=self.summary.list_name,
+                                                                 created=self.at))
+        rows = list(staged.values())
+        for i in range(0, len(rows), CHUNK):
+            self.chunk(rows[i:i + CHUNK])
+        log_event(self.conn, "import", None, self.source, list=self.summary.list_name,
+                  new=self.summary.new, existing=self.summary.existing,
+                  suppressed=self.summary.suppressed, invalid=len(self.summary.invalid))
+
+    def chunk(self, rows: list[_Row]) -> None:
+        keys = [r.key for r in rows]
+        known = {r.email_key: r for r in self.conn.execute(
+            select(subscribers).where(subscribers.c.email_key.in_(keys)))}
+        hashes = {r.key: email_hash(r.key) for r in rows}
+        blocked = set(self.conn.execute(select(suppressions.c.email_hash)
+                                        .where(suppressions.c.email_hash.in_(hashes.values()))).scalars())
+        fresh, existing = [], []
+        for row in rows:
+            old = known.get(row.key)
+            if hashes[row.key] in blocked or (old is not None and old.consent in WITHDRAWN):
+                self.summary.suppressed += 1
+            elif old is None:
+                fresh.append(row)
+            else:
+                existing.append((row, old))
+        self.update(existing, hashes)
+        self.insert(fresh, hashes)
+        self.add_to_list([r.key for r in fresh] + [r.key for r, _ in existing])
+
+    def update(self, pairs: list[tuple[_Row, Row]], hashes: dict[str, str]) -> None:
+        self.summary.existing += len(pairs)
+        confirmed = [r for r, old in pairs
+                     if old.consent == Consent.UNCONFIRMED and self.consent == Consent.SUBSCRIBED]
+        self.events(Consent.SUBSCRIBED, [hashes[r.key] for r in confirmed])
+        for row, old in pairs:
+            values = {"name": row.name or old.name, "formality": row.formality or old.formality,
+                      "locale": row.locale or old.locale,
+                      "attributes": {**(old.attributes or {}), **row.attributes},
+                      "tags": sorted(set(old.tags or ()) | row.tags)}
+            if old.consent == Consent.UNCONFIRMED:
+                values["consent"] = str(self.consent)
+                if self.consent == Consent.SUBSCRIBED:
+                    values.update(consent_at=self.at, consent_source=self.source)
+            self.conn.execute(update(subscribers).where(subscribers.c.id == old.id).values(values))
+
+    def insert(self, rows: list[_Row], hashes: dict[str, str]) -> None:
+        self.summary.new += len(rows)
+        if not rows:
+            return
+        self.conn.execute(insert(subscribers), [
+            {"email": r.email, "email_key": r.key, "email_hash": hashes[r.key], "name": r.name,
+             "formality": r.formality, "locale": r.locale, "attributes": r.attributes,
+             "tags": sorted(r.tags), "source": self.source, "created": self.at,
+             "consent": str(self.consent), "consent_at": self.at, "consent_source": self.source}
+            for r in rows])
+        self.events(self.consent, [hashes[r.key] for r in rows])
+
+    def add_to_list(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        ids = list(self.conn.execute(select(subscribers.c.id)
+                                     .where(subscribers.c.email_key.in_(keys))).scalars())
+        name = self.summary.list_name
+        already = set(self.conn.execute(select(memberships.c.subscriber_id).where(
+            memberships.c.list == name, memberships.c.subscriber_id.in_(ids))).scalars())
+        added = [i for i in ids if i not in already]
+        if added:
+            self.conn.execute(insert(memberships), [
+                {"subscriber_id": i, "list": name, "added": self.at, "source": self.source} for i in added])
+        self.summary.added_to_list += len(added)
+
+    def events(self, kind: str, hashes: list[str]) -> None:
+        if hashes:
+            self.conn.execute(insert(audience_events), [
+                {"at": self.at, "kind": str(kind), "email_hash": h, "source": self.source, "detail": {}}
+                for h in hashes])
+
+
+def import_csv(conn: Connection, path: Path, list_name: str, settings: "Settings", *,
+               dry_run: bool = False, unconfirmed: bool = False) -> ImportSummary:
     """Import a CSV file into a list: all of it in one transaction, or (dry run) nothing at all."""
     path = Path(path)
     declared = load_file(settings)
@@ -363,18 +386,29 @@ def import_file(conn: sqlite3.Connection, path: Path, list_name: str, settings: 
             f"{', '.join(declared.lists) or 'no lists'}; add it under lists: first"
         )
     summary = ImportSummary(file=path, list_name=list_name, dry_run=dry_run)
-    rows = read_rows(path, declared, summary)
-    source = f"import {_display(path, settings)}"
-    _stage(conn, rows, summary)
-    conn.execute("BEGIN IMMEDIATE")
+    with domains_checked_once():
+        staged = _stage(read_rows(path, declared, summary), summary)
+    merge = _Merge(conn, summary, f"import {_display(path, settings)}",
+                   Consent.UNCONFIRMED if unconfirmed else Consent.SUBSCRIBED)
     try:
-        _merge(conn, summary, source, "unconfirmed" if unconfirmed else "subscribed")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("ROLLBACK" if dry_run else "COMMIT")
-    conn.execute("DELETE FROM import_rows")
+        with atomic(conn):
+            merge.run(staged)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
     return summary
+
+
+import_file = import_csv
+
+
+def import_samples_if_empty(conn: Connection, settings: "Settings") -> list[ImportSummary]:
+    """Import each list's sample file (segments.yaml `lists:`) when the database has no subscribers."""
+    if conn.execute(select(subscribers.c.id).limit(1)).first():
+        return []
+    return [import_csv(conn, spec.file, name, settings)
+            for name, spec in load_lists(settings).items() if spec.file is not None]
 
 
 def _display(path: Path, settings: "Settings") -> str:

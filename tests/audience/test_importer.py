@@ -3,26 +3,28 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from postbode import audience
 from postbode.config import Settings, load_settings
-from postbode.db import connect
+from postbode.audience.importer import CsvError, decode, sniff_delimiter
 from postbode.errors import AudienceError, InputError
-from postbode.importer import CsvError, decode, sniff_delimiter
+from postbode.store import Connection
 
-CORPUS = Path(__file__).parent / "data" / "csv"
+from fixtures.state import connect
 
-
-def subscribers(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
-    return {row["email_key"]: row for row in conn.execute("SELECT * FROM subscribers")}
+CORPUS = Path(__file__).parents[1] / "data" / "csv"
 
 
-def members(conn: sqlite3.Connection, list_name: str) -> set[str]:
-    rows = conn.execute(
+def subscribers(conn: Connection) -> dict[str, dict]:
+    rows = conn.exec_driver_sql("SELECT * FROM subscribers").mappings()
+    return {row["email_key"]: row for row in rows}
+
+
+def members(conn: Connection, list_name: str) -> set[str]:
+    rows = conn.exec_driver_sql(
         "SELECT s.email_key FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id WHERE m.list = ?",
         (list_name,),
     )
@@ -90,19 +92,19 @@ def test_missing_email_column_is_a_clear_error_and_imports_nothing(db, settings)
     assert "'naam', 'taal', 'telefoon'" in text
     assert "e-mail" in text
     assert isinstance(err.value, InputError) and isinstance(err.value, AudienceError)
-    assert db.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+    assert db.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_empty_file_is_a_clear_error(db, settings):
     with pytest.raises(CsvError, match=r"empty\.csv:1: the file is empty"):
         run(db, settings, "empty.csv")
-    assert db.execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+    assert db.exec_driver_sql("SELECT count(*) FROM lists").fetchone()[0] == 0
 
 
 def test_header_only_imports_nothing_without_error(db, settings):
     summary = run(db, settings, "header_only.csv")
     assert (summary.rows, summary.new, summary.invalid) == (0, 0, [])
-    assert db.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+    assert db.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_ten_percent_invalid_reported_by_line_rest_imported(db, settings):
@@ -128,7 +130,7 @@ def test_dry_run_writes_nothing_but_counts_exactly(db, settings):
     summary = run(db, settings, "ten_percent_invalid.csv", dry_run=True)
     assert (summary.new, summary.added_to_list, summary.dry_run) == (18, 18, True)
     for table in ("subscribers", "memberships", "lists", "audience_events"):
-        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        assert db.exec_driver_sql(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
 
 
 def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
@@ -139,7 +141,7 @@ def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
     summary = run(db, settings, "bom_semicolon.csv")
     assert (summary.new, summary.existing) == (0, 3)
     assert {r["consent"] for r in subscribers(db).values()} == {"subscribed"}
-    kinds = [k for (k,) in db.execute("SELECT kind FROM audience_events WHERE email_hash IS NOT NULL ORDER BY id")]
+    kinds = [k for (k,) in db.exec_driver_sql("SELECT kind FROM audience_events WHERE email_hash IS NOT NULL ORDER BY id")]
     assert kinds == ["unconfirmed"] * 3 + ["subscribed"] * 3
 
 
@@ -163,7 +165,7 @@ def test_forgotten_address_cannot_come_back_through_import(db, settings):
     run(db, settings, "ten_percent_invalid.csv")
     assert audience.forget(db, "User5@Example.org") is True
     assert audience.find_subscriber(db, "user5@example.org") is None
-    assert "user5" not in json.dumps([tuple(r) for r in db.execute("SELECT * FROM audience_events")])
+    assert "user5" not in json.dumps([tuple(r) for r in db.exec_driver_sql("SELECT * FROM audience_events")])
     summary = run(db, settings, "ten_percent_invalid.csv")
     assert summary.suppressed == 1
     assert audience.find_subscriber(db, "user5@example.org") is None
@@ -235,11 +237,11 @@ def test_two_imports_at_once_neither_corrupts_nor_loses_rows(settings: Settings,
                 for path, name in ((first, "donors"), (second, "subscribers"))]
         assert [job.get(timeout=300) for job in jobs] == [22_000, 22_000]
     conn = connect(db_path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 42_000
+    assert conn.exec_driver_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 42_000
     assert len(members(conn, "donors")) == 22_000
     assert len(members(conn, "subscribers")) == 22_000
-    both = conn.execute("SELECT count(*) FROM (SELECT subscriber_id FROM memberships"
+    both = conn.exec_driver_sql("SELECT count(*) FROM (SELECT subscriber_id FROM memberships"
                         " GROUP BY subscriber_id HAVING count(*) = 2)").fetchone()[0]
     assert both == 2_000
 
@@ -251,3 +253,27 @@ def test_decode_and_sniff_helpers():
     assert sniff_delimiter('"a;b",c,d\n1;2;3') == ","
     assert sniff_delimiter("email\nx@example.org") == ","
     assert sniff_delimiter("a\tb;c\tc") == "\t"
+
+
+def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, settings, tmp_path,
+                                                                         monkeypatch):
+    import importlib
+
+    validator = importlib.import_module("email_validator.validate_email")
+    original = validator.validate_email_domain_name
+    checked: list[str] = []
+
+    def counting(domain, **kwargs):
+        checked.append(domain)
+        return original(domain, **kwargs)
+
+    monkeypatch.setattr(validator, "validate_email_domain_name", counting)
+    path = tmp_path / "many.csv"
+    path.write_text("email\n" + "".join(f"p{i}@example.org\nq{i}@Example.net\n" for i in range(50)),
+                    encoding="utf-8")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert summary.new == 100
+    assert sorted(checked) == ["Example.net", "example.org"]
+    assert validator.validate_email_domain_name is counting  # put back after the import
+    audience.normalise("r@example.org")
+    assert len(checked) == 3  # outside an import every address is checked again

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import textwrap
 
 import pytest
 
 from postbode import audience
-from postbode.segments import SegmentsError, load_segments, parse_locale
+from postbode.audience.segments import SegmentsError, load_segments, parse_locale
 
 
 @pytest.fixture
@@ -25,12 +26,12 @@ def recipients(conn, settings, *segments: str) -> dict[str, audience.Recipient]:
 
 def test_samples_are_imported_only_into_an_empty_database(samples, settings):
     assert audience.import_samples_if_empty(samples, settings) == []
-    count = samples.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+    count = samples.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0]
     assert count == 25  # 6 funders + 10 donors + 11 subscribers, two people on two lists
 
 
 def test_sample_emails_are_example_addresses_only(samples):
-    domains = {row[0].rsplit("@", 1)[1] for row in samples.execute("SELECT email FROM subscribers")}
+    domains = {row[0].rsplit("@", 1)[1] for row in samples.exec_driver_sql("SELECT email FROM subscribers")}
     assert domains == {"example.org"}
 
 
@@ -100,7 +101,7 @@ def test_suppression_and_consent_apply_to_resolution_and_counts(samples, setting
     audience.unsubscribe(samples, "fleur.smit@example.org")
     audience.suppress(samples, "bram.devries@example.org", "bounced", "smtp 550 5.1.1")
     audience.forget(samples, "olivia.grant@example.org")
-    samples.execute("UPDATE subscribers SET consent = 'unconfirmed' WHERE email = 'felix.schneider@example.org'")
+    samples.exec_driver_sql("UPDATE subscribers SET consent = 'unconfirmed' WHERE email = 'felix.schneider@example.org'")
     subs = recipients(samples, settings, "subscribers")
     assert len(subs) == 7
     plan = audience.plan_counts(samples, ["subscribers"], settings)
@@ -118,14 +119,14 @@ def test_plan_counts_per_segment_and_locale(samples, settings):
 
 
 def test_locale_outside_the_configured_languages_falls_back_to_default(samples, settings):
-    samples.execute("UPDATE subscribers SET locale = 'fr' WHERE email = 'fleur.smit@example.org'")
+    samples.exec_driver_sql("UPDATE subscribers SET locale = 'fr' WHERE email = 'fleur.smit@example.org'")
     assert recipients(samples, settings, "subscribers")["fleur.smit@example.org"].locale == "nl"
     other = dataclasses.replace(settings, default_locale="en")
     assert recipients(samples, other, "subscribers")["daan.mulder@example.org"].locale == "en"
 
 
 def test_resolution_streams_in_batches(samples, settings, monkeypatch):
-    monkeypatch.setattr(audience, "BATCH_SIZE", 4)
+    monkeypatch.setattr(importlib.import_module("postbode.audience.resolve"), "BATCH_SIZE", 4)
     everyone = list(audience.resolve(samples, ["everyone"], settings))
     assert len(everyone) == 25 == len({r.subscriber_id for r in everyone})
     assert [r.subscriber_id for r in everyone] == sorted(r.subscriber_id for r in everyone)

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from postbode import audience
-from postbode.db import connect
+
+from fixtures.state import connect
 
 CORPUS_INVALID = "tests/data/csv/ten_percent_invalid.csv"
 
@@ -34,7 +35,7 @@ def test_import_prints_a_summary_with_invalid_lines(invoke, repo_root, settings)
     assert "ten_percent_invalid.csv:21: email:" in result.output
     assert "new subscribers" in result.output and "18" in result.output
     conn = connect(settings.database)
-    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 18
+    assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 18
 
 
 def test_dry_run_writes_nothing(invoke, settings):
@@ -42,7 +43,7 @@ def test_dry_run_writes_nothing(invoke, settings):
     assert result.exit_code == 0
     assert "dry run: nothing written" in result.output
     conn = connect(settings.database)
-    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+    assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_missing_email_column_exits_1_without_traceback(invoke, repo_root, settings):
@@ -51,7 +52,7 @@ def test_missing_email_column_exits_1_without_traceback(invoke, repo_root, setti
     assert "missing_email.csv:1" in result.output and "no email column" in result.output
     assert "Traceback" not in result.output
     conn = connect(settings.database)
-    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 0
+    assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_unknown_list_exits_1(invoke):
@@ -101,7 +102,7 @@ def test_export_reimports_into_a_fresh_database(imported, project):
     conn = connect(fresh)
     row = audience.find_subscriber(conn, "pieter.ijsselstein@example.org")
     assert (row["name"], row["formality"], row["locale"]) == ("Pieter Ĳsselstein", "formal", "nl")
-    assert conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 25
+    assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 25
 
 
 def test_forget_and_unsubscribe_then_reimport(imported, settings):

@@ -1,22 +1,28 @@
 """Segments: named rules over lists, tags, locales and attributes, read from segments.yaml.
 
-Each segment compiles to one SQL condition over a `subscribers` row `s`; the
-audience stage combines them. Every problem in the file is reported with its
-line, all at once.
+Each segment compiles to one SQLAlchemy condition over a `subscribers` row (values
+bound as parameters by construction); a segment that names another uses that
+one's members as a shared sub-query. The audience stage combines them. Every
+problem in the file is reported with its line, all at once.
 """
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from sqlalchemy import CTE, ColumnElement, and_, distinct, exists, false, func, not_, or_, select
 
+from postbode.audience.model import Formality
 from postbode.errors import AudienceError, InputError, Problem
+from postbode.store import json_items, json_number, json_text
+from postbode.store.schema import memberships, subscribers
 
 if TYPE_CHECKING:
     from postbode.config import Settings
@@ -50,13 +56,12 @@ class ListSpec:
 
 @dataclass(frozen=True)
 class Segment:
-    """A named audience: its SQL condition and what its members see."""
+    """A named audience: its condition on a subscriber and what its members see."""
 
     name: str
     line: int
-    sql: str
-    params: tuple[object, ...]
-    formality: Literal["formal", "informal"] | None
+    condition: ColumnElement[bool]
+    formality: Formality | None
     view: str | None
     description: str
 
@@ -234,7 +239,12 @@ def load_segments(settings: "Settings") -> dict[str, Segment]:
 
 def find_segments(settings: "Settings", names: list[str]) -> list[Segment]:
     """The named segments, each once, in the order given; AudienceError naming any unknown one."""
-    known = load_segments(settings)
+    return find_in(load_file(settings), settings, names)
+
+
+def find_in(declared: SegmentsFile, settings: "Settings", names: list[str]) -> list[Segment]:
+    """find_segments in an already loaded segments file."""
+    known = declared.segments
     unknown = [n for n in names if n not in known]
     if unknown:
         raise AudienceError(
@@ -266,71 +276,97 @@ def parse_locale(value: str) -> str | None:
 
 # ---------------------------------------------------------------- compiling rules to SQL
 
+# A segment naming a segment naming a segment …: deeper than this is refused. Each
+# segment is one shared sub-query however often it is named, so depth costs little.
+MAX_REFERENCE_DEPTH = 32
+_OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+        ">=": operator.ge, "<=": operator.le}
+_NOTHING = false()
+
 
 class _Compiler:
+    """Turns each segment's rules into one SQLAlchemy condition over a `subscribers` row."""
+
     def __init__(self, reader: _Reader, lists: dict[str, ListSpec], fields: dict[str, FieldType], raw: _Map):
         self.r = reader
         self.lists = lists
         self.fields = fields
         self.raw = raw
         self.done: dict[str, Segment | None] = {}
+        self.shared: dict[str, CTE] = {}
         self.busy: list[str] = []
+        self.depths: dict[str, int] = {}  # how deep each compiled segment's references go
+        self.deepest: list[int] = []      # per segment being compiled: its deepest reference so far
 
     def segment(self, name: str) -> Segment | None:
-        if name in self.done:
-            return self.done[name]
+        if name not in self.done:
+            self.done[name] = self._compile(name)
+        return self.done[name]
+
+    def _compile(self, name: str) -> Segment | None:
         line = self.raw.key_lines[name]
         rules = self.raw[name]
         if not isinstance(name, str) or not NAME.match(name):
             self.r.problem(line, f"segments.{name}", "a segment name is lower-case letters, digits, - and _")
-            self.done[name] = None
             return None
         if not isinstance(rules, _Map):
             self.r.problem(line, f"segments.{name}", "must be a mapping of rules (lists, where, …)")
-            self.done[name] = None
             return None
         self.busy.append(name)
+        self.deepest.append(0)
         where = f"segments.{name}."
         self.r.unknown_keys(rules, SEGMENT_KEYS, where)
-        include = self.criteria(rules, where, " AND ")
-        if include is None:
+        condition = self.criteria(rules, where, and_)
+        if condition is None:
             self.r.problem(line, f"segments.{name}",
                            "has no rule; give at least one of lists, segments, tags, locales, where "
                            "(lists: \"*\" means every list)")
-            include = ("0", [])
-        sql, params = include
+            condition = _NOTHING
+        condition = self.excluding(rules, where, condition)
+        self.busy.pop()
+        self.depths[name] = depth = self.deepest.pop()
+        if depth > MAX_REFERENCE_DEPTH:
+            self.r.problem(line, f"segments.{name}", f"segment references nest deeper than "
+                           f"{MAX_REFERENCE_DEPTH} ({depth}); name the lists or rules directly")
+        return Segment(name, line, condition, self.formality(rules, where), self.view(rules, where),
+                       str(rules.get("description") or ""))
+
+    def excluding(self, rules: _Map, where: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
         exclude = rules.get("exclude")
         if isinstance(exclude, _Map):
             self.r.unknown_keys(exclude, CRITERIA, f"{where}exclude.")
-            excluded = self.criteria(exclude, f"{where}exclude.", " OR ")
-            if excluded:
-                sql = f"({sql}) AND NOT ({excluded[0]})"
-                params = [*params, *excluded[1]]
+            excluded = self.criteria(exclude, f"{where}exclude.", or_)
+            if excluded is not None:
+                return and_(condition, not_(excluded))
         elif exclude is not None:
             self.r.problem(rules.key_lines["exclude"], f"{where}exclude", "must be a mapping of rules")
+        return condition
+
+    def formality(self, rules: _Map, where: str) -> Formality | None:
         formality = rules.get("formality")
         if formality not in (None, "formal", "informal"):
             self.r.problem(rules.key_lines["formality"], f"{where}formality", "use formal or informal")
-            formality = None
+            return None
+        return formality
+
+    def view(self, rules: _Map, where: str) -> str | None:
         view = rules.get("view")
         if view is not None and not isinstance(view, str):
             self.r.problem(rules.key_lines["view"], f"{where}view", "must be a section audience name")
-            view = None
-        self.busy.pop()
-        segment = Segment(name, line, sql, tuple(params), formality, view, str(rules.get("description") or ""))
-        self.done[name] = segment
-        return segment
+            return None
+        return view
 
-    def criteria(self, rules: _Map, where: str, joiner: str) -> tuple[str, list[object]] | None:
-        parts: list[tuple[str, list[object]]] = []
+    def criteria(self, rules: _Map, where: str, join: Callable[..., ColumnElement[bool]]
+                 ) -> ColumnElement[bool] | None:
+        parts = []
         for key in CRITERIA:
             if key in rules:
                 part = getattr(self, f"rule_{key}")(rules[key], rules.key_lines[key], f"{where}{key}")
-                if part:
+                if part is not None:
                     parts.append(part)
         if not parts:
             return None
-        return joiner.join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
+        return join(*parts) if len(parts) > 1 else parts[0]
 
     def names(self, value: Any, line: int, field: str) -> tuple[str, list[str], list[int]] | None:
         """A list of names (any), or {any: [...]} / {all: [...]}: (mode, names, lines)."""
@@ -350,9 +386,9 @@ class _Compiler:
         lines = getattr(value, "item_lines", [line] * len(value))
         return mode, [str(v) for v in value], lines
 
-    def rule_lists(self, value: Any, line: int, field: str):
+    def rule_lists(self, value: Any, line: int, field: str) -> ColumnElement[bool] | None:
         if value == "*":
-            return "EXISTS (SELECT 1 FROM memberships m WHERE m.subscriber_id = s.id)", []
+            return exists().where(memberships.c.subscriber_id == subscribers.c.id)
         parsed = self.names(value, line, field)
         if not parsed:
             return None
@@ -361,103 +397,111 @@ class _Compiler:
             if name not in self.lists:
                 self.r.problem(at, field, f"unknown list {name!r}; segments.yaml declares "
                                f"{', '.join(self.lists) or 'no lists'} under lists:")
-        return _any_or_all(mode, "m.list", "memberships m WHERE m.subscriber_id = s.id AND",
+        return _any_or_all(mode, memberships.c.list, [memberships.c.subscriber_id == subscribers.c.id],
                            names)
 
-    def rule_tags(self, value: Any, line: int, field: str):
+    def rule_tags(self, value: Any, line: int, field: str) -> ColumnElement[bool] | None:
         parsed = self.names(value, line, field)
         if not parsed:
             return None
         mode, names, _ = parsed
-        names = [n.strip().lower() for n in names]
-        return _any_or_all(mode, "t.value", "json_each(s.tags) t WHERE", names)
+        tags = json_items(subscribers.c.tags).table_valued("value").alias("tag")
+        return _any_or_all(mode, tags.c.value, [], [n.strip().lower() for n in names], tags)
 
-    def rule_segments(self, value: Any, line: int, field: str):
+    def rule_segments(self, value: Any, line: int, field: str) -> ColumnElement[bool] | None:
         parsed = self.names(value, line, field)
         if not parsed:
             return None
         mode, names, lines = parsed
-        parts, params = [], []
-        for name, at in zip(names, lines):
-            if name not in self.raw:
-                self.r.problem(at, field, f"unknown segment {name!r}; defined: {', '.join(map(str, self.raw))}")
-            elif name in self.busy:
-                self.r.problem(at, field, f"segment {name!r} refers back to itself "
-                               f"({' → '.join([*self.busy, name])})")
-            elif (other := self.segment(name)) is not None:
-                parts.append(f"({other.sql})")
-                params.extend(other.params)
+        parts = [part for name, at in zip(names, lines)
+                 if (part := self.reference(name, at, field)) is not None]
         if not parts:
             return None
-        return (" OR " if mode == "any" else " AND ").join(parts), params
+        return (or_ if mode == "any" else and_)(*parts)
 
-    def rule_locales(self, value: Any, line: int, field: str):
+    def reference(self, name: str, line: int, field: str) -> ColumnElement[bool] | None:
+        """Membership of another segment: one sub-query (a CTE) shared by every reference to it."""
+        if name not in self.raw:
+            self.r.problem(line, field, f"unknown segment {name!r}; defined: {', '.join(map(str, self.raw))}")
+        elif name in self.busy:
+            self.r.problem(line, field, f"segment {name!r} refers back to itself "
+                           f"({' → '.join([*self.busy, name])})")
+        elif len(self.busy) >= MAX_REFERENCE_DEPTH:
+            self.r.problem(line, field, f"segment references nest deeper than {MAX_REFERENCE_DEPTH} "
+                           f"({' → '.join([*self.busy, name])}); name the lists or rules directly")
+        elif (other := self.segment(name)) is not None:
+            self.deepest[-1] = max(self.deepest[-1], self.depths.get(name, 0) + 1)
+            if name not in self.shared:
+                members = select(subscribers.c.id).where(other.condition)
+                self.shared[name] = members.cte(f"segment_{len(self.shared)}")
+            return subscribers.c.id.in_(select(self.shared[name].c.id))
+        return None
+
+    def rule_locales(self, value: Any, line: int, field: str) -> ColumnElement[bool] | None:
         parsed = self.names(value, line, field)
         if not parsed:
             return None
         _, names, lines = parsed
-        parts, params = [], []
-        loc = "coalesce(s.locale, ?)"
+        parts = []
+        loc = func.coalesce(subscribers.c.locale, self.r.settings.default_locale)
         for name, at in zip(names, lines):
             locale = parse_locale(name)
             if locale is None:
                 self.r.problem(at, field, f"unknown locale {name!r}; use a code like nl, nl_BE, en")
-                continue
-            if "_" in locale:
-                parts.append(f"{loc} = ?")
-                params += [self.r.settings.default_locale, locale]
+            elif "_" in locale:
+                parts.append(loc == locale)
             else:  # a language matches all its regional variants
-                parts.append(f"({loc} = ? OR {loc} LIKE ? ESCAPE '\\')")
-                params += [self.r.settings.default_locale, locale, self.r.settings.default_locale, f"{locale}\\_%"]
-        if not parts:
-            return None
-        return " OR ".join(parts), params
+                parts.append(or_(loc == locale, loc.like(f"{locale}\\_%", escape="\\")))
+        return or_(*parts) if parts else None
 
-    def rule_where(self, value: Any, line: int, field: str):
+    def rule_where(self, value: Any, line: int, field: str) -> ColumnElement[bool] | None:
         if not isinstance(value, _Map) or not value:
             self.r.problem(line, field, "must map attribute names to values, e.g. donor_tier: major")
             return None
-        parts, params = [], []
-        for key, wanted in value.items():
-            at = value.key_lines[key]
-            part = self.comparison(str(key), wanted, at, f"{field}.{key}")
-            if part:
-                parts.append(part[0])
-                params.extend(part[1])
-        if not parts:
-            return None
-        return " AND ".join(parts), params
+        parts = [part for key, wanted in value.items()
+                 if (part := self.comparison(str(key), wanted, value.key_lines[key],
+                                             f"{field}.{key}")) is not None]
+        return and_(*parts) if parts else None
 
-    def comparison(self, key: str, wanted: Any, line: int, field: str):
-        name, op, suffix = key, "=", ""
-        if key not in self.fields:
-            for suffix, (sql_op, _) in OPERATORS.items():
-                if key.endswith(suffix) and key[: -len(suffix)] in self.fields:
-                    name, op = key[: -len(suffix)], sql_op
-                    break
-            else:
-                self.r.problem(line, field, f"unknown field {key!r}; declare it under fields: "
-                               f"(known: {', '.join(self.fields) or 'none'}), operators: "
-                               f"{', '.join(OPERATORS)}")
-                return None
-        kind = self.fields[name]
-        if op != "=" and kind not in OPERATORS[suffix][1]:
-            self.r.problem(line, field, f"{suffix} does not apply to a {kind} field")
+    def operator(self, key: str, line: int, field: str) -> tuple[str, str, str] | None:
+        """(field name, SQL operator, suffix) of a `where:` key such as last_gift_after."""
+        if key in self.fields:
+            return key, "=", ""
+        for suffix, (sql_op, kinds) in OPERATORS.items():
+            name = key[: -len(suffix)]
+            if key.endswith(suffix) and name in self.fields:
+                if self.fields[name] not in kinds:
+                    self.r.problem(line, field, f"{suffix} does not apply to a {self.fields[name]} field")
+                    return None
+                return name, sql_op, suffix
+        self.r.problem(line, field, f"unknown field {key!r}; declare it under fields: "
+                       f"(known: {', '.join(self.fields) or 'none'}), operators: {', '.join(OPERATORS)}")
+        return None
+
+    def comparison(self, key: str, wanted: Any, line: int, field: str) -> ColumnElement[bool] | None:
+        found = self.operator(key, line, field)
+        if found is None:
             return None
+        name, op, _ = found
+        kind = self.fields[name]
         values = wanted if isinstance(wanted, list) else [wanted]
         converted = [convert_value(kind, v) for v in values]
         if any(v is None for v in converted) or not converted:
             self.r.problem(line, field, f"{wanted!r} is not a {kind}"
                            + (" (write dates as 2018-01-01)" if kind == "date" else ""))
             return None
-        path = f'$."{name}"'
+        column = attribute(name, kind)
         if len(converted) > 1 and op in ("=", "!="):
-            neg = "NOT " if op == "!=" else ""
-            return f"json_extract(s.attributes, ?) {neg}IN ({', '.join('?' * len(converted))})", [path, *converted]
+            return column.in_(converted) if op == "=" else column.not_in(converted)
         if len(converted) > 1:
             self.r.problem(line, field, "give one value for a comparison")
             return None
-        return f"json_extract(s.attributes, ?) {op} ?", [path, converted[0]]
+        return _OPS[op](column, converted[0])
+
+
+def attribute(name: str, kind: FieldType) -> ColumnElement[Any]:
+    """A subscriber's attribute `name` as SQL, typed for comparison (numbers as numbers)."""
+    return (json_number if kind == "number" else json_text)(subscribers.c.attributes, name)
 
 
 def convert_value(kind: str, value: Any) -> object | None:
@@ -508,10 +552,13 @@ def parse_number(value: Any) -> float | int | None:
     return int(number) if number.is_integer() else number
 
 
-def _any_or_all(mode: str, column: str, source: str, names: list[str]) -> tuple[str, list[str]]:
-    """SQL true when the subscriber has any (or all) of `names` in `column` of `source`."""
-    marks = ", ".join("?" * len(names))
+def _any_or_all(mode: str, column: ColumnElement[Any], where: list[ColumnElement[bool]],
+                names: list[str], *source: Any) -> ColumnElement[bool]:
+    """True when the subscriber has any (or all) of `names` in `column`."""
     if mode == "any":
-        return f"EXISTS (SELECT 1 FROM {source} {column} IN ({marks}))", names
-    return (f"(SELECT count(DISTINCT {column}) FROM {source} {column} IN ({marks}))"
-            f" = {len(set(names))}", names)
+        query = exists().where(*where, column.in_(names))
+        return query.select_from(*source) if source else query
+    query = select(func.count(distinct(column))).where(*where, column.in_(names))
+    if source:
+        query = query.select_from(*source)
+    return query.scalar_subquery() == len(set(names))

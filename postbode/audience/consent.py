@@ -1,0 +1,92 @@
+"""Consent and suppression: unsubscribing, bounces, complaints and erasure.
+
+Consent is one state per subscriber (not per list): unsubscribing, a bounce or
+a complaint stops every mail, and puts the address on the suppression list so
+that no later import brings it back. The event log keeps only address hashes.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+
+from postbode.audience.addresses import address_key, email_hash, now
+from postbode.audience.model import SUPPRESSION_REASONS, WITHDRAWN, Recipient, SuppressionReason
+from postbode.errors import AudienceError
+from postbode.store import atomic, insert_ignore
+from postbode.store.schema import audience_events, subscribers, suppressions
+
+
+def log_event(conn: Connection, kind: str, hash_: str | None, source: str, **detail: object) -> None:
+    """One row in the audience's event log (never an address, only its hash)."""
+    conn.execute(insert(audience_events).values(at=now(), kind=kind, email_hash=hash_,
+                                                source=source, detail=detail))
+
+
+def suppress(conn: Connection, email: str, reason: SuppressionReason | str,
+             source: str = "postbode") -> None:
+    """Never mail this address again; an existing subscriber's consent becomes the reason."""
+    if reason not in SUPPRESSION_REASONS:
+        raise AudienceError(f"unknown suppression reason {reason!r}; use one of {', '.join(SUPPRESSION_REASONS)}")
+    key = address_key(email)
+    hash_ = email_hash(key)
+    with atomic(conn):
+        conn.execute(insert_ignore(conn, suppressions).values(
+            email_hash=hash_, reason=str(reason), source=source, created=now()))
+        if reason in WITHDRAWN:
+            conn.execute(update(subscribers).where(subscribers.c.email_key == key)
+                         .values(consent=str(reason), consent_at=now(), consent_source=source))
+        log_event(conn, str(reason), hash_, source)
+
+
+def unsubscribe(conn: Connection, email: str, source: str = "postbode") -> None:
+    """The person asked to receive nothing more."""
+    suppress(conn, email, SuppressionReason.UNSUBSCRIBED, source)
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    return _suppressed(conn, email_hash(address_key(email)))
+
+
+def recipient_is_suppressed(conn: Connection, recipient: Recipient) -> bool:
+    """is_suppressed for a Recipient: its address was normalised when stored, so its key is
+    its lower-case form, without validating it again (a send asks this once per mail)."""
+    return _suppressed(conn, email_hash(recipient.email.lower()))
+
+
+def suppressed_among(conn: Connection, recipients: Iterable[Recipient]) -> set[str]:
+    """The addresses of these recipients that are suppressed, one query per 500 (a send asks per batch)."""
+    by_hash = {email_hash(r.email.lower()): r.email for r in recipients}
+    hashes, found = list(by_hash), set()
+    for start in range(0, len(hashes), 500):
+        query = select(suppressions.c.email_hash).where(
+            suppressions.c.email_hash.in_(hashes[start:start + 500]))
+        found |= {by_hash[h] for h in conn.execute(query).scalars()}
+    return found
+
+
+def _suppressed(conn: Connection, hash_: str) -> bool:
+    query = select(1).where(suppressions.c.email_hash == hash_)
+    return conn.execute(query).first() is not None
+
+
+def forget(conn: Connection, email: str, source: str = "postbode") -> bool:
+    """Erase a person: delete their data, keep only the suppression hash. True if they were known."""
+    key = address_key(email)
+    with atomic(conn):
+        suppress(conn, email, SuppressionReason.FORGOTTEN, source)
+        deleted = conn.execute(delete(subscribers).where(subscribers.c.email_key == key)).rowcount
+    return deleted > 0
+
+
+def find_subscriber(conn: Connection, email: str) -> RowMapping | None:
+    """The subscriber's row (as a mapping) with this address, or None."""
+    query = select(subscribers).where(subscribers.c.email_key == address_key(email))
+    return conn.execute(query).mappings().first()
+
+
+def count_by_consent(conn: Connection) -> dict[str, int]:
+    """Subscribers per consent state."""
+    query = (select(subscribers.c.consent, func.count()).group_by(subscribers.c.consent)
+             .order_by(subscribers.c.consent))
+    return {consent: count for consent, count in conn.execute(query)}

@@ -1,0 +1,83 @@
+"""The audience's types: who a campaign sends to, and a person as the preferences page shows them.
+
+This module imports nothing of postbode, so every stage may use these types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal, Mapping
+
+Formality = Literal["formal", "informal"]
+# Formality when neither the segment nor the subscriber says: "u" is never rude.
+DEFAULT_FORMALITY: Formality = "formal"
+NO_FIELDS: Mapping[str, object] = MappingProxyType({})
+
+
+class Consent(StrEnum):
+    """A subscriber's one consent state (not per list)."""
+
+    UNCONFIRMED = "unconfirmed"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is on the suppression list."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    FORGOTTEN = "forgotten"
+    MANUAL = "manual"
+
+
+SUPPRESSION_REASONS = tuple(r.value for r in SuppressionReason)
+# Reasons that are also the subscriber's consent state from then on.
+WITHDRAWN = (Consent.UNSUBSCRIBED, Consent.BOUNCED, Consent.COMPLAINED)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One address a campaign sends to, with what it needs to be personalised.
+
+    `fields` are the subscriber's attributes declared under `fields:` in segments.yaml
+    (e.g. total_given), for personal fields in the text; they take no part in equality.
+    """
+
+    subscriber_id: int | None
+    email: str
+    name: str | None
+    locale: str
+    formality: Formality
+    view: str | None
+    segment: str
+    fields: Mapping[str, object] = field(default_factory=lambda: NO_FIELDS, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One person as the preferences page shows them: their own settings and lists."""
+
+    id: int
+    email: str
+    name: str | None
+    locale: str | None
+    formality: Formality | None
+    consent: Consent
+    lists: tuple[str, ...]
+
+
+@dataclass
+class PlanCounts:
+    """What a send to some segments would reach: recipients per segment × locale, and who is left out."""
+
+    recipients: dict[tuple[str, str], int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.recipients.values())

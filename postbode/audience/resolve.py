@@ -1,0 +1,99 @@
+"""Who a send reaches: the recipients of some segments, streamed, and the counts of a plan."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Iterator
+
+from sqlalchemy import ColumnElement, Connection, case, exists, func, select
+
+from postbode.audience.model import DEFAULT_FORMALITY, Consent, PlanCounts, Recipient
+from postbode.audience.segments import Segment, SegmentsFile, attribute, find_in, load_file
+from postbode.errors import AudienceError
+from postbode.store.schema import subscribers, suppressions
+
+if TYPE_CHECKING:
+    from postbode.config import Settings
+
+# Rows fetched from the database at a time while streaming.
+BATCH_SIZE = 1000
+
+
+def effective_locale(locale: str | None, settings: "Settings") -> str:
+    """The subscriber's own locale when its language is one we send in, else the default."""
+    if locale:
+        languages = {loc.split("_")[0] for loc in settings.locales}
+        if locale.split("_")[0] in languages:
+            return locale
+    return settings.default_locale
+
+
+class _Locales(dict):
+    """effective_locale, remembered per stored locale (a list has only a handful)."""
+
+    def __init__(self, settings: "Settings"):
+        super().__init__()
+        self.settings = settings
+
+    def __missing__(self, locale: str | None) -> str:
+        self[locale] = found = effective_locale(locale, self.settings)
+        return found
+
+
+def _chosen(segment_names: list[str], settings: "Settings") -> tuple[SegmentsFile, list[Segment]]:
+    if not segment_names:
+        raise AudienceError("no segment given; name at least one, e.g. --segment everyone")
+    declared = load_file(settings)
+    return declared, find_in(declared, settings, segment_names)
+
+
+def _segment_index(chosen: list[Segment]) -> ColumnElement[int]:
+    """The index of the first requested segment a subscriber belongs to (NULL: none)."""
+    return case(*((segment.condition, i) for i, segment in enumerate(chosen)), else_=None)
+
+
+_SUPPRESSED = exists().where(suppressions.c.email_hash == subscribers.c.email_hash)
+
+
+def resolve(conn: Connection, segments: list[str], settings: "Settings") -> Iterator[Recipient]:
+    """The unique, subscribed, unsuppressed recipients of the segments, streamed in id order.
+
+    A person in several requested segments gets the first one requested. Each
+    recipient carries the attribute fields segments.yaml declares.
+    """
+    declared, chosen = _chosen(segments, settings)
+    names = list(declared.fields)
+    inner = select(
+        subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.locale,
+        subscribers.c.formality, _segment_index(chosen).label("seg"),
+        *(attribute(name, kind).label(f"field_{i}") for i, (name, kind) in enumerate(declared.fields.items())),
+    ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED).subquery()
+    query = select(inner).where(inner.c.seg.is_not(None)).order_by(inner.c.id)
+    result = conn.execution_options(yield_per=BATCH_SIZE).execute(query)
+    locales = _Locales(settings)
+    for row in result:
+        segment = chosen[row[5]]
+        fields = {name: value for name, value in zip(names, row[6:]) if value is not None}
+        yield Recipient(
+            subscriber_id=row[0], email=row[1], name=row[2], locale=locales[row[3]],
+            formality=segment.formality or row[4] or DEFAULT_FORMALITY,
+            view=segment.view, segment=segment.name, fields=fields,
+        )
+
+
+def plan_counts(conn: Connection, segments: list[str], settings: "Settings") -> PlanCounts:
+    """Recipients per (segment, locale) and members left out by consent state or suppression."""
+    _, chosen = _chosen(segments, settings)
+    inner = select(_segment_index(chosen).label("seg"), subscribers.c.locale, subscribers.c.consent,
+                   _SUPPRESSED.label("suppressed")).subquery()
+    columns = (inner.c.seg, inner.c.locale, inner.c.consent, inner.c.suppressed)
+    query = select(*columns, func.count()).where(inner.c.seg.is_not(None)).group_by(*columns)
+    recipients: Counter[tuple[str, str]] = Counter()
+    left_out: Counter[str] = Counter()
+    for seg, locale, consent, suppressed, count in conn.execute(query):
+        if consent != Consent.SUBSCRIBED:
+            left_out[consent] += count
+        elif suppressed:
+            left_out["suppressed"] += count
+        else:
+            recipients[(chosen[seg].name, effective_locale(locale, settings))] += count
+    return PlanCounts(dict(sorted(recipients.items())), dict(sorted(left_out.items())))

@@ -1,0 +1,183 @@
+"""Every table of the state database, defined once as SQLAlchemy Core `Table`s.
+
+Queries everywhere are built from these objects, so no module writes a table or
+column name as text. The migrations in `migrations/versions/` create them; this
+module describes the newest schema and imports nothing else of postbode.
+
+JSON columns hold small documents (a subscriber's attributes, tags; a campaign's
+segments and content fingerprint); on SQLite they are stored as text.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, CheckConstraint, Column, Float, ForeignKey, Index, Integer, MetaData,
+                        Table, Text, UniqueConstraint, text)
+
+metadata = MetaData()
+
+CONSENTS = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+lists = Table(
+    "lists", metadata,
+    Column("name", Text, primary_key=True),
+    Column("created", Text, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("email_key", Text, nullable=False, unique=True),
+    Column("email_hash", Text, nullable=False),
+    Column("name", Text),
+    Column("formality", Text, CheckConstraint(_one_of("formality", ("formal", "informal")))),
+    Column("locale", Text),
+    Column("attributes", JSON, nullable=False, server_default=text("'{}'")),
+    Column("tags", JSON, nullable=False, server_default=text("'[]'")),
+    Column("source", Text, nullable=False),
+    Column("created", Text, nullable=False),
+    Column("consent", Text, CheckConstraint(_one_of("consent", CONSENTS)), nullable=False),
+    Column("consent_at", Text, nullable=False),
+    Column("consent_source", Text, nullable=False),
+)
+
+memberships = Table(
+    "memberships", metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("list", Text, ForeignKey("lists.name"), primary_key=True),
+    Column("added", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Index("memberships_by_list", "list", "subscriber_id"),
+    sqlite_with_rowid=False,
+)
+
+suppressions = Table(
+    "suppressions", metadata,
+    Column("email_hash", Text, primary_key=True),
+    Column("reason", Text, CheckConstraint(_one_of("reason", SUPPRESSION_REASONS)), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("created", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The event log never holds an address, only its hash: it survives `forget`.
+audience_events = Table(
+    "audience_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("email_hash", Text),
+    Column("source", Text, nullable=False),
+    Column("detail", JSON, nullable=False, server_default=text("'{}'")),
+    Index("audience_events_by_hash", "email_hash"),
+)
+
+# Provider events already handled, by the provider's own id: a retried delivery is a no-op.
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("provider", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("received_at", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Mailgun signature tokens seen within the signature's lifetime (replay protection).
+webhook_tokens = Table(
+    "webhook_tokens", metadata,
+    Column("token", Text, primary_key=True),
+    Column("seen_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("id", Text, primary_key=True),
+    Column("base_id", Text, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("newsletter_id", Text, nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("content_parts", JSON, nullable=False),
+    Column("transport", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("total", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    UniqueConstraint("base_id", "sequence"),
+)
+
+journal = Table(
+    "journal", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Text, ForeignKey("campaigns.id"), nullable=False),
+    Column("subscriber_id", Integer),
+    Column("email", Text, nullable=False),
+    Column("name", Text),
+    Column("locale", Text, nullable=False),
+    Column("formality", Text, nullable=False),
+    Column("view", Text),
+    Column("segment", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_at", Float),
+    Column("last_code", Integer),
+    Column("last_text", Text),
+    Column("message_id", Text),
+    Column("provider_id", Text),
+    Column("created_at", Float, nullable=False),
+    Column("claimed_at", Float),
+    Column("updated_at", Float),
+    Column("sent_at", Float),
+    # what a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
+    Column("bounce_status", Text),
+    Column("bounce_diagnostic", Text),
+    UniqueConstraint("campaign_id", "email"),
+    Index("journal_due", "campaign_id", "state", "next_at"),
+    # Rows of one state in id order straight from the index: claiming stays O(batch).
+    Index("journal_state", "campaign_id", "state"),
+    # Pending rows are claimed variant by variant, so one batch holds one variant.
+    Index("journal_variant", "campaign_id", "state", "locale", "view"),
+    Index("journal_sent_at", "sent_at", sqlite_where=text("sent_at IS NOT NULL"),
+          postgresql_where=text("sent_at IS NOT NULL")),
+    # Bounce and complaint events name the mail by Message-ID or the provider's id.
+    Index("journal_message_id", "message_id", sqlite_where=text("message_id IS NOT NULL"),
+          postgresql_where=text("message_id IS NOT NULL")),
+    Index("journal_provider_id", "provider_id", sqlite_where=text("provider_id IS NOT NULL"),
+          postgresql_where=text("provider_id IS NOT NULL")),
+)
+
+# Each bounce mail read (by Message-ID or hash), so reading it again changes nothing.
+bounce_messages = Table(
+    "bounce_messages", metadata,
+    Column("message_key", Text, primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("source", Text, nullable=False),   # receiver | imap
+    Column("kind", Text, nullable=False),     # bounces.parse.Kind
+    Column("outcome", Text, nullable=False),  # bounces.process.Outcome
+    sqlite_with_rowid=False,
+)
+
+# What each bounce or complaint said about a journal row (the address only as its hash).
+bounce_events = Table(
+    "bounce_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("message_key", Text, nullable=False),
+    Column("journal_id", Integer),
+    Column("campaign_id", Text),
+    Column("email_hash", Text, nullable=False),
+    Column("class", Text, nullable=False),    # bounces.policy.BounceClass
+    Column("status", Text, nullable=False),
+    Column("diagnostic", Text, nullable=False),
+    Column("action", Text, nullable=False),   # bounced, soft_bounce, blocked, complained
+    Index("bounce_events_by_hash", "email_hash", "class", "at"),
+    Index("bounce_events_by_campaign", "campaign_id", "class"),
+    Index("bounce_events_by_at", "at"),
+)

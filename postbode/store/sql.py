@@ -1,0 +1,97 @@
+"""The few SQL constructs whose spelling differs between engines, compiled per dialect."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Float, String, Table, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class json_items(FunctionElement):
+    """The elements of a JSON array column as text rows: `json_items(col).table_valued("value")`."""
+
+    name = "json_items"
+    inherit_cache = True
+
+
+@compiles(json_items, "sqlite")
+def _json_items_sqlite(element: json_items, compiler: Any, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_items)
+def _json_items_default(element: json_items, compiler: Any, **kw: Any) -> str:
+    return f"json_array_elements_text({compiler.process(element.clauses, **kw)})"
+
+
+def insert_ignore(conn: Connection, table: Table) -> Insert:
+    """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+class json_text(FunctionElement):
+    """`json_text(column, key)`: the value of `key` in a JSON object column, as stored."""
+
+    name = "json_text"
+    inherit_cache = True
+    type = String()
+
+    def __init__(self, column: Any, key: str):
+        # the path for SQLite, the key for PostgreSQL; each dialect renders only its own
+        super().__init__(column, bindparam(None, f'$."{key}"', String()), bindparam(None, key, String()))
+
+
+class json_number(json_text):
+    """json_text, compared as a number."""
+
+    name = "json_number"
+    inherit_cache = True
+    type = Float()
+
+
+@compiles(json_text, "sqlite")
+@compiles(json_number, "sqlite")
+def _json_value_sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, path, _ = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, {compiler.process(path, **kw)})"
+
+
+@compiles(json_text)
+def _json_text_default(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, _, key = element.clauses
+    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+
+
+@compiles(json_number)
+def _json_number_default(element: json_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST({_json_text_default(element, compiler, **kw)} AS DOUBLE PRECISION)"
+
+
+_COMPILED: dict[tuple[object, str], tuple[str, tuple[str, ...] | None, dict]] = {}
+
+
+def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: bool = True) -> Any:
+    """Run one Core statement for many rows of plain values (ints, floats, text, None).
+
+    The statement is compiled once for the connection's dialect and the rows handed to the
+    driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
+    journal claim otherwise. Values that need a type's processing (JSON) must not use it.
+    """
+    key = (statement, conn.dialect.name)
+    found = _COMPILED.get(key) if cache else None
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect)
+        found = (str(compiled), compiled.positiontup, dict(compiled.params))
+        if cache:
+            _COMPILED[key] = found
+    sql, order, defaults = found
+    if order is None:
+        params: list = [{**defaults, **row} for row in rows]
+    else:
+        params = [tuple(row[name] if name in row else defaults[name] for name in order)
+                  for row in rows]
+    return conn.exec_driver_sql(sql, params)
