@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from flask import current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 
 from postbode import i18n, journal, tokens
 from postbode.config import Settings
@@ -24,7 +25,7 @@ def sent_newsletter_ids() -> frozenset[str]:
     if "sent_ids" not in g:
         try:
             g.sent_ids = frozenset(c.newsletter_id for c in journal.list_campaigns(get_db()))
-        except (sqlite3.Error, PostbodeError) as err:
+        except (sqlite3.Error, SQLAlchemyError, PostbodeError) as err:
             # no database (yet), no journal in it, or none reachable: show only what is
             # marked published, never a draft
             current_app.logger.info("journal not readable, showing published issues only: %s", err)

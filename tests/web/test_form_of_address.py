@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from postbode import audience, db, tokens
+from postbode import audience, store, tokens
 from postbode.config import Settings
 
 
@@ -16,7 +16,7 @@ def add(settings: Settings, tmp_path: Path, email: str, aanhef: str, locale: str
     header = "email,name,language" + (",aanhef" if aanhef else "")
     csv.write_text(f"{header}\n{email},Sam Voorbeeld,{locale}{',' + aanhef if aanhef else ''}\n",
                    encoding="utf-8")
-    conn = db.connect(settings.database)
+    conn = store.connect(settings)
     try:
         audience.import_csv(conn, csv, "subscribers", settings)
     finally:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from postbode import build, db, journal, message, tokens
+from postbode import build, journal, message, store, tokens
 from postbode.audience import Recipient
 from postbode.config import Settings
 
@@ -92,7 +92,7 @@ def test_a_draft_is_absent_from_the_archive_and_its_web_versions(client, draft):
 
 
 def test_a_draft_appears_once_it_was_sent(client, web_settings, draft):
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         journal.create_campaign(conn, draft, ["everyone"], {}, "outbox://outbox")
     finally:
@@ -102,7 +102,7 @@ def test_a_draft_appears_once_it_was_sent(client, web_settings, draft):
 
 
 def test_the_archive_offers_only_translated_languages(client, web_settings, draft):
-    conn = db.connect(web_settings.database)
+    conn = store.connect(web_settings)
     try:
         journal.create_campaign(conn, draft, ["everyone"], {}, "outbox://outbox")
     finally:
