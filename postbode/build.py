@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from postbode import checks, message, personal
+from postbode import checks, marker_guard, message, personal
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.content import Newsletter, images, load_newsletter
@@ -63,7 +63,8 @@ class BuiltFile:
 def build_variants(newsletter_path: Path, locales: Sequence[str], views: Iterable[str | None],
                    settings: Settings) -> BuildResult:
     """Load, localize, render and inline every (locale, view); raise once with all problems."""
-    newsletter = load_newsletter(Path(newsletter_path))
+    newsletter = load_newsletter(Path(newsletter_path), settings.source_locale)
+    marker_guard.check(settings, newsletter.id)  # no marker typed into a template or catalog
     check_audiences(newsletter, settings)
     personal.check(newsletter, settings)
     views = list(dict.fromkeys(views)) or [None]

@@ -27,6 +27,9 @@ FOR_TEMPLATES = {
 BODY = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL)
 
 ANY = re.compile(r"__PB_[A-Z0-9_]+__")
+# Anything a writer or translator could type that looks like a marker (any case, even empty):
+# such text is refused, so only postbode puts markers in a mail.
+SHAPED = re.compile(r"__\s*PB_[A-Za-z0-9_]*__", re.IGNORECASE)
 FIELD = re.compile(re.escape(FIELD_PREFIX) + r"(\d+)__")
 URL = re.compile(r"^__PB_[A-Z_]+_URL__$")
 # The body markers and personal fields, as one pattern whose split keeps the markers.

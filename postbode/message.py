@@ -275,9 +275,17 @@ def link(settings: Settings, kind: str, token: str) -> str:
 
 
 def web_url(settings: Settings, newsletter_id: str, locale: str, view: str | None) -> str:
-    """The public web version of one variant."""
+    """The web version of one variant; a segment view's link carries a signed token (`?t=`)."""
     parts = [newsletter_id, locale] + ([view] if view else [])
-    return f"{settings.base_url}/v/" + "/".join(quote(p, safe="") for p in parts)
+    url = f"{settings.base_url}/v/" + "/".join(quote(p, safe="") for p in parts)
+    if view is None:
+        return url  # the public view: anyone may read it
+    return f"{url}?t={quote(view_token(settings, newsletter_id, view), safe='')}"
+
+
+def view_token(settings: Settings, newsletter_id: str, view: str) -> str:
+    """The token that opens one segment view of one newsletter (no person in it)."""
+    return tokens.sign(settings, "web", n=newsletter_id, v=view)
 
 
 def make_message_id(campaign_id: str, email_address: str, domain: str) -> str:

@@ -36,7 +36,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from postbode.config import Settings
 from postbode.errors import ConfigError, PostbodeError
 
-PURPOSES = ("unsubscribe", "preferences", "confirm")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "web")
+# Purposes that name no person: "web" opens one segment view of one newsletter (`n`, `v`).
+IMPERSONAL = ("web",)
 RESERVED = ("p", "e", "k", "t")
 VERSION = b"\x01"
 HEADER = struct.Struct(">cQ12s")  # version, issued (Unix seconds), nonce
@@ -119,7 +121,9 @@ def sign(settings: Settings, purpose: str, email: str | None = None, *,
     if clash:
         raise ValueError(f"token fields {clash} are reserved")
     who = {"k": subscriber_key} if subscriber_key else {"e": email}
-    if not next(iter(who.values())):
+    if purpose in IMPERSONAL:
+        who = {}
+    elif not next(iter(who.values())):
         raise ValueError("a token needs a subscriber key or an address")
     payload = json.dumps({**who, **extra}, separators=(",", ":"), ensure_ascii=False,
                          sort_keys=True).encode("utf-8")
@@ -145,6 +149,8 @@ def verify(settings: Settings, purpose: str, token: str, max_age: Any = _DEFAULT
     raw = _legacy(keys, purpose, token) if "." in token else _open(keys, purpose, token)
     if raw.get("p") != purpose:
         raise InvalidToken("this link is meant for another page")
+    if purpose not in IMPERSONAL and not (raw.get("e") or raw.get("k")):
+        raise InvalidToken("this link is damaged; copy the whole link from the mail")
     payload = {"purpose": purpose, "issued_at": int(raw["t"]), "email": raw.get("e"),
                "subscriber_key": raw.get("k"),
                **{k: v for k, v in raw.items() if k not in RESERVED}}
@@ -184,7 +190,7 @@ def _payload(data: bytes) -> dict:
         payload = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         payload = None
-    if not isinstance(payload, dict) or not ({"e", "k"} & payload.keys()):
+    if not isinstance(payload, dict):
         raise InvalidToken("this link is damaged; copy the whole link from the mail")
     return payload
 

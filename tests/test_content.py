@@ -35,7 +35,7 @@ CORPUS = {
     "image-without-alt.yaml": [(14, 7, "sections[1].image.alt",
                                 "missing — every image needs alt text for screen readers")],
     "naive-date.yaml": [(2, 7, "date", "without UTC offset — add +01:00 (winter time), +02:00")],
-    "float-money.yaml": [(11, 16, "sections[0].figures[0].value", 'must be a quoted string, e.g. value: "1234.50"')],
+    "float-money.yaml": [(11, 16, "sections[0].figures[0].value", 'must be a quoted string, e.g. value: "1.234,50"')],
     "unknown-field.yaml": [(8, 5, "sections[0].titel", "unknown field 'titel' — did you mean 'title'?")],
     "duplicate-key.yaml": [(6, 1, "subject", "duplicate key 'subject' (first on line 3)")],
     "wrong-type.yaml": [(9, 7, "sections[0].title", "expected text, found a list"),
@@ -52,7 +52,7 @@ CORPUS = {
         (2, 7, "date", "without UTC offset"),
         (11, 7, "sections[0].image.alt", "every image needs alt text"),
         (11, 12, "sections[0].image.src", "use https://"),
-        (13, 16, "sections[0].figures[0].value", "a dot for decimals, no thousands separator"),
+        (13, 16, "sections[0].figures[0].value", "'12.5' is not a number in Dutch notation: read as English it is 12.5"),
         (14, 15, "sections[0].figures[0].kind", "must be one of: number, currency or percent"),
         (16, 9, "sections[0].figures[1].currency", "needs an ISO 4217 code"),
         (20, 12, "sections[0].link.url", "must be a web address starting with https://"),
@@ -332,7 +332,7 @@ def test_logos_need_alt_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    figures = ('    figures:\n      - {value: "125000.00", kind: currency, currency: EUR, label: "voorbeeldbedrag"}\n'
+    figures = ('    figures:\n      - {value: "125.000,00", kind: currency, currency: EUR, label: "voorbeeldbedrag"}\n'
                '      - {value: "85", kind: percent, label: "voorbeeldaandeel"}\n')
     body = '    body: "Tekst"\n'
     loaded = load_newsletter(write(tmp_path, MINIMAL.replace(body, body + figures)))
@@ -341,7 +341,7 @@ def test_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert share.value == Decimal("85") and share.number == Decimal("0.85")
     write(tmp_path, MINIMAL.replace(body, body + figures.replace("EUR", "EURO").replace("kind: percent", "kind: percent, currency: EUR")))
     assert_problems(Path("nieuwsbrief.yaml"), "nieuwsbrief.yaml", [
-        (11, 56, "sections[0].figures[0].currency", "'EURO' is not an ISO 4217 currency code"),
+        (11, 57, "sections[0].figures[0].currency", "'EURO' is not an ISO 4217 currency code"),
         (12, 48, "sections[0].figures[1].currency", "only a figure of kind currency has a currency"),
     ])
 

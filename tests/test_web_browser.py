@@ -55,7 +55,7 @@ def test_click_unsubscribe_and_see_the_confirmation(browser, live_url, web_setti
         assert consent(web_settings.database, email) == "subscribed"  # opening the link is not enough
         page.get_by_role("button", name="Ja, meld mij af").click()
         page.wait_for_load_state()
-        assert page.get_by_role("status").inner_text() == "Je bent afgemeld"
+        assert page.get_by_role("status").inner_text() == "U bent afgemeld"  # aanhef u
     finally:
         page.close()
     assert consent(web_settings.database, email) == "unsubscribed"

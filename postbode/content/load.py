@@ -10,13 +10,17 @@ from pydantic import ValidationError
 
 from postbode.content import hints, texts
 from postbode.content.model import Newsletter
+from postbode.content.numbers import SOURCE_LOCALE
 from postbode.content.paths import Loc, display, item_key, text_locs
 from postbode.content.yaml_positions import Tree, compose, read_text
 from postbode.errors import ContentError, Problem
 
 
-def load_newsletter(path: Path) -> Newsletter:
-    """Read and validate one newsletter file; raise ContentError listing every problem."""
+def load_newsletter(path: Path, source_locale: str = SOURCE_LOCALE) -> Newsletter:
+    """Read and validate one newsletter file; raise ContentError listing every problem.
+
+    Figure values are read in `source_locale`'s notation (the language the file is written in).
+    """
     path = Path(path)
     shown = display(path)
     text = read_text(path, shown)
@@ -31,11 +35,12 @@ def load_newsletter(path: Path) -> Newsletter:
         if internal in data:
             tree.add(tree.key_marks.get((internal,)), (internal,), hints.unknown_field((internal,)))
             del data[internal]
-    newsletter = _validate(data, path, tree)
+    newsletter = _validate(data, path, tree, source_locale)
     _check_section_ids(data, tree)
     _check_item_keys(data, tree)
     _check_translator_notes(data, tree)
     texts.check_texts(data, tree)
+    texts.check_markers(tree)
     if tree.problems or newsletter is None:
         raise ContentError(sorted(tree.problems, key=_order), summary=_summary(shown, tree.problems))
     lines = {p: tree.marks[loc].line + 1 for p, loc in text_locs(data) if loc in tree.marks}
@@ -55,9 +60,11 @@ def _audience_lines(newsletter: Newsletter, tree: Tree) -> dict[str, int]:
     return lines
 
 
-def _validate(data: dict[str, Any], path: Path, tree: Tree) -> Newsletter | None:
+def _validate(data: dict[str, Any], path: Path, tree: Tree,
+              source_locale: str = SOURCE_LOCALE) -> Newsletter | None:
     try:
-        return Newsletter.model_validate(data, context={"folder": path.parent})
+        return Newsletter.model_validate(data, context={"folder": path.parent,
+                                                        "source_locale": source_locale})
     except ValidationError as err:
         errors = err.errors()
         misspelt = {hints.suggested(tuple(e["loc"])) for e in errors if e["type"] == "extra_forbidden"}

@@ -15,6 +15,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StringConstra
                       ValidationInfo, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
+from postbode.content import numbers
 from postbode.content.images import image_size
 from postbode.content.paths import display, dotted, item_key, replaced, text_locs, value_at
 
@@ -93,17 +94,28 @@ class Figure(Model):
     kind: Literal["number", "currency", "percent"] = "number"
     currency: str | None = Field(default=None, validate_default=True)
     label: Text
+    # the value as written ("125.000"): it names the figure in catalogs, as the file does
+    written: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_written(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("value"), str) and "written" not in data:
+            return {**data, "written": data["value"]}
+        return data
 
     @field_validator("value", mode="before")
     @classmethod
-    def _quoted(cls, value: Any) -> Any:
+    def _quoted(cls, value: Any, info: ValidationInfo) -> Any:
+        source = (info.context or {}).get("source_locale")
         if isinstance(value, int) and not isinstance(value, bool):
             raise _custom(f"quote it: value: \"{value}\" — figures are written as quoted text, "
                           "so they are shown exactly as written")
         if not isinstance(value, str):
-            raise _custom("must be a quoted string, e.g. value: \"1234.50\" — "
+            raise _custom(f"must be a quoted string, e.g. value: \"{numbers.example(source)}\" — "
                           "unquoted numbers are read as floats and can lose cents")
-        return value
+        # from a file: the writer's notation (Dutch: 125.000 is one hundred twenty-five thousand)
+        return numbers.parse(value, source) if source else value
 
     @field_validator("currency")
     @classmethod
@@ -193,6 +205,8 @@ class Newsletter(Model):
     sign_off: Text
     translator_notes: dict[str, Text] = Field(default_factory=dict)
     literal: bool = False
+    # Shown in the public web archive before (or without) being sent; drafts never are.
+    published: bool = False
     source_path: Path | None = Field(default=None, exclude=True)
     field_lines: dict[str, int] = Field(default_factory=dict, exclude=True, repr=False)
     # "sections.<id>.audience.<n>" → line, so a segment name can be checked against segments.yaml

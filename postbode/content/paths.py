@@ -82,7 +82,8 @@ def item_key(item: dict[str, Any], kind: str) -> str:
     """A figure's or logo's name in text field paths: its `id`, else its value or file name."""
     if isinstance(item.get("id"), str):
         return item["id"]
-    raw = item.get("value") if kind == "figures" else PurePosixPath(str(item.get("src", ""))).stem
+    # a figure is named by its value as written in the file ("125.000"), also once parsed
+    raw = (item.get("written") or item.get("value")) if kind == "figures" else PurePosixPath(str(item.get("src", ""))).stem
     return re.sub(r"[^0-9a-z]+", "-", str(raw).strip().lower()).strip("-") or "0"
 
 

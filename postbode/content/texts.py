@@ -13,6 +13,7 @@ import yaml
 
 from postbode.content.paths import Loc, text_locs, value_at
 from postbode.content.yaml_positions import Tree
+from postbode.markers import SHAPED
 
 TEMPLATE_SYNTAX = re.compile(r"\{\{\s*(.*?)\s*\}\}|\{%.*?%\}", re.DOTALL)
 HTTP_LINK = re.compile(r"(?<![\w.+-])http://[^\s)>\]]*[^\s)>\].,;:!?'\"]", re.IGNORECASE)
@@ -33,6 +34,22 @@ def text_lines(data: dict[str, Any], tree: Tree) -> dict[str, int]:
         if (line := text_start(tree.nodes.get(loc))) is not None:
             lines[path] = line
     return lines
+
+
+def check_markers(tree: Tree) -> None:
+    """Add a problem for each value (text, link, anything) shaped like a personalisation marker.
+
+    Postbode fills markers with each reader's personal links: one typed into a link
+    would send every reader's token to that address.
+    """
+    for loc, node in tree.nodes.items():
+        if not isinstance(node, yaml.ScalarNode) or not isinstance(node.value, str):
+            continue
+        for match in SHAPED.finditer(node.value):
+            _add(tree, loc, node.value, match.start(),
+                 f"'{match.group()}' is shaped like one of postbode's personalisation markers, "
+                 "which postbode fills with each reader's personal links and name — remove it; "
+                 "the mail adds the unsubscribe, preferences and web-version links itself")
 
 
 def check_texts(data: dict[str, Any], tree: Tree) -> None:

@@ -12,11 +12,12 @@ from postbode.content.model import IMAGE_SUFFIXES
 from postbode.errors import PostbodeError
 from postbode.web import create_app
 from postbode.web.public import cached_version
-from postbode.web.versions import newsletter_path, views_of
+from postbode.web.publication import is_public
+from postbode.web.versions import newsletter_path
 
 
 def write_archive(settings: Settings, newsletter_id: str, out: Path) -> list[Path]:
-    """Render every locale × view of a newsletter, then (only if all worked) write them under `out`."""
+    """Render every locale's public view of a newsletter, then (only if all worked) write them under `out`."""
     app = create_app(settings, {"READ_ONLY": True})  # public pages only: needs no signing key
     pages = _web_versions(app, settings, newsletter_id)
     pages.update(_public_pages(app, settings))
@@ -31,14 +32,18 @@ def _web_versions(app: Flask, settings: Settings, newsletter_id: str) -> dict[st
     newsletter = load_newsletter(newsletter_path(settings, newsletter_id))
     pages: dict[str, bytes] = {}
     problems: list[str] = []
+    # only the public view: a segment's edition is for its readers' signed links, which
+    # static files cannot check
     for locale in settings.locales:
-        for view in [None, *views_of(newsletter)]:
-            url_path = "/".join(["", "v", newsletter_id, locale] + ([view] if view else []))
-            with app.test_request_context(url_path, base_url=settings.base_url):
-                try:
-                    pages[url_path] = cached_version(newsletter, locale, view).html.encode("utf-8")
-                except PostbodeError as err:
-                    problems.append(f"{locale}{'/' + view if view else ''}: {err}")
+        url_path = "/".join(["", "v", newsletter_id, locale])
+        with app.test_request_context(url_path, base_url=settings.base_url):
+            if not is_public(newsletter):
+                raise PostbodeError(f"{newsletter_id} is a draft: the archive holds only sent "
+                                    "newsletters; send it first, or add 'published: true' to its file")
+            try:
+                pages[url_path] = cached_version(newsletter, locale, None).html.encode("utf-8")
+            except PostbodeError as err:
+                problems.append(f"{locale}: {err}")
     if problems:
         raise PostbodeError("the archive was not written; fix these web versions first:\n"
                             + "\n".join(problems))

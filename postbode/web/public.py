@@ -6,7 +6,7 @@ from urllib.parse import quote
 from babel.dates import format_date
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, send_from_directory
+from flask import Blueprint, Response, abort, current_app, request, send_from_directory
 from werkzeug.utils import safe_join
 
 from postbode import i18n
@@ -14,6 +14,7 @@ from postbode.config import Settings
 from postbode.content import Newsletter, images
 from postbode.errors import PostbodeError
 from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
+from postbode.web.publication import archive_locales, is_public, may_see_view
 from postbode.web.versions import (WebLinks, WebVersion, list_newsletters, load_or_none,
                                    newsletter_path, render_web_version, views_of)
 
@@ -35,8 +36,8 @@ def index() -> Response:
         "date": newsletter.date,
         "date_text": format_date(newsletter.date, "long", locale=locale),
         "subject": newsletter.subject,
-        "versions": [(code, locale_name(code)) for code in s.locales],
-    } for newsletter in list_newsletters(s)]
+        "versions": [(code, locale_name(code)) for code in archive_locales(newsletter, s)],
+    } for newsletter in list_newsletters(s) if is_public(newsletter)]
     return render_page("index.html", locale=locale, newsletters=entries,
                        source_lang=s.source_locale.replace("_", "-"))
 
@@ -51,17 +52,31 @@ def manage(locale: str | None = None) -> Response:
 @bp.get("/v/<newsletter_id>/<locale>", strict_slashes=False)
 @bp.get("/v/<newsletter_id>/<locale>/<view>", strict_slashes=False)
 def web_version(newsletter_id: str, locale: str, view: str | None = None) -> Response:
-    """The mail as a web page, for one locale and (optionally) one segment view."""
+    """The mail as a web page, for one locale and (optionally) one segment view.
+
+    The public view of a sent or published newsletter is for anyone; a segment's
+    view only with the token its mails link it with (`?t=`), else 404.
+    """
     newsletter, locale = _find(newsletter_id, locale, view)
+    token = request.args.get("t") if view is not None else None
+    if view is None and not is_public(newsletter):
+        abort(404)
+    if view is not None and not may_see_view(settings(), newsletter_id, view, token):
+        abort(404)
     try:
-        version = cached_version(newsletter, locale, view)
+        version = cached_version(newsletter, locale, view, token)
     except PostbodeError as err:
         current_app.logger.warning("web version %s/%s/%s: %s", newsletter_id, locale, view, err)
         abort(404)
     response = Response(version.html, mimetype="text/html")
     response.headers["Content-Language"] = version.lang
     response.headers["Content-Security-Policy"] = WEB_VERSION_POLICY
-    response.headers["Cache-Control"] = "public, max-age=300"
+    if view is None:
+        response.headers["Cache-Control"] = "public, max-age=300"
+    else:  # one segment's edition, opened by its readers' link: not for search engines or others
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -99,9 +114,10 @@ def served_locale(locale: str, s: Settings) -> str | None:
     return locale
 
 
-def cached_version(newsletter: Newsletter, locale: str, view: str | None) -> WebVersion:
+def cached_version(newsletter: Newsletter, locale: str, view: str | None,
+                   token: str | None = None) -> WebVersion:
     """A web version, rendered once per (newsletter, its file's version, locale, view, links)."""
-    links = web_links(newsletter.id, locale, view)
+    links = web_links(newsletter.id, locale, view, token)
     stamp = newsletter.source_path.stat().st_mtime_ns if newsletter.source_path else 0
     key = (newsletter.id, stamp, locale, view, links)
     cache: dict = current_app.extensions.setdefault("postbode_web_versions", {})
@@ -112,10 +128,13 @@ def cached_version(newsletter: Newsletter, locale: str, view: str | None) -> Web
     return cache[key]
 
 
-def web_links(newsletter_id: str, locale: str, view: str | None) -> WebLinks:
+def web_links(newsletter_id: str, locale: str, view: str | None,
+              token: str | None = None) -> WebLinks:
     """The links in a web version, from `base_url`: never from the request's Host header."""
     base = settings().base_url
     parts = ["v", newsletter_id, locale] + ([view] if view else [])
     here = f"{base}/" + "/".join(quote(part, safe="") for part in parts)
+    if view and token:
+        here += f"?t={quote(token, safe='')}"  # the segment view links to itself as its mail did
     return WebLinks(web=here, manage=f"{base}/manage/{quote(locale, safe='')}")
 

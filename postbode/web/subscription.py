@@ -28,7 +28,7 @@ def confirm_unsubscribe(token: str) -> Response:
         return _damaged()
     subscriber = audience.get_subscriber(get_db(), email)
     return _private(render_page(
-        "unsubscribe.html", locale=_locale_of(subscriber), email=email,
+        "unsubscribe.html", locale=_locale_of(subscriber), formal=_formal(subscriber), email=email,
         already=subscriber is None or subscriber.consent != "subscribed",
     ))
 
@@ -44,7 +44,8 @@ def unsubscribe(token: str) -> Response:
     _unsubscribe(conn, email)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
-    return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+    return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
+                                formal=_formal(subscriber), email=email))
 
 
 @bp.get("/p/<token>")
@@ -68,7 +69,9 @@ def renew(token: str) -> Response:
     current_app.logger.warning("a fresh preferences link was requested for address %s…; "
                                "send it with the next mail", audience.email_hash(
                                    audience.address_key(email))[:12])
-    return _private(render_page("renewal_requested.html"))
+    subscriber = audience.get_subscriber(get_db(), email)
+    return _private(render_page("renewal_requested.html", locale=_locale_of(subscriber),
+                                formal=_formal(subscriber)))
 
 
 @bp.post("/p/<token>")
@@ -83,7 +86,8 @@ def save_preferences(token: str) -> Response:
         return _preferences_page(email)
     if request.form.get("action") == "unsubscribe":
         _unsubscribe(conn, email)
-        return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber), email=email))
+        return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
+                                    formal=_formal(subscriber), email=email))
     choice = _read_form(conn)
     if choice is None:
         return _preferences_page(email, status=400, invalid=True)
@@ -121,7 +125,8 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
         return _private(render_page("unknown_subscriber.html", status=404, email=email))
     s = settings()
     return _private(render_page(
-        "preferences.html", status=status, locale=_locale_of(subscriber), email=email,
+        "preferences.html", status=status, locale=_locale_of(subscriber),
+        formal=_formal(subscriber), email=email,
         subscriber=subscriber,
         current_locale=match_locale(subscriber.locale, s) or s.default_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
@@ -141,14 +146,23 @@ def _email_from(token: str, purpose: str, **max_age: int | None) -> str | None:
 
 def _damaged_or_expired(token: str) -> Response:
     """A genuine preferences link that is only too old offers a fresh one; anything else is damaged."""
-    if _email_from(token, "preferences", max_age=None) is None:
+    email = _email_from(token, "preferences", max_age=None)
+    if email is None:
         return _damaged()
-    return _private(render_page("expired.html", status=410,
+    subscriber = audience.get_subscriber(get_db(), email)
+    return _private(render_page("expired.html", status=410, locale=_locale_of(subscriber),
+                                formal=_formal(subscriber),
                                 renew_url=f"{settings().base_url}/p/{token}/renew"))
 
 
 def _locale_of(subscriber: audience.Subscriber | None) -> str | None:
     return match_locale(subscriber.locale, settings()) if subscriber else None
+
+
+def _formal(subscriber: audience.Subscriber | None) -> bool:
+    """Whether the page says "u", as the mail does: the person's stored form of address, else formal."""
+    formality = subscriber.formality if subscriber else None
+    return (formality or audience.DEFAULT_FORMALITY) == "formal"
 
 
 def _damaged() -> Response:
@@ -161,4 +175,7 @@ def _private(response: Response) -> Response:
     """Pages about one person: never cached, never indexed."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
+    # the token in the URL must not travel on; modern browsers still send
+    # Sec-Fetch-Site with it, which is what the cross-site check reads first
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
