@@ -14,7 +14,7 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from postbode.errors import ConfigError
-from postbode.transports import default_concurrency
+from postbode.transports.defaults import default_concurrency
 
 CONFIG_NAME = "postbode.toml"
 
