@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import email.utils
 import time
+import html
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -213,3 +214,13 @@ def _excerpt(response: requests.Response) -> str:
 
 def _reason(err: BaseException) -> str:
     return type(err).__name__
+
+
+def values_by_part(message: "OutgoingMessage", name: Callable[[str, str], str]) -> dict[str, str]:
+    """A recipient's marker values under the provider's variable names (`name(marker, part)`):
+    escaped for the HTML part, as they are for the text part."""
+    values: dict[str, str] = {}
+    for marker, value in message.values.items():
+        values[name(marker, "html")] = html.escape(value, quote=True)
+        values[name(marker, "text")] = value
+    return values

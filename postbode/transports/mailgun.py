@@ -7,7 +7,6 @@ or %recipient.<name>_text%, and each header whose value differs between recipien
 """
 from __future__ import annotations
 
-import html
 import json
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -15,7 +14,7 @@ import requests
 
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
-from postbode.transports.http import ApiTransport
+from postbode.transports.http import ApiTransport, values_by_part
 
 if TYPE_CHECKING:
     from postbode.message import OutgoingMessage
@@ -120,12 +119,7 @@ def _variable(marker: str, context: str) -> str:
 
 
 def _marker_values(message: "OutgoingMessage") -> dict[str, str]:
-    """This recipient's marker values: escaped for the HTML part, as they are for the text part."""
-    values: dict[str, str] = {}
-    for marker, value in message.values.items():
-        values[_variable(marker, "html")] = html.escape(value, quote=True)
-        values[_variable(marker, "text")] = value
-    return values
+    return values_by_part(message, _variable)
 
 
 def _headers_by_name(group: Sequence["OutgoingMessage"]) -> dict[str, list[str]]:

@@ -9,7 +9,6 @@ which SendGrid's event webhook carries back.
 """
 from __future__ import annotations
 
-import html
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -18,7 +17,7 @@ import requests
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
 from postbode.transports.http import (
-    ApiTransport, address, header, json_or_none, own_headers, seconds,
+    ApiTransport, address, header, json_or_none, own_headers, seconds, values_by_part,
 )
 
 if TYPE_CHECKING:
@@ -143,9 +142,4 @@ def _tag(marker: str, context: str) -> str:
 
 
 def _substitutions(message: "OutgoingMessage") -> dict[str, str]:
-    """This recipient's values: escaped for the HTML part, as they are for the text part."""
-    values: dict[str, str] = {}
-    for marker, value in message.values.items():
-        values[_tag(marker, "html")] = html.escape(value, quote=True)
-        values[_tag(marker, "text")] = value
-    return values
+    return values_by_part(message, _tag)
