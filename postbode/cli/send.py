@@ -297,8 +297,6 @@ def _send_tests(settings: Settings, newsletter: Path, segments: tuple[str, ...],
 
     if not test_to:
         raise click.UsageError("--locale narrows test mails: use it with --test-to")
-    from postbode import campaign   # as in `send`: not loaded for --help
-
     _print_tests(campaign.send_test(settings, newsletter, segments, test_to, transport=url,
                                     locales=locales))
 
