@@ -77,6 +77,7 @@ class PlanCounts:
 
     recipients: dict[tuple[str, str], int] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
+    marked: dict[str, int] = field(default_factory=dict)    # by the caller's mark (see plan_counts)
 
     @property
     def total(self) -> int:

@@ -15,10 +15,10 @@ from sqlalchemy import Connection
 from postbode.store.engine import Target, database_url, engine_for, open_connection
 from postbode.store.upgrade import migrate
 from postbode.store.sql import execute_many, insert_ignore, json_items, json_number, json_text
-from postbode.store.transaction import atomic, in_atomic
+from postbode.store.transaction import atomic, in_atomic, read_snapshot
 
 __all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "execute_many", "in_atomic",
-           "insert_ignore", "json_items", "json_number", "json_text", "migrate"]
+           "insert_ignore", "json_items", "json_number", "json_text", "migrate", "read_snapshot"]
 
 
 def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:

@@ -110,6 +110,10 @@ campaigns = Table(
     Column("created_at", Float, nullable=False),
     Column("started_at", Float),
     Column("finished_at", Float),
+    # Written with the snapshot: who was left out because they already had this newsletter
+    # ({campaign id: n}), and how many of them --again sent to anyway.
+    Column("already_received", JSON, nullable=False, server_default=text("'{}'")),
+    Column("sent_again", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("base_id", "sequence"),
 )
 
@@ -138,6 +142,9 @@ journal = Table(
     # what a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
     Column("bounce_status", Text),
     Column("bounce_diagnostic", Text),
+    # SHA-256 of the address's comparison key (as subscribers.email_hash): who had which
+    # newsletter is found by it, so it holds after the address itself is erased.
+    Column("address_hash", Text),
     UniqueConstraint("campaign_id", "email"),
     Index("journal_due", "campaign_id", "state", "next_at"),
     # Rows of one state in id order straight from the index: claiming stays O(batch).
@@ -151,6 +158,19 @@ journal = Table(
           postgresql_where=text("message_id IS NOT NULL")),
     Index("journal_provider_id", "provider_id", sqlite_where=text("provider_id IS NOT NULL"),
           postgresql_where=text("provider_id IS NOT NULL")),
+    # "Already received this newsletter": one index probe per recipient of a snapshot.
+    Index("journal_by_address", "address_hash", "campaign_id", "state"),
+)
+
+# Each time `send` worked on a campaign: through which transport (secrets left out), when.
+campaign_sends = Table(
+    "campaign_sends", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Text, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("transport", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("campaign_sends_by_campaign", "campaign_id", "started_at"),
 )
 
 # Each bounce mail read (by Message-ID or hash), so reading it again changes nothing.
