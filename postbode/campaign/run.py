@@ -94,13 +94,18 @@ def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
 
 
 def dry_run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
-            transport: str | None = None) -> DryRunSummary:
-    """Build every message of the campaign (full bytes) and send none; the journal is not touched."""
+            transport: str | None = None, again: bool = False) -> DryRunSummary:
+    """Build every message of the campaign (full bytes) and send none; the journal is not touched.
+
+    Like a send, it leaves out whoever already has this newsletter, unless `again`.
+    """
     with open_session(settings, newsletter_path, segments, transport) as session:
         existing = session.latest()
         summary = DryRunSummary(existing.id if existing else session.base_id)
         variants = _prepare(session, audience_keys(session.conn, session.settings, segments))
-        for recipient in audience.resolve(session.conn, list(segments), session.settings):
+        rule = None if again else leave_out(session, existing.id if existing else None)
+        for recipient in audience.resolve(session.conn, list(segments), session.settings,
+                                          leave_out=rule):
             mail = message.build(variants[variant_key(recipient)], recipient,
                                  summary.campaign_id, session.settings)
             summary.built += 1
