@@ -13,8 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from postbode.audience.addresses import address_hash
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -45,6 +43,9 @@ def upgrade() -> None:
 
 def _fill_hashes() -> None:
     """Every existing row gets the hash of its address (the same key imports use)."""
+    # imported here: loading the revisions (a new database is only stamped) stays light
+    from postbode.audience.addresses import address_hash
+
     bind = op.get_bind()
     table = sa.table("journal", sa.column("id", sa.Integer()), sa.column("email", sa.Text()),
                      sa.column("address_hash", sa.Text()))
