@@ -91,7 +91,11 @@ def test_a_changed_newsletter_is_not_resumed_but_can_start_a_new_campaign(send_s
                       encoding="utf-8")
     with pytest.raises(CampaignError, match=rf"{SAMPLE}.*--new-campaign"):
         run(send_settings, "outbox://outbox")
-    second = run(send_settings, "outbox://outbox", new_campaign=True)
+    # those who had the earlier version are counted, and reached only with --again
+    planned = campaign.plan(send_settings, Path(SAMPLE), ["everyone"], transport="outbox://outbox",
+                            new_campaign=True)
+    assert planned.total == 0 and planned.earlier_versions == (first.campaign_id,)
+    second = run(send_settings, "outbox://outbox", new_campaign=True, again=True)
     assert second.campaign_id == first.campaign_id + "--2"
     assert second.totals["sent"] == 5
 
