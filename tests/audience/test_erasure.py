@@ -100,3 +100,16 @@ def test_forgetting_an_unknown_address_says_so_and_blocks_it(invoke, send_settin
     result = invoke("subscribers", "forget", "nobody@example.org")
     assert result.exit_code == 0 and "was not a subscriber" in result.output
     assert audience.is_suppressed(state_conn(), "nobody@example.org")
+
+
+def test_webhook_ids_with_an_address_are_kept_hashed_and_still_match_a_repeat(db):
+    from postbode.store.schema import webhook_events
+
+    event = feedback.Event(provider="mailjet", event_id=f"17:bounce:{TYPED}", email=TYPED,
+                           action="soft_bounce", kind="bounce", code=450, text="full")
+    with store.atomic(db):
+        assert feedback.apply_event(db, event) == "noted"
+    with store.atomic(db):
+        assert feedback.apply_event(db, event) == "duplicate"
+    stored = db.execute(select(webhook_events.c.event_id)).scalars().all()
+    assert len(stored) == 1 and "@" not in stored[0] and "dekker" not in stored[0].lower()
