@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from email.utils import format_datetime, formataddr
 
-from flask import current_app, g, render_template
+from flask import current_app, render_template
 from sqlalchemy import Connection, delete, select
 
 from postbode import audience, message, tokens
@@ -75,7 +75,7 @@ def _mail(settings: Settings, subscriber, locale: str, formal: bool) -> message.
     link = message.link(settings, "p", token)
     use_locale(locale)
     context = {**page_context(locale), "formal": formal, "link": link}
-    subject = g.translations.ugettext("Uw nieuwe link" if formal else "Je nieuwe link")
+    subject = " ".join(render_template("fresh_link_subject.txt", **context).split())
     domain = settings.sender_email.rpartition("@")[2]
     message_id = f"<{secrets.token_hex(16)}@{domain}>"
     to = formataddr((_one_line(subscriber["name"]), subscriber["email"]))
