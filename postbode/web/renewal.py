@@ -18,6 +18,7 @@ from sqlalchemy import Connection, delete, select
 from postbode import audience, message, tokens
 from postbode.audience import Recipient
 from postbode.config import Settings
+from postbode.errors import PostbodeError
 from postbode.store import atomic, insert_ignore
 from postbode.store.schema import link_requests
 from postbode.transports import Status, open_transport
@@ -41,9 +42,11 @@ def request_fresh_link(conn: Connection, settings: Settings, email: str,
     try:
         with open_transport(settings.transport, settings, campaign=CAMPAIGN) as transport:
             (result,) = transport.send_batch([mail])
-    except Exception:
+    except (PostbodeError, OSError) as err:
+        # logged for the operator; the visitor gets the usual answer (it must not differ)
         _release_hour(conn, hash_)
-        raise
+        current_app.logger.error("could not mail a fresh preferences link: %s", err)
+        return False
     if result.status != Status.SENT:
         _release_hour(conn, hash_)
     current_app.logger.info("fresh preferences link for address %s…: %s", hash_[:12], result.status)

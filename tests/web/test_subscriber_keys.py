@@ -139,3 +139,21 @@ def test_a_fresh_link_request_for_someone_forgotten_looks_the_same_and_mails_not
     assert gone.status_code == known.status_code == 200
     assert all("Nieuwe link aangevraagd" in r.get_data(as_text=True) for r in (gone, known))
     assert [m.rcpt_tos for m in smtp_server.received] == [["known@example.org"]]
+
+
+def test_a_mail_server_that_is_down_gives_the_same_answer_and_does_not_use_up_the_hour(
+        web_settings, tmp_path, smtp_server, monkeypatch):
+    from postbode.web import create_app
+
+    from conftest import free_port
+
+    add(web_settings, tmp_path, "waiting@example.org")
+    old = tokens.sign(web_settings, "preferences", subscriber_key=key_of(web_settings, "waiting@example.org"),
+                      issued_at=time.time() - OLD)
+    down = web_settings.with_overrides(transport=f"smtp://127.0.0.1:{free_port()}?tls=none")
+    answer = create_app(down, {"TESTING": True}).test_client().post(f"/p/{old}/renew")
+    assert answer.status_code == 200 and "Nieuwe link aangevraagd" in answer.get_data(as_text=True)
+    monkeypatch.setenv("POSTBODE_SMTP_PASSWORD", smtp_server.password)
+    up = web_settings.with_overrides(transport=smtp_server.url)
+    assert create_app(up, {"TESTING": True}).test_client().post(f"/p/{old}/renew").status_code == 200
+    assert [m.rcpt_tos for m in smtp_server.received] == [["waiting@example.org"]]
