@@ -264,7 +264,8 @@ def requeue_unknown(conn: Connection, campaign_id: str) -> int:
     """Put `unknown` rows back to `pending` (the operator chose to resend them)."""
     with atomic(conn):
         return conn.execute(
-            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN)
+            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN,
+                                  ~journal.c.email.startswith(ERASED))  # nobody to send to
             .values(state=State.PENDING, next_at=None, updated_at=time.time())
         ).rowcount
 
@@ -509,6 +510,8 @@ def discard(conn: Connection, campaign_id: str) -> None:
 # (the suppression list's), so the campaign's counts still add up.
 ERASED = "erased:"
 REDACTED = "[erased]"
+NOT_YET_SENT = (State.PENDING, State.RETRY)
+ERASED_BEFORE_SENDING = "erased before it was sent"
 
 
 def shown_address(stored: str) -> str:
@@ -539,9 +542,12 @@ def erase(conn: Connection, key: str, hash_: str, subscriber_id: int | None,
     taken: dict[str, int] = {}
     for r in rows:
         n = taken[r["campaign_id"]] = taken.get(r["campaign_id"], 0) + 1
-        conn.execute(update(journal).where(journal.c.id == r["id"]).values(
-            email=ERASED + hash_ + (f"#{n}" if n > 1 else ""), name=None, subscriber_key=None,
-            last_text=redact(r["last_text"], cut), bounce_diagnostic=redact(r["bounce_diagnostic"], cut)))
+        values = {"email": ERASED + hash_ + (f"#{n}" if n > 1 else ""), "name": None,
+                  "subscriber_key": None, "last_text": redact(r["last_text"], cut),
+                  "bounce_diagnostic": redact(r["bounce_diagnostic"], cut)}
+        if r["state"] in NOT_YET_SENT:  # never to be sent now: it says why
+            values.update(state=State.REJECTED, next_at=None, last_text=ERASED_BEFORE_SENDING)
+        conn.execute(update(journal).where(journal.c.id == r["id"]).values(values))
     erased = [ErasedRow(r["campaign_id"], r["message_id"], r["provider_id"]) for r in rows]
     return erased, names
 
@@ -551,7 +557,7 @@ def _rows_of(conn: Connection, key: str, subscriber_id: int | None) -> list[RowM
     match = func.lower(journal.c.email) == key
     if subscriber_id is not None:
         match = match | (journal.c.subscriber_id == subscriber_id)
-    query = select(journal.c.id, journal.c.campaign_id, journal.c.email, journal.c.name,
+    query = select(journal.c.id, journal.c.campaign_id, journal.c.email, journal.c.name, journal.c.state,
                    journal.c.message_id, journal.c.provider_id, journal.c.last_text,
                    journal.c.bounce_diagnostic).where(match)
     # an id may have been given to someone new after its subscriber was deleted: the address decides

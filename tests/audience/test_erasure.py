@@ -113,3 +113,25 @@ def test_webhook_ids_with_an_address_are_kept_hashed_and_still_match_a_repeat(db
         assert feedback.apply_event(db, event) == "duplicate"
     stored = db.execute(select(webhook_events.c.event_id)).scalars().all()
     assert len(stored) == 1 and "@" not in stored[0] and "dekker" not in stored[0].lower()
+
+
+def test_rows_not_yet_sent_are_never_sent_after_forget_and_unknown_ones_never_requeued(db):
+    from postbode.audience import Recipient
+
+    campaign = journal.create_campaign(db, "x", ["everyone"], {"a": "b"}, "outbox://outbox")
+    people = [Recipient(None, f"{n}@example.org", n, "nl", "formal", None, "everyone")
+              for n in ("wacht", "onbekend", "ander")]
+    journal.snapshot(db, campaign.id, people)
+    (unsure,) = [e for e in journal.claim(db, campaign.id, 3) if e.recipient.email == "onbekend@example.org"]
+    with store.atomic(db):
+        db.execute(update(journal_table).values(state="pending"))
+        db.execute(update(journal_table).where(journal_table.c.id == unsure.row_id).values(state="unknown"))
+    for email in ("wacht@example.org", "onbekend@example.org"):
+        with store.atomic(db):
+            journal.erase(db, email, audience.address_hash(email), None, [email])
+    assert journal.requeue_unknown(db, campaign.id) == 0
+    claimed = journal.claim(db, campaign.id, 10)
+    assert [e.recipient.email for e in claimed] == ["ander@example.org"]
+    states = dict(db.execute(select(journal_table.c.email, journal_table.c.state)).all())
+    assert states[journal.ERASED + audience.address_hash("wacht@example.org")] == "rejected"
+    assert states[journal.ERASED + audience.address_hash("onbekend@example.org")] == "unknown"
