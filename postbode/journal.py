@@ -254,7 +254,7 @@ def _row_values(campaign_id: str, r: Recipient) -> dict:
     # a recipient's address is stored normalised, so its key is its lower case (no validation)
     return {"campaign_id": campaign_id, "subscriber_id": r.subscriber_id, "email": r.email,
             "name": r.name, "locale": r.locale, "formality": r.formality, "view": r.view,
-            "segment": r.segment, "created_at": time.time(),
+            "segment": r.segment, "subscriber_key": r.key, "created_at": time.time(),
             "address_hash": email_hash(r.email.lower())}
 
 
@@ -361,7 +361,8 @@ def requeue_unknown(conn: Connection, campaign_id: str) -> int:
     """Put `unknown` rows back to `pending` (the operator chose to resend them)."""
     with atomic(conn):
         return conn.execute(
-            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN)
+            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN,
+                                  ~journal.c.email.startswith(ERASED))  # nobody to send to
             .values(state=State.PENDING, next_at=None, updated_at=time.time())
         ).rowcount
 
@@ -370,14 +371,14 @@ def requeue_unknown(conn: Connection, campaign_id: str) -> int:
 
 _ENTRY_COLUMNS = (journal.c.id, journal.c.subscriber_id, journal.c.email, journal.c.name,
                   journal.c.locale, journal.c.formality, journal.c.view, journal.c.segment,
-                  journal.c.state, journal.c.attempts, journal.c.message_id)
+                  journal.c.state, journal.c.attempts, journal.c.message_id, journal.c.subscriber_key)
 
 
 def _entry(row: RowMapping) -> Entry:
     recipient = Recipient(
         subscriber_id=row["subscriber_id"], email=row["email"], name=row["name"],
         locale=row["locale"], formality=row["formality"], view=row["view"],
-        segment=row["segment"],
+        segment=row["segment"], key=row["subscriber_key"],
     )
     return Entry(row["id"], recipient, row["state"], row["attempts"], row["message_id"])
 
@@ -590,7 +591,7 @@ def _report_rows(conn: Connection, campaign_id: str, zone: str | None) -> Iterat
     tz = ZoneInfo(zone) if zone else None
     for r in iter_rows(conn, campaign_id):
         when = r["sent_at"] or r["updated_at"] or r["created_at"]
-        yield (r["email"], r["locale"], r["segment"], r["state"],
+        yield (shown_address(r["email"]), r["locale"], r["segment"], r["state"],
                datetime.fromtimestamp(when, tz).astimezone(tz).isoformat(timespec="seconds")
                if when else "",
                r["attempts"], r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
@@ -616,3 +617,72 @@ def discard(conn: Connection, campaign_id: str) -> None:
             raise CampaignError(f"campaign {campaign_id} has already sent mail; it is kept")
         conn.execute(delete(journal).where(journal.c.campaign_id == campaign_id))
         conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+
+
+# ---------------------------------------------------------------- erasure
+
+# What an erased row keeps instead of the address: this prefix and the address's hash
+# (the suppression list's), so the campaign's counts still add up.
+ERASED = "erased:"
+REDACTED = "[erased]"
+NOT_YET_SENT = (State.PENDING, State.RETRY)
+ERASED_BEFORE_SENDING = "erased before it was sent"
+
+
+def shown_address(stored: str) -> str:
+    """A row's address as reports show it: `erased` for a forgotten person."""
+    return "erased" if stored.startswith(ERASED) else stored
+
+
+@dataclass(frozen=True)
+class ErasedRow:
+    """Where an erased row's mail may have been written (the outbox names files by Message-ID)."""
+
+    campaign_id: str
+    message_id: str | None
+    provider_id: str | None
+
+
+def erase(conn: Connection, key: str, hash_: str, subscriber_id: int | None,
+          needles: Iterable[str]) -> tuple[list[ErasedRow], set[str]]:
+    """Take a person's address and name out of every journal row of theirs; states are kept.
+
+    `key` is the address's comparison key, `hash_` its hash; `needles` (the address as
+    typed, names) are cut out of the servers' texts on the rows. Returns the rows and the
+    names they held. The caller holds the transaction.
+    """
+    rows = _rows_of(conn, key, subscriber_id)
+    names = {r["name"] for r in rows if r["name"]}
+    cut = [n for n in {*needles, *names, key} if n]
+    taken: dict[str, int] = {}
+    for r in rows:
+        n = taken[r["campaign_id"]] = taken.get(r["campaign_id"], 0) + 1
+        values = {"email": ERASED + hash_ + (f"#{n}" if n > 1 else ""), "name": None,
+                  "subscriber_key": None, "last_text": redact(r["last_text"], cut),
+                  "bounce_diagnostic": redact(r["bounce_diagnostic"], cut)}
+        if r["state"] in NOT_YET_SENT:  # never to be sent now: it says why
+            values.update(state=State.REJECTED, next_at=None, last_text=ERASED_BEFORE_SENDING)
+        conn.execute(update(journal).where(journal.c.id == r["id"]).values(values))
+    erased = [ErasedRow(r["campaign_id"], r["message_id"], r["provider_id"]) for r in rows]
+    return erased, names
+
+
+def _rows_of(conn: Connection, key: str, subscriber_id: int | None) -> list[RowMapping]:
+    """The person's rows: by address (compared as keys), or by their subscriber id."""
+    match = func.lower(journal.c.email) == key
+    if subscriber_id is not None:
+        match = match | (journal.c.subscriber_id == subscriber_id)
+    query = select(journal.c.id, journal.c.campaign_id, journal.c.email, journal.c.name, journal.c.state,
+                   journal.c.message_id, journal.c.provider_id, journal.c.last_text,
+                   journal.c.bounce_diagnostic).where(match)
+    # an id may have been given to someone new after its subscriber was deleted: the address decides
+    return [r for r in conn.execute(query).mappings() if address_key(r["email"]) == key]
+
+
+def redact(text: str | None, needles: Iterable[str]) -> str | None:
+    """`text` with every needle (ignoring case) replaced by REDACTED."""
+    if not text:
+        return text
+    for needle in sorted({n for n in needles if n}, key=len, reverse=True):
+        text = re.sub(re.escape(needle), REDACTED, text, flags=re.IGNORECASE)
+    return text

@@ -68,6 +68,7 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings", *,
         subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.locale,
         subscribers.c.formality, _segment_index(chosen).label("seg"),
         *(attribute(name, kind).label(f"field_{i}") for i, (name, kind) in enumerate(declared.fields.items())),
+        subscribers.c.subscriber_key,  # last, after the fields
     ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED,
             *(() if leave_out is None else (~leave_out,))).subquery()
     query = select(inner).where(inner.c.seg.is_not(None)).order_by(inner.c.id)
@@ -79,7 +80,7 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings", *,
         yield Recipient(
             subscriber_id=row[0], email=row[1], name=row[2], locale=locales[row[3]],
             formality=segment.formality or row[4] or DEFAULT_FORMALITY,
-            view=segment.view, segment=segment.name, fields=fields,
+            view=segment.view, segment=segment.name, fields=fields, key=row.subscriber_key,
         )
 
 

@@ -41,7 +41,13 @@ def unsubscribe_email(settings, header: str) -> str:
     """The address the signed one-click unsubscribe URL in a List-Unsubscribe header is for."""
     url = re.search(r"<(https?://[^>]+)>", header).group(1)
     token = url.rstrip("/").rsplit("/", 1)[1]
-    return tokens.verify(settings, "unsubscribe", token)["email"]
+    payload = tokens.verify(settings, "unsubscribe", token)
+    assert payload["email"] is None  # the link names the subscriber's opaque key, not the address
+    conn = store.connect(settings, migrate=False)
+    try:
+        return audience.email_for_key(conn, payload["subscriber_key"])
+    finally:
+        conn.close()
 
 
 def isolated(text: str) -> str:

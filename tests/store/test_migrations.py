@@ -72,7 +72,7 @@ def test_a_database_made_before_alembic_keeps_every_row(tmp_path: Path, legacy: 
     # what later revisions added is there, empty
     journal_columns = raw_columns(path)["journal"]
     assert journal_columns[:len(columns["journal"])] == columns["journal"]
-    assert {"bounce_status", "bounce_diagnostic"} <= set(journal_columns)
+    assert {"bounce_status", "bounce_diagnostic", "subscriber_key"} <= set(journal_columns)
     assert "address_hash" in journal_columns[len(columns["journal"]):]
 
 
