@@ -86,11 +86,10 @@ def _shown_lists(offered: dict[str, ListSpec], locale: str) -> list[dict[str, st
 
 # ---------------------------------------------------------------- the POST
 
-@bp.route("/subscribe", methods=["OPTIONS"])
-@bp.route("/subscribe/<list_name>", methods=["OPTIONS"])
-def preflight(list_name: str | None = None) -> Response:
-    """CORS preflight for a JSON POST from one of the [signup] origins."""
-    return _cors(Response(status=204))
+@bp.after_request
+def _cors_for_signups(response: Response) -> Response:
+    """CORS for the [signup] origins on /subscribe, the preflight (OPTIONS) included."""
+    return _cors(response) if request.path.startswith("/subscribe") else response
 
 
 @bp.post("/subscribe")
@@ -104,7 +103,7 @@ def submit(list_name: str | None = None) -> Response:
     chosen = data.lists or ([list_name] if list_name else [])
     if not chosen or not set(chosen) <= set(offered) or not _valid_address(data.email):
         if request.is_json:
-            return _cors(Response(json.dumps({"status": "invalid"}), 400, mimetype="application/json"))
+            return Response(json.dumps({"status": "invalid"}), 400, mimetype="application/json")
         return _form_page(locale, offered, list_name, status=400, invalid=True)
     form_data = signup.SignupForm(
         email=data.email, name=data.name.strip() or None, locale=locale, lists=tuple(sorted(set(chosen))),
@@ -174,8 +173,8 @@ def _ask(form_data: signup.SignupForm) -> None:
 def _answer(locale: str) -> Response:
     """The one answer every sign-up gets."""
     if request.is_json:
-        return _cors(Response(json.dumps({"status": "check your mail"}), 200, mimetype="application/json"))
-    return _cors(render_page(CHECK_MAIL, locale=locale))
+        return Response(json.dumps({"status": "check your mail"}), 200, mimetype="application/json")
+    return render_page(CHECK_MAIL, locale=locale)
 
 
 def _cors(response: Response) -> Response:
