@@ -13,22 +13,14 @@ import pytest
 from postbode import audience, store, tokens
 from postbode.web import create_app
 
-from fixtures.smtp import RecordingHandler, SmtpTestServer, free_port
 
 LINK = re.compile(r"http://127\.0\.0\.1:5000/confirm/([A-Za-z0-9_%\-]+)")
 OTHER_SITE = "https://www.example.org"
 
 
 @pytest.fixture
-def relay():
-    """A local SMTP relay (aiosmtpd, no TLS) that keeps every mail it receives."""
-    from aiosmtpd.controller import Controller
-
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
-    controller.start()
-    yield SmtpTestServer("127.0.0.1", controller.port, "smtp", None, handler)
-    controller.stop()
+def relay(smtp_sink):
+    return smtp_sink
 
 
 @pytest.fixture
