@@ -430,7 +430,7 @@ def render(localized: LocalizedNewsletter, view: str | None, settings: Settings)
 def list_reasons(settings: Settings, locale: str, translations: Any) -> dict[str, str]:
     """Per segment, the translated reason(s) of the lists that put its members in it (segments.yaml
     `reason`); "" holds the general reason, for segments of every list or lists without one."""
-    general = translations.pgettext("list reason", "omdat u op een van onze verzendlijsten staat")
+    general = template_string(settings, locale, translations, "general_reason")
     reasons = {"": general}
     try:
         lists, by_segment = load_lists(settings), segment_lists(settings)
@@ -440,6 +440,16 @@ def list_reasons(settings: Settings, locale: str, translations: Any) -> dict[str
         texts = [list_text(translations, "reason", lists[n].reason) for n in names if lists[n].reason]
         reasons[segment] = lists_formatter(locale)(list(dict.fromkeys(texts))) if texts else general
     return reasons
+
+
+STRINGS_TEMPLATE = "partials/strings.txt"
+
+
+def template_string(settings: Settings, locale: str, translations: Any, name: str) -> str:
+    """One text of templates/partials/strings.txt (a macro), in the locale."""
+    env = make_environment(settings, locale, translations)
+    module = _guard(STRINGS_TEMPLATE, lambda: env.get_template(STRINGS_TEMPLATE).make_module())
+    return str(getattr(module, name)()).strip()
 
 
 def lists_formatter(locale: str) -> Callable[[list[str]], str]:

@@ -50,7 +50,7 @@ def build(settings: Settings, pending: Pending, cid: str) -> message.OutgoingMes
     declared = load_lists(settings)
     lists = [{"name": name, "consent": list_text(translations, "consent", declared[name].consent)
               if name in declared and declared[name].consent else name} for name in pending.lists]
-    subject = translations.pgettext("confirmation mail subject", "Bevestig uw aanmelding")
+    subject = render.template_string(settings, pending.locale, translations, "confirmation_subject")
     html, text = render.render_mail(settings, pending.locale, translations, TEMPLATE, {
         "subject": subject, "lists": lists, "confirm_url": confirm_url(settings, pending),
         "days": settings.confirm_link_days})
