@@ -25,8 +25,8 @@ from postbode.audience.consent import log_event
 from postbode.audience.model import Consent, SuppressionReason
 from postbode.errors import AudienceError
 from postbode.store import atomic, insert_ignore
-from postbode.store.schema import (consent_records, lists as lists_table, memberships, rate_events,
-                                   signups, subscribers, suppressions)
+from postbode.store.schema import (campaigns, consent_records, journal, lists as lists_table,
+                                   memberships, rate_events, signups, subscribers, suppressions)
 
 if TYPE_CHECKING:
     from postbode.config import Settings
@@ -38,6 +38,7 @@ IP_LIMIT = (5, HOUR)          # sign-ups per IP address (hashed) per hour
 ADDRESS_LIMIT = (3, DAY)      # confirmation mails per address per day
 RESEND_AFTER = HOUR           # a pending address gets the confirmation again at most this often
 SOURCE = "signup"
+CONFIRMATION_KIND = "confirmation"   # journal.CampaignKind.CONFIRMATION (journal imports audience)
 # A confirmed sign-up lifts only the person's own unsubscribe; bounces, complaints,
 # erasure and manual blocks stay, and such an address is silently sent nothing.
 LIFTABLE = (SuppressionReason.UNSUBSCRIBED,)
@@ -249,12 +250,21 @@ def purge_unconfirmed(conn: Connection, days: int, *, at: float | None = None) -
         ids = list(conn.execute(stale).scalars())
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
+            _forget_confirmations(conn, chunk)
             conn.execute(delete(signups).where(signups.c.subscriber_id.in_(chunk)))
             conn.execute(delete(memberships).where(memberships.c.subscriber_id.in_(chunk)))
             conn.execute(delete(subscribers).where(subscribers.c.id.in_(chunk)))
         log_event(conn, "unconfirmed_purged", None, "purge-unconfirmed", count=len(ids), days=days)
     log.info("purged %d unconfirmed sign-up(s) older than %d days", len(ids), days)
     return len(ids)
+
+
+def _forget_confirmations(conn: Connection, subscriber_ids: list[int]) -> None:
+    """The confirmation mails' journal rows of these people: the only other place with their address."""
+    emails = select(subscribers.c.email).where(subscribers.c.id.in_(subscriber_ids))
+    confirmations = select(campaigns.c.id).where(campaigns.c.kind == CONFIRMATION_KIND)
+    conn.execute(delete(journal).where(journal.c.campaign_id.in_(confirmations),
+                                       journal.c.email.in_(emails)))
 
 
 def _stamp(at: float) -> str:

@@ -67,6 +67,7 @@ def test_purge_unconfirmed_erases_only_old_unconfirmed_sign_ups(invoke, settings
     finally:
         raw.close()
     assert left == {"nieuw@example.org", "bevestigd@example.org"}
+    assert b"oud@example.org" not in settings.database.read_bytes()
     assert json.loads(logged[0][0]) == {"count": 1, "days": 30}
 
 
