@@ -57,6 +57,7 @@ class CampaignKind(StrEnum):
 
     NEWSLETTER = "newsletter"
     CONFIRMATION = "confirmation"
+    WELCOME = "welcome"            # a list's welcome newsletter, once per person on confirmation
 
 
 STATES = tuple(State)
@@ -196,7 +197,8 @@ def create_campaign(conn: Connection, newsletter_id: str, segments: Iterable[str
     return campaign
 
 
-def open_transactional(conn: Connection, campaign_id: str, kind: CampaignKind, transport: str) -> None:
+def open_transactional(conn: Connection, campaign_id: str, kind: CampaignKind, transport: str,
+                       newsletter_id: str | None = None) -> None:
     """The campaign of mails sent one at a time as people ask (confirmations), made once.
 
     Its rows are added one by one (`add_row`) and claimed by id (`claim_row`); the
@@ -204,7 +206,8 @@ def open_transactional(conn: Connection, campaign_id: str, kind: CampaignKind, t
     """
     with atomic(conn):
         conn.execute(insert_ignore(conn, campaigns).values(
-            id=campaign_id, base_id=campaign_id, sequence=1, newsletter_id=str(kind), segments=[],
+            id=campaign_id, base_id=campaign_id, sequence=1, newsletter_id=newsletter_id or str(kind),
+            segments=[],
             content_hash="", content_parts={}, transport=transport, status=CampaignStatus.SENDING,
             created_at=time.time(), started_at=time.time(), kind=str(kind)))
 

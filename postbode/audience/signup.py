@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from postbode.audience.addresses import address_key, email_hash, normalise, now
 from postbode.audience.consent import log_event
-from postbode.audience.model import Consent, SuppressionReason
+from postbode.audience.model import DEFAULT_FORMALITY, Consent, Formality, SuppressionReason
 from postbode.errors import AudienceError
 from postbode.store import atomic, insert_ignore
 from postbode.store.schema import (campaigns, consent_records, journal, lists as lists_table,
@@ -86,6 +86,8 @@ class Confirmed:
     locale: str
     lists: tuple[str, ...]
     subscriber_id: int
+    name: str | None = None
+    formality: Formality = DEFAULT_FORMALITY
 
 
 class SignupLinkUsed(AudienceError):
@@ -220,7 +222,8 @@ def confirm(conn: Connection, key: str, consent_text: str, ip: str, settings: "S
             ip_hash=ip_hash(settings, ip)))
         log_event(conn, "signup_confirmed", person["email_hash"], f"{SOURCE} {row['source']}",
                   lists=list(row["lists"]), consent_version=row["consent_version"])
-    return Confirmed(person["email"], row["locale"], tuple(row["lists"]), person["id"])
+    return Confirmed(person["email"], row["locale"], tuple(row["lists"]), person["id"], person["name"],
+                     person["formality"] or DEFAULT_FORMALITY)
 
 
 def _subscribe(conn: Connection, person: Any, signup: Any, at: float) -> None:

@@ -15,7 +15,10 @@ from datetime import datetime, timezone
 from postbode import i18n, inline, journal, message, render, tokens
 from postbode.audience import Recipient
 from postbode.audience.segments import list_text, load_lists
-from postbode.audience.signup import Pending
+from postbode.audience.resolve import effective_locale
+from postbode.audience.signup import Confirmed, Pending
+from postbode.build import build_variants
+from postbode.content import load_newsletter
 from postbode.config import Settings
 from postbode.store import Connection
 from postbode.transports import SendResult, Status, describe, open_transport
@@ -64,8 +67,33 @@ def send(conn: Connection, settings: Settings, pending: Pending) -> Sent:
     """Journal and send one confirmation mail, exactly once (see the module's first lines)."""
     cid = campaign_id()
     mail = build(settings, pending, cid)  # a template error raises before the journal is touched
-    journal.open_transactional(conn, cid, journal.CampaignKind.CONFIRMATION,
-                               describe(settings.transport))
+    return _send_once(conn, settings, cid, mail, journal.CampaignKind.CONFIRMATION)
+
+
+def send_welcome(conn: Connection, settings: Settings, confirmed: Confirmed) -> list[Sent]:
+    """Each joined list's welcome newsletter (segments.yaml `welcome:`), once per person ever:
+    the same build as a campaign's mail, journaled in `<newsletter id>--welcome`."""
+    declared, sent = load_lists(settings), []
+    for name in confirmed.lists:
+        spec = declared.get(name)
+        if spec is None or spec.welcome is None:
+            continue
+        locale = effective_locale(confirmed.locale, settings)
+        newsletter = load_newsletter(spec.welcome, source_locale=settings.source_locale)
+        result = build_variants(spec.welcome, [locale], [None], settings)
+        variant = message.prepare(result.variant(locale, None), settings)
+        cid = f"{newsletter.id}--welcome"
+        recipient = Recipient(confirmed.subscriber_id, confirmed.email, confirmed.name, locale,
+                              confirmed.formality, None, name)
+        sent.append(_send_once(conn, settings, cid, message.build(variant, recipient, cid, settings),
+                               journal.CampaignKind.WELCOME, newsletter.id))
+    return sent
+
+
+def _send_once(conn: Connection, settings: Settings, cid: str, mail: message.OutgoingMessage,
+               kind: journal.CampaignKind, newsletter_id: str | None = None) -> Sent:
+    """Journal one mail in a campaign of mails sent one by one, then send it, exactly once."""
+    journal.open_transactional(conn, cid, kind, describe(settings.transport), newsletter_id)
     row_id = journal.add_row(conn, cid, mail.recipient)
     if row_id is None or not journal.claim_row(conn, row_id, mail.message_id):
         return Sent(cid, None, None)

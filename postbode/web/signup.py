@@ -22,7 +22,7 @@ from postbode import audience, i18n, tokens
 from postbode.audience import signup
 from postbode.audience.rights import person_data
 from postbode.audience.segments import ListSpec, list_text, self_service_lists
-from postbode.errors import AudienceError
+from postbode.errors import AudienceError, PostbodeError
 from postbode.web.db import get_db
 from postbode.web.pages import choose_locale, locale_name, match_locale, render_page, settings
 
@@ -227,7 +227,18 @@ def confirm(token: str) -> Response:
                               settings())
     except signup.SignupLinkUsed:
         return _private(render_page("confirm_expired.html", status=410, locale=locale, token=token))
+    _welcome(done)
     return _private(render_page("confirmed.html", locale=done.locale))
+
+
+def _welcome(done: signup.Confirmed) -> None:
+    """The joined lists' welcome newsletters; a problem with one is the operator's, not the reader's."""
+    from postbode.campaign import confirmation
+
+    try:
+        confirmation.send_welcome(get_db(), settings(), done)
+    except PostbodeError as err:
+        current_app.logger.error("welcome newsletter not sent: %s", err)
 
 
 @bp.post("/confirm/<token>/renew")

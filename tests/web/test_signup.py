@@ -266,3 +266,31 @@ def test_download_my_data_holds_every_journal_row_and_forget_me_erases(client, r
     assert consent_of(signup_settings, "nieuw@example.org") is None
     assert query(signup_settings, "SELECT count(*) FROM consent_records") == [(0,)]
     assert query(signup_settings, "SELECT count(*) FROM signups") == [(0,)]
+
+
+def test_a_lists_welcome_newsletter_goes_out_once_on_confirmation(client, relay, signup_settings):
+    segments = signup_settings.segments_file
+    segments.write_text(segments.read_text(encoding="utf-8").replace(
+        "    consent_version: nieuwsbrief-2026-12\n",
+        "    consent_version: nieuwsbrief-2026-12\n    welcome: newsletters/2018-07-resultaten.yaml\n"),
+        encoding="utf-8")
+    sign_up(client, "nieuw@example.org", locale="en")
+    client.post(f"/confirm/{links(relay)[0]}")
+    assert len(relay.received) == 2
+    welcome = relay.received[1].message
+    assert welcome["To"] == "Lotte Voorbeeld <nieuw@example.org>" and welcome["List-Unsubscribe"]
+    assert "signed up for our newsletter" in welcome.get_body(("plain",)).get_content()
+    rows = query(signup_settings, "SELECT c.id, c.kind, c.newsletter_id, j.state FROM journal j "
+                                  "JOIN campaigns c ON c.id = j.campaign_id ORDER BY j.id")
+    assert rows[1] == ("2018-07-resultaten--welcome", "welcome", "2018-07-resultaten", "sent")
+    # a second confirmation (a new sign-up after unsubscribing) does not send it again
+    conn = store.connect(signup_settings)
+    try:
+        audience.unsubscribe(conn, "nieuw@example.org")
+    finally:
+        conn.close()
+    query(signup_settings, "UPDATE signups SET created_at = created_at - 3700")
+    query(signup_settings, "DELETE FROM journal WHERE campaign_id LIKE 'confirmation--%'")
+    sign_up(client, "nieuw@example.org", ip="192.0.2.50")
+    client.post(f"/confirm/{links(relay)[-1]}")
+    assert len(relay.received) == 3  # the confirmation only
