@@ -55,6 +55,10 @@ class Settings:
     bounce_soft_limit: int = 3                # soft bounces that suppress …
     bounce_soft_days: int = 30                # … within this many days
     bounce_folder: str = "postbode/processed"  # IMAP folder processed bounces move to
+    signup_origins: tuple[str, ...] = ()      # [signup] origins: other sites whose forms may post
+    confirm_link_days: int = 7                # a confirmation link's life
+    unconfirmed_days: int = 30                # unconfirmed sign-ups older than this are purged
+    min_fill_seconds: float = 3               # a form sent back faster than this is a bot's
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with flag values applied (None means: not given)."""
@@ -114,6 +118,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
     "send": ("transport", "rate", "concurrency", "hourly_quota", "daily_quota"),
     "bounces": ("domain", "soft_limit", "soft_days", "processed_folder"),
+    "signup": ("origins", "confirm_link_days", "unconfirmed_days", "min_fill_seconds"),
 }
 COMPLETENESS_POLICIES = ("fallback", "require")
 MAX_CONCURRENCY = 64
@@ -300,7 +305,7 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
     d = Settings(root=root)
     r.check_unknown()
     settings = Settings(root=root, **_sender_and_web(r, d), **_languages(r, d), **_paths(r, d, root),
-                        **_sending(r, d), **_bounces(r, d))
+                        **_sending(r, d), **_bounces(r, d), **_signup(r, d))
     r.raise_problems()
     return settings
 
@@ -370,6 +375,22 @@ def _bounces(r: "_Reader", d: Settings) -> dict[str, Any]:
         bounce_soft_days=r.get("bounces", "soft_days", _number(1, whole=True), d.bounce_soft_days),
         bounce_folder=r.get("bounces", "processed_folder", _filled, d.bounce_folder),
     )
+
+
+def _signup(r: "_Reader", d: Settings) -> dict[str, Any]:
+    return dict(
+        signup_origins=tuple(o.rstrip("/") for o in r.get("signup", "origins", _origins, [])),
+        confirm_link_days=r.get("signup", "confirm_link_days", _number(1, whole=True),
+                                d.confirm_link_days),
+        unconfirmed_days=r.get("signup", "unconfirmed_days", _number(1, whole=True), d.unconfirmed_days),
+        min_fill_seconds=float(r.get("signup", "min_fill_seconds", _number(0), d.min_fill_seconds)),
+    )
+
+
+def _origins(value: Any) -> str | None:
+    if not isinstance(value, list) or any(_web_url(v) or v.rstrip("/").count("/") > 2 for v in value):
+        return "must be a list of origins, e.g. [\"https://www.example.org\"] (scheme and host, no path)"
+    return None
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -54,6 +54,14 @@ class CampaignStatus(StrEnum):
     FINISHED = "finished"
 
 
+class CampaignKind(StrEnum):
+    """What a campaign sends: a newsletter, or the sign-up's confirmation mails."""
+
+    NEWSLETTER = "newsletter"
+    CONFIRMATION = "confirmation"
+    WELCOME = "welcome"            # a list's welcome newsletter, once per person on confirmation
+
+
 STATES = tuple(State)
 OUTCOME_STATES = (State.SENT, State.REJECTED, State.RETRY, State.UNKNOWN)
 # States a bounce or complaint may move on from (the mail left, or may have left)
@@ -207,6 +215,41 @@ def create_campaign(conn: Connection, newsletter_id: str, segments: Iterable[str
     campaign = get_campaign(conn, cid)
     assert campaign is not None
     return campaign
+
+
+def open_transactional(conn: Connection, campaign_id: str, kind: CampaignKind, transport: str,
+                       newsletter_id: str | None = None) -> None:
+    """The campaign of mails sent one at a time as people ask (confirmations), made once.
+
+    Its rows are added one by one (`add_row`) and claimed by id (`claim_row`); the
+    journal's unique (campaign, address) makes each mail leave at most once per campaign.
+    """
+    with atomic(conn):
+        conn.execute(insert_ignore(conn, campaigns).values(
+            id=campaign_id, base_id=campaign_id, sequence=1, newsletter_id=newsletter_id or str(kind),
+            segments=[],
+            content_hash="", content_parts={}, transport=transport, status=CampaignStatus.SENDING,
+            created_at=time.time(), started_at=time.time(), kind=str(kind)))
+
+
+def add_row(conn: Connection, campaign_id: str, recipient: Recipient) -> int | None:
+    """One pending row for this recipient; None when the campaign already has one for the address."""
+    with atomic(conn):
+        if not _insert(conn, [_row_values(campaign_id, recipient)]):
+            return None
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
+                     .values(total=campaigns.c.total + 1))
+        return conn.execute(select(journal.c.id).where(journal.c.campaign_id == campaign_id,
+                                                       journal.c.email == recipient.email)).scalar()
+
+
+def claim_row(conn: Connection, row_id: int, message_id: str) -> bool:
+    """Claim one pending row (committed before its mail leaves); False if someone else did."""
+    with atomic(conn):
+        now = time.time()
+        return conn.execute(update(journal).where(journal.c.id == row_id, journal.c.state == State.PENDING)
+                            .values(state=State.CLAIMED, attempts=journal.c.attempts + 1, claimed_at=now,
+                                    updated_at=now, message_id=message_id)).rowcount == 1
 
 
 def set_status(conn: Connection, campaign_id: str, status: CampaignStatus | str) -> None:

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("send", "Send a newsletter to segments, each recipient exactly once; "
                      "resume by running it again."),
     "serve": ("web", "Serve web versions, unsubscribe and preferences pages."),
+    "signup-snippet": ("signup", "Print a plain HTML sign-up form that posts to this project's "
+                                 "/subscribe."),
     "subscribers": ("subscribers", "Subscribers, consent and segments in the state database."),
 }
 

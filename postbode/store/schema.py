@@ -124,6 +124,8 @@ campaigns = Table(
     # ({campaign id: n}), and how many of them --again sent to anyway.
     Column("already_received", JSON, nullable=False, server_default=text("'{}'")),
     Column("sent_again", Integer, nullable=False, server_default=text("0")),
+    # newsletter, or confirmation (the sign-up's double opt-in mails, one campaign per hour)
+    Column("kind", Text, nullable=False, server_default=text("'newsletter'")),
     UniqueConstraint("base_id", "sequence"),
 )
 
@@ -220,4 +222,45 @@ link_requests = Table(
     Column("email_hash", Text, primary_key=True),
     Column("requested_at", Float, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# A sign-up waiting for its confirmation (double opt-in): the confirmation link names `key`.
+signups = Table(
+    "signups", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("lists", JSON, nullable=False),
+    Column("source", Text, nullable=False),            # form:<list> or the origin's host
+    Column("consent_version", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("ip_hash", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float),
+    Index("signups_by_subscriber", "subscriber_id"),
+)
+
+# Proof of consent (GDPR art. 7): when, where, which text, in which language, from which IP (hash).
+consent_records = Table(
+    "consent_records", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("lists", JSON, nullable=False),
+    Column("consent_version", Text, nullable=False),
+    Column("consent_text", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("ip_hash", Text, nullable=False),
+    Index("consent_records_by_subscriber", "subscriber_id"),
+)
+
+# Rate limits shared by every web worker: one row per counted act (bucket, hashed key, time).
+rate_events = Table(
+    "rate_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("bucket", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("rate_events_by_key", "bucket", "key", "at"),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from postbode import audience, tokens
+from postbode.audience.segments import self_service_lists
 from postbode.web import renewal
 from postbode.web.db import get_db
 from postbode.web.pages import locale_name, match_locale, render_page, settings
@@ -92,9 +93,10 @@ def save_preferences(token: str) -> Response:
         return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
                                     formal=_formal(subscriber), email=email))
     choice = _read_form(conn)
-    if choice is None:
+    if choice is None:  # a list nobody may join themselves, or a value not offered: nothing changes
         return _preferences_page(email, status=400, invalid=True)
-    locale, formality, lists = choice
+    locale, formality, chosen = choice
+    lists = lists_after(subscriber, chosen)
     if match_locale(subscriber.locale, settings()) == locale:
         locale = None  # same language: keep a regional locale such as nl_BE
     changed = audience.update_preferences(conn, email, locale=locale, formality=formality,
@@ -116,9 +118,20 @@ def _read_form(conn) -> tuple[str, str, list[str]] | None:
     lists = request.form.getlist("lists")
     if locale not in s.locales or formality not in FORMALITIES:
         return None
-    if not set(lists) <= set(audience.list_names(conn)):
+    if not set(lists) <= set(offered_lists()):
         return None
     return locale, formality, sorted(set(lists))
+
+
+def offered_lists() -> list[str]:
+    """The lists a person may join or leave here: the self-service lists of segments.yaml."""
+    return sorted(self_service_lists(settings()))
+
+
+def lists_after(subscriber: audience.Subscriber, chosen: list[str]) -> list[str]:
+    """The person's lists after choosing among the offered ones; lists they cannot choose stay."""
+    offered = set(offered_lists())
+    return sorted(set(chosen) | {name for name in subscriber.lists if name not in offered})
 
 
 def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Response:
@@ -133,7 +146,7 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
         subscriber=subscriber,
         current_locale=match_locale(subscriber.locale, s) or s.default_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
-        all_lists=audience.list_names(conn),
+        all_lists=offered_lists(),
         saved=flags.get("saved", False), invalid=flags.get("invalid", False),
     ))
 
