@@ -9,7 +9,8 @@ import pytest
 
 from postbode import audience
 from postbode.config import Settings, load_settings
-from postbode.audience.importer import CsvError, decode, sniff_delimiter
+from postbode.audience.csvsource import sniff_delimiter
+from postbode.audience.importer import CsvError
 from postbode.errors import AudienceError, InputError
 from postbode.store import Connection
 
@@ -133,16 +134,29 @@ def test_dry_run_writes_nothing_but_counts_exactly(db, settings):
         assert db.exec_driver_sql(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
 
 
-def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
+def test_reimport_never_confirms_silently_only_consent_confirmed_does(db, settings):
     run(db, settings, "bom_semicolon.csv", unconfirmed=True)
     assert {r["consent"] for r in subscribers(db).values()} == {"unconfirmed"}
     assert list(audience.resolve(db, ["everyone"], settings)) == []
     assert audience.plan_counts(db, ["everyone"], settings).left_out == {"unconfirmed": 3}
     summary = run(db, settings, "bom_semicolon.csv")
-    assert (summary.new, summary.existing) == (0, 3)
-    assert {r["consent"] for r in subscribers(db).values()} == {"subscribed"}
-    kinds = [k for (k,) in db.exec_driver_sql("SELECT kind FROM audience_events WHERE email_hash IS NOT NULL ORDER BY id")]
-    assert kinds == ["unconfirmed"] * 3 + ["subscribed"] * 3
+    assert (summary.new, summary.existing, summary.unconfirmed_kept) == (0, 3, 3)
+    assert {r["consent"] for r in subscribers(db).values()} == {"unconfirmed"}
+    assert list(audience.resolve(db, ["everyone"], settings)) == []
+    confirmed = run(db, settings, "bom_semicolon.csv", consent_confirmed="paper forms, gala 2018")
+    assert (confirmed.confirmed, confirmed.unconfirmed_kept) == (3, 0)
+    rows = subscribers(db).values()
+    assert {(r["consent"], r["consent_source"]) for r in rows} == {("subscribed", "paper forms, gala 2018")}
+    events = db.exec_driver_sql("SELECT kind, detail FROM audience_events WHERE email_hash IS NOT NULL"
+                                " ORDER BY id").all()
+    assert [k for k, _ in events] == ["unconfirmed"] * 3 + ["subscribed"] * 3
+    assert {json.loads(d)["confirmed_by"] for _, d in events[3:]} == {"paper forms, gala 2018"}
+
+
+def test_unconfirmed_and_consent_confirmed_together_are_refused(db, settings):
+    with pytest.raises(AudienceError, match="contradict"):
+        run(db, settings, "bom_semicolon.csv", unconfirmed=True, consent_confirmed="forms")
+    assert db.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_reimport_keeps_unsubscribed_bounced_complained_suppressed(db, settings):
@@ -246,13 +260,18 @@ def test_two_imports_at_once_neither_corrupts_nor_loses_rows(settings: Settings,
     assert both == 2_000
 
 
-def test_decode_and_sniff_helpers():
-    assert decode("é".encode("utf-8")) == ("é", "UTF-8")
-    assert decode("é".encode("cp1252")) == ("é", "Windows-1252")
-    assert decode("é".encode("utf-16"))[1] == "UTF-16"
+def test_sniff_delimiter():
     assert sniff_delimiter('"a;b",c,d\n1;2;3') == ","
     assert sniff_delimiter("email\nx@example.org") == ","
     assert sniff_delimiter("a\tb;c\tc") == "\t"
+
+
+def test_utf16_file_with_bom(db, settings, tmp_path):
+    path = tmp_path / "utf16.csv"
+    path.write_text("email;naam\nzoe@example.org;Zoë\n", encoding="utf-16")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert (summary.encoding, summary.new) == ("UTF-16", 1)
+    assert subscribers(db)["zoe@example.org"]["name"] == "Zoë"
 
 
 def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, settings, tmp_path,
