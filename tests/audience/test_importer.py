@@ -296,3 +296,47 @@ def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, se
     assert validator.validate_email_domain_name is counting  # put back after the import
     audience.normalise("r@example.org")
     assert len(checked) == 3  # outside an import every address is checked again
+
+
+# ---------------------------------------------------------------- numbers in the file's notation
+
+
+def _giften(tmp_path, delimiter: str, values: list[str]) -> Path:
+    path = tmp_path / "giften.csv"
+    rows = [f"p{i}@example.org{delimiter}\"{v}\"" for i, v in enumerate(values)]
+    path.write_text(f"e-mail{delimiter}Totaal gegeven\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _totals(db) -> dict[str, object]:
+    return {k: json.loads(r["attributes"]).get("total_given") for k, r in subscribers(db).items()}
+
+
+def test_dutch_amounts_are_read_the_dutch_way(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ";", ["1.000", "1.250,50", "250", "€ 12,5"]),
+                                  "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1000, "p1@example.org": 1250.5, "p2@example.org": 250,
+                           "p3@example.org": 12.5}
+    assert summary.delimiter == ";" and summary.number_style.startswith("Dutch (nl: 1.250,50)")
+    assert summary.warnings == []
+
+
+def test_an_ambiguous_thousand_is_read_in_the_source_language(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ",", ["1.000", "2.500"]), "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1000, "p1@example.org": 2500}
+    assert "source language" in summary.number_style
+
+
+def test_an_english_file_is_read_the_english_way(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ",", ["1,250.50", "1000", "12.5"]), "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1250.5, "p1@example.org": 1000, "p2@example.org": 12.5}
+    assert summary.number_style.startswith("English (en: 1,250.50)")
+
+
+def test_a_value_in_the_other_notation_is_reported_with_both_readings(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ";", ["1.250,50", "2.000,00", "1250.50"]),
+                                  "donors", settings)
+    (warning,) = summary.warnings
+    assert (warning.line, warning.field) == (4, "total_given")
+    assert "1250.50" in warning.message and "English" in warning.message and "1.250,50" in warning.message
+    assert _totals(db)["p2@example.org"] is None
