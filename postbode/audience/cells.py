@@ -24,10 +24,11 @@ _MONEY = re.compile(r"^\s*(?:€|EUR|eur)?\s*|\s*(?:€|EUR|eur)?\s*$")
 
 def clean_tags(cell: str) -> set[str]:
     """Tags from `"Donateur","Gala 2018"` (Mailchimp), `a, b` or `a;b|c`: lower-case, single spaces."""
-    if not cell.strip():
-        return set()
     text = cell.translate(_TAG_SEPARATORS)
-    (parts,) = csv.reader([text], skipinitialspace=True) if text else ([],)
+    if '"' in text:
+        (parts,) = csv.reader([text], skipinitialspace=True)
+    else:  # the common case, without csv's cost
+        parts = text.split(",")
     tags = (_SPACES.sub(" ", part.strip().strip('"').strip()).lower() for part in parts)
     return {tag for tag in tags if tag}
 
@@ -38,18 +39,16 @@ def _language_names() -> dict[str, str]:
     names: dict[str, str] = {}
     for language in NAME_LANGUAGES:
         for code, name in Locale(language).languages.items():
-            if (parsed := parse_locale(code)) is not None:
-                names.setdefault(name.lower(), parsed)
+            names.setdefault(name.lower(), code)
     return names
 
 
+@lru_cache(maxsize=4096)  # a file holds a few languages, each written thousands of times
 def language(cell: str) -> str | None:
     """A locale from a code (`nl-BE`) or a language name (`Nederlands`, `Frans`, `Dutch`); None if neither."""
     text = cell.strip()
-    by_name = _language_names().get(_SPACES.sub(" ", text).lower())
-    if by_name is not None:
-        return by_name
-    return parse_locale(text)
+    code = _language_names().get(_SPACES.sub(" ", text).lower())
+    return parse_locale(code if code is not None else text)
 
 
 def _money(text: str) -> str:

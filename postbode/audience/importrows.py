@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterator
 
@@ -107,13 +108,27 @@ class RowReader:
         self.columns = layout.columns
         self.fields = fields
         self.summary = summary
-        self.attrs = [(role[5:], i) for role, i in layout.columns.items() if role.startswith("attr:")]
+        self.attrs = [role for role in layout.columns if role.startswith("attr:")]
         self.style: NumberStyle | None = None
+        # Every used cell of a record in one C call: the roles, and their columns.
+        self.roles = list(layout.columns)
+        indices = list(layout.columns.values())
+        self.width = max(indices) + 1
+        self.pick = (lambda values: (values[indices[0]],)) if len(indices) == 1 else itemgetter(*indices)
+
+    def cells(self, values: list[str], multiline: bool) -> dict[str, str]:
+        """The record's cells by role, stripped (and with Windows line ends made plain)."""
+        if len(values) < self.width:
+            values = values + [""] * (self.width - len(values))
+        picked = [v.strip() for v in self.pick(values)]
+        if multiline:
+            picked = [v.replace("\r\n", "\n") for v in picked]
+        return dict(zip(self.roles, picked))
 
     def numbers_from(self, records: Iterator[tuple[int, list[str]]], source_locale: str
                      ) -> Iterator[tuple[int, list[str]]]:
         """The records, after deciding the notation of number columns from the first ones."""
-        numeric = [i for name, i in self.attrs if self.fields.get(name) == "number"]
+        numeric = [self.columns[role] for role in self.attrs if self.fields.get(role[5:]) == "number"]
         if not numeric:
             return records
         head = list(islice(records, NUMBER_SAMPLE))
@@ -121,13 +136,6 @@ class RowReader:
         self.style = detect_style(values, source_locale)
         self.summary.number_style = self.style.label()
         return chain(head, records)
-
-    def cell(self, values: list[str], role: str) -> str:
-        index = self.columns.get(role)
-        if index is None or index >= len(values):
-            return ""
-        value = values[index].strip()
-        return value.replace("\r\n", "\n") if "\r" in value else value
 
     def warn(self, line: int, column: str, message: str) -> None:
         self.summary.warnings.append(Problem(self.path, line, None, column, message))
@@ -137,10 +145,12 @@ class RowReader:
 
     def row(self, line: int, values: list[str]) -> Row | None:
         """The row of one record, or None (blank, or invalid and recorded as such)."""
-        if not any(v.strip() for v in values):
+        joined = "".join(values)
+        if not joined.strip():
             return None  # blank lines and Excel's trailing ;;; rows
         self.summary.rows += 1
-        raw = self.cell(values, "email")
+        cells = self.cells(values, "\r" in joined)
+        raw = cells.get("email", "")
         if not raw:
             self.skip(line, "email", "no email address")
             return None
@@ -149,19 +159,19 @@ class RowReader:
         except AudienceError as err:
             self.skip(line, "email", str(err))
             return None
-        status = self.status(line, values)
-        name = self.name(line, values)
+        status = self.status(line, cells)
+        name = self.name(line, cells)
         if status is None or name is False:
             return None
         row = Row(email=email, key=key, line=line, status=status, name=name or None)
         if self.layout.time_column is not None and self.layout.time_column < len(values):
             row.at = stored_time(values[self.layout.time_column])
-        self.fill(row, values)
+        self.fill(row, cells)
         return row
 
-    def status(self, line: int, values: list[str]) -> FileStatus | None:
+    def status(self, line: int, cells: dict[str, str]) -> FileStatus | None:
         """The row's status: its status column, else what the file is (a Mailchimp export), else subscribed."""
-        word = self.cell(values, "status")
+        word = cells.get("status")
         if not word:
             return self.layout.status or FileStatus.SUBSCRIBED
         status = status_of(word)
@@ -170,11 +180,11 @@ class RowReader:
                       "nobody is subscribed on a status postbode cannot read")
         return status
 
-    def name(self, line: int, values: list[str]) -> str | bool:
+    def name(self, line: int, cells: dict[str, str]) -> str | bool:
         """The name (joined from first name, infix, last name if there is no name column); False if refused."""
-        name = self.cell(values, "name")
+        name = cells.get("name")
         if not name:
-            parts = (self.cell(values, r) for r in ("first_name", "infix", "last_name"))
+            parts = (cells.get(r) for r in ("first_name", "infix", "last_name"))
             name = " ".join(p for p in parts if p)
         if CONTROL.search(name):
             shown = CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), name)
@@ -187,20 +197,19 @@ class RowReader:
             return False
         return name
 
-    def fill(self, row: Row, values: list[str]) -> None:
-        if locale := self.cell(values, "locale"):
+    def fill(self, row: Row, cells: dict[str, str]) -> None:
+        if locale := cells.get("locale"):
             self.locale(row, locale)
-        formality = self.cell(values, "formality").lower().rstrip(":")
-        if formality:
+        if formality := cells.get("formality", "").lower().rstrip(":"):
             row.formality = ("formal" if formality in FORMAL else "informal" if formality in INFORMAL else None)
             if row.formality is None:
                 self.warn(row.line, "formality", f"{formality!r} is neither formal (u) nor informal (je); left empty")
-        if tags := self.cell(values, "tags"):
+        if tags := cells.get("tags"):
             row.tags = clean_tags(tags)
-        for name, index in self.attrs:
-            if index < len(values) and (value := values[index].strip()):
-                self.attribute(row, name, value.replace("\r\n", "\n") if "\r" in value else value)
-        if attributes := self.cell(values, "attributes"):
+        for role in self.attrs:
+            if value := cells[role]:
+                self.attribute(row, role[5:], value)
+        if attributes := cells.get("attributes"):
             self.json_attributes(row, attributes)
 
     def locale(self, row: Row, value: str) -> None:
