@@ -133,3 +133,15 @@ def test_import_summary_names_delimiter_and_number_style(invoke, project, settin
     assert "UTF-8, ;" in out and "numbers read as │ Dutch (nl: 1.250,50)" in out
     conn = connect(settings.database)
     assert audience.find_subscriber(conn, "anna@example.org")["attributes"]["total_given"] == 1000
+
+
+def test_import_summary_reports_mixed_encoding_and_refused_names_by_line(invoke, project):
+    (project / "gemengd.csv").write_bytes(
+        "email;naam\n".encode() + "jose@example.org;José\n".encode("utf-8")
+        + "rene@example.org;René\n".encode("cp1252") + b"x@example.org;X\x1b[31mrood\n")
+    result = invoke("subscribers", "import", "gemengd.csv", "--list", "subscribers")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "mixed: UTF-8, some lines Windows-1252" in out
+    assert "gemengd.csv:3: encoding: not valid UTF-8" in out
+    assert "gemengd.csv:4: name:" in out and "\\x1b" in out and "\x1b" not in result.output
