@@ -142,6 +142,6 @@ def test_import_summary_reports_mixed_encoding_and_refused_names_by_line(invoke,
     result = invoke("subscribers", "import", "gemengd.csv", "--list", "subscribers")
     out = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
-    assert "mixed: UTF-8, some lines Windows-1252" in out
+    assert "mixed: UTF-8, some lines" in out and "Windows-1252" in out
     assert "gemengd.csv:3: encoding: not valid UTF-8" in out
     assert "gemengd.csv:4: name:" in out and "\\x1b" in out and "\x1b" not in result.output
