@@ -221,6 +221,9 @@ class RowReader:
 
     def attribute(self, row: Row, name: str, value: object) -> None:
         kind = self.fields.get(name, "text")
+        if kind == "text" and isinstance(value, str):  # most columns: kept as written
+            row.attributes[name] = value
+            return
         if kind == "number" and isinstance(value, str):
             converted = self.number(row.line, name, value)
             if converted is not None:
