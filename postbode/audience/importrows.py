@@ -42,6 +42,8 @@ INFORMAL = {"je", "jij", "informeel", "informal", "beste", "hoi", "hallo", "du",
 IGNORED = ("lists",)
 # Longest name kept: longer is not a name (and would not fit a mail header line).
 MAX_NAME = 200
+# Longest other value kept (a field, a tag list): longer is reported and left out.
+MAX_VALUE = 1000
 # Any control character (C0, DEL, C1): CR/LF/NUL would break headers, ESC the terminal.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Records read before the first is used, to decide the number notation.
@@ -205,9 +207,14 @@ class RowReader:
             if row.formality is None:
                 self.warn(row.line, "formality", f"{formality!r} is neither formal (u) nor informal (je); left empty")
         if tags := cells.get("tags"):
-            row.tags = clean_tags(tags)
+            row.tags = clean_tags(tags) if len(tags) <= MAX_VALUE else set()
+            if len(tags) > MAX_VALUE:
+                self.warn(row.line, "tags", f"{len(tags)} characters, more than {MAX_VALUE}; left out")
         for role in self.attrs:
             if value := cells[role]:
+                if len(value) > MAX_VALUE:
+                    self.warn(row.line, role[5:], f"{len(value)} characters, more than {MAX_VALUE}; left out")
+                    continue
                 self.attribute(row, role[5:], value)
         if attributes := cells.get("attributes"):
             self.json_attributes(row, attributes)

@@ -96,3 +96,13 @@ def test_the_file_is_never_read_whole(db, settings, tmp_path, monkeypatch):
         monkeypatch.setattr(Path, method, guarded)
     summary = audience.import_csv(db, path, "subscribers", settings)
     assert summary.new == 3_000
+
+
+def test_overlong_field_values_are_reported_by_line_and_left_out(db, settings, tmp_path):
+    path = tmp_path / "lang.csv"
+    path.write_text(f"email;notities;tags\na@example.org;{'n' * 1001};{'t' * 1001}\nb@example.org;kort;x\n",
+                    encoding="utf-8")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert [(w.line, w.field) for w in summary.warnings] == [(2, "tags"), (2, "notities")]
+    assert audience.find_subscriber(db, "a@example.org")["attributes"] == {}
+    assert audience.find_subscriber(db, "b@example.org")["attributes"] == {"notities": "kort"}
