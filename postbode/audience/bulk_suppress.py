@@ -7,6 +7,7 @@ its own short transaction; suppressing twice changes nothing.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -43,8 +44,11 @@ def _addresses(path: Path) -> Iterator[tuple[int, str]]:
     """(line, address) of every address in the file: a CSV's e-mail column, or each line."""
     lines = open_lines(path, Encoding())
     first = next(lines, "")
-    if "@" in first:  # no header: one address a line
-        yield from ((n, text.strip()) for n, text in enumerate(chain([first], lines), 1) if text.strip())
+    if "@" in first:  # no header: one address a line (the cell with an @ of a header-less CSV)
+        for number, text in enumerate(chain([first], lines), 1):
+            cells = [c.strip().strip('"') for c in re.split(r"[;,\t]", text)]
+            if any(cells):
+                yield number, next((c for c in cells if "@" in c), text.strip())
         return
     delimiter = sniff_delimiter(first)
     header = next(iter(Records(iter([first]), delimiter)), (1, []))[1]

@@ -162,17 +162,17 @@ def test_generic_status_column_in_dutch(invoke, tmp_path, settings):
 def test_suppress_command_from_a_list_and_from_a_csv(invoke, tmp_path, settings):
     imported(invoke, write(tmp_path / "leden.csv", "email", ["a@example.org", "b@example.org", "c@example.org"]))
     plain = tmp_path / "weg.txt"
-    plain.write_text("A@example.org\nniet-een-adres\n\nx@example.org\n", encoding="utf-8")
+    plain.write_text("A@example.org\nniet-een-adres\n\nx@example.org\ny@example.org;Yvonne\n", encoding="utf-8")
     result = invoke("subscribers", "suppress", str(plain))
     out = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
-    assert "weg.txt:2: email:" in out and "2 addresses suppressed now (unsubscribed)" in out
+    assert "weg.txt:2: email:" in out and "3 addresses suppressed now (unsubscribed)" in out
     bounced = write(tmp_path / "bounces.csv", "Naam;E-mailadres", ["Bee;b@example.org"])
     result = invoke("subscribers", "suppress", str(bounced), "--reason", "bounced")
     assert result.exit_code == 0 and "1 subscribers changed to bounced" in " ".join(result.output.split())
     conn = connect(settings.database)
     assert {r.email for r in audience.resolve(conn, ["everyone"], settings)} == {"c@example.org"}
-    assert audience.is_suppressed(conn, "x@example.org")
+    assert audience.is_suppressed(conn, "x@example.org") and audience.is_suppressed(conn, "y@example.org")
     imported(invoke, tmp_path / "leden.csv")
     assert {r.email for r in audience.resolve(conn, ["everyone"], settings)} == {"c@example.org"}
 
