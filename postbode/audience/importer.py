@@ -68,6 +68,16 @@ class ImportSummary:
     unknown_locales: int = 0
     cp1252_lines: list[int] = field(default_factory=list)
     dry_run: bool = False
+    invalid_more: int = 0                 # invalid lines past the first MAX_KEPT, only counted
+    warnings_more: int = 0
+
+    @property
+    def invalid_count(self) -> int:
+        return len(self.invalid) + self.invalid_more
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings) + self.warnings_more
 
 
 def read_rows(path: Path, declared: SegmentsFile, summary: ImportSummary,

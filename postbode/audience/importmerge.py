@@ -277,4 +277,4 @@ class Merge:
         s = self.summary
         log_event(self.conn, "import", None, self.source, list=s.list_name, new=s.new, existing=s.existing,
                   suppressed=s.suppressed, newly_suppressed=dict(s.newly_suppressed),
-                  invalid=len(s.invalid), confirmed=s.confirmed, confirmed_by=self.confirmed_by)
+                  invalid=s.invalid_count, confirmed=s.confirmed, confirmed_by=self.confirmed_by)

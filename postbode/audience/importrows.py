@@ -46,6 +46,8 @@ MAX_NAME = 200
 MAX_VALUE = 1000
 # Any control character (C0, DEL, C1): CR/LF/NUL would break headers, ESC the terminal.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Problems kept with their line for the summary; past that they are only counted.
+MAX_KEPT = 1000
 # Records read before the first is used, to decide the number notation.
 NUMBER_SAMPLE = 1000
 
@@ -140,10 +142,16 @@ class RowReader:
         return chain(head, records)
 
     def warn(self, line: int, column: str, message: str) -> None:
-        self.summary.warnings.append(Problem(self.path, line, None, column, message))
+        if len(self.summary.warnings) < MAX_KEPT:
+            self.summary.warnings.append(Problem(self.path, line, None, column, message))
+        else:  # a huge broken file must not fill the memory with its problems
+            self.summary.warnings_more += 1
 
     def skip(self, line: int, column: str, message: str) -> None:
-        self.summary.invalid.append(Problem(self.path, line, None, column, f"{message}; line skipped"))
+        if len(self.summary.invalid) < MAX_KEPT:
+            self.summary.invalid.append(Problem(self.path, line, None, column, f"{message}; line skipped"))
+        else:
+            self.summary.invalid_more += 1
 
     def row(self, line: int, values: list[str]) -> Row | None:
         """The row of one record, or None (blank, or invalid and recorded as such)."""

@@ -72,13 +72,14 @@ def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed
 
 
 def _print_problems(summary: ImportSummary) -> None:
-    for label, problems in (("skipped", summary.invalid), ("warning", summary.warnings),
-                            ("merged", summary.merged)):
+    for label, problems, total in (("skipped", summary.invalid, summary.invalid_count),
+                                   ("warning", summary.warnings, summary.warning_count),
+                                   ("merged", summary.merged, summary.duplicates)):
         for problem in problems[:MAX_SHOWN_PROBLEMS]:
             console.print(f"[yellow]{label}:[/] ", end="")
             console.print(printable(problem))
-        if len(problems) > MAX_SHOWN_PROBLEMS:
-            console.print(f"[yellow]{label}:[/] … and {len(problems) - MAX_SHOWN_PROBLEMS} more")
+        if total > MAX_SHOWN_PROBLEMS:
+            console.print(f"[yellow]{label}:[/] … and {total - MAX_SHOWN_PROBLEMS} more")
 
 
 def _print_summary(summary: ImportSummary) -> None:
@@ -114,9 +115,9 @@ def _counts(summary: ImportSummary) -> list[tuple[str, object]]:
     if summary.consent_confirmed:
         counts.append((f"confirmed now (consent: {printable(summary.consent_confirmed)})", summary.confirmed))
     counts += [
-        ("invalid, skipped", len(summary.invalid)),
+        ("invalid, skipped", summary.invalid_count),
         ("unknown language (default used)", summary.unknown_locales),
-        ("other warnings", len(summary.warnings) - summary.unknown_locales),
+        ("other warnings", summary.warning_count - summary.unknown_locales),
     ]
     return counts
 

@@ -106,3 +106,14 @@ def test_overlong_field_values_are_reported_by_line_and_left_out(db, settings, t
     assert [(w.line, w.field) for w in summary.warnings] == [(2, "tags"), (2, "notities")]
     assert audience.find_subscriber(db, "a@example.org")["attributes"] == {}
     assert audience.find_subscriber(db, "b@example.org")["attributes"] == {"notities": "kort"}
+
+
+def test_a_file_full_of_bad_lines_keeps_a_bounded_report(db, settings, tmp_path, monkeypatch):
+    from postbode.audience import importrows
+
+    monkeypatch.setattr(importrows, "MAX_KEPT", 5)
+    path = tmp_path / "slecht.csv"
+    path.write_text("email\n" + "".join(f"geen-adres-{i}\n" for i in range(12)) + "ok@example.org\n",
+                    encoding="utf-8")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert (len(summary.invalid), summary.invalid_count, summary.new) == (5, 12, 1)
