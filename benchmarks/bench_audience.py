@@ -1,12 +1,17 @@
-"""Audience benchmark: CSV import speed and streaming resolution of a million subscribers.
+"""Audience benchmark: streaming CSV import of a 200 MB file, and resolution of a million subscribers.
 
-    .venv/bin/python benchmarks/bench_audience.py [--import-rows 100000] [--subscribers 1000000]
+    .venv/bin/python benchmarks/bench_audience.py [--import-mb 200] [--subscribers 1000000]
 
-Needs only what `./scripts/demo.sh` installs into .venv (no test extras).
+Needs only what `./scripts/demo.sh` installs into .venv (no test extras; git for the
+previous import's figures).
 
 Prints figures and ratios against baselines measured in the same run:
-- import: postbode's import (sniffing, decoding, address validation, merge, one
-  transaction) against a bare csv.reader + executemany insert of the same file;
+- import: rows/s and peak RSS of postbode's import (streamed, 1,000-row transactions,
+  decoding, address validation, merge) against a validating baseline doing the same
+  work (csv.reader, email-validator with the same per-domain cache, the same inserts in
+  the same transactions), and against the previous import (the file read whole, one
+  transaction) unpacked from git — each in its own process (targets: >= 0.8x the
+  baseline, peak RSS below 150 MB);
 - resolution: `audience.resolve` into a segment against one cursor over the same
   table with the same consent and suppression filter that builds the same
   Recipient objects, with the peak RSS of the resolving process (target: below 300 MB).
@@ -17,25 +22,32 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# A child measuring the previous import runs against that tree instead of this one.
+sys.path.insert(0, os.environ.get("POSTBODE_BENCH_TREE", str(ROOT)))
 
 from email_validator import validate_email  # noqa: E402
 
 from postbode import audience  # noqa: E402
 from postbode.audience import Recipient  # noqa: E402
+from postbode.audience import addresses as audience_addresses  # noqa: E402
 from postbode.config import Settings  # noqa: E402
 from postbode.store import connect  # noqa: E402
+from postbode.store.engine import SQLITE_PRAGMAS  # noqa: E402
 
 LOCALES = ("nl", "nl-BE", "en", "de", "ar")
+# The last commit whose import read the file whole and wrote it in one transaction.
+PREVIOUS = "cf1840d"
 SEGMENTS = """\
 lists:
   donors: {}
@@ -63,67 +75,130 @@ def make_settings(folder: Path) -> Settings:
                     database=folder / "postbode.sqlite3")
 
 
-def write_csv(path: Path, rows: int) -> None:
+def write_csv(path: Path, megabytes: float) -> int:
+    """A donor file of about this size (Dutch headers, amounts in Dutch notation); its row count."""
+    limit, rows = int(megabytes * 1024 * 1024), 0
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter=";")
         writer.writerow(["E-mailadres", "Voornaam", "Achternaam", "Taal", "Aanhef", "Donor tier", "Tags"])
-        for i in range(rows):
-            writer.writerow([f"donateur.{i}@example.org", f"Voornaam{i}", f"Achternaam{i}", LOCALES[i % 5],
-                             "u" if i % 3 else "je", "major" if i % 10 == 0 else "regular", f"t{i % 7}"])
+        while fh.tell() < limit:
+            for i in range(rows, rows + 10_000):
+                writer.writerow([f"donateur.{i}@example.org", f"Voornaam{i}", f"Achternaam{i}", LOCALES[i % 5],
+                                 "u" if i % 3 else "je", "major" if i % 10 == 0 else "regular", f"t{i % 7}"])
+            rows += 10_000
+    return rows
 
 
-def baseline_import(path: Path, db: Path) -> float:
-    """Seconds for a bare csv.reader + executemany into one table, one transaction."""
-    start = time.perf_counter()
+SUBSCRIBER_SQL = ("INSERT INTO subscribers(email, email_key, email_hash, name, formality, locale, attributes,"
+                  " tags, source, created, consent, consent_at, consent_source)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'bench', ?, 'subscribed', ?, 'bench')")
+
+
+def baseline_import_validated(path: Path, db: Path) -> None:
+    """The floor for a validating import: csv.reader, email-validator with the same per-domain
+    cache, and the same inserts (subscribers, memberships, events) in the same 1,000-row
+    transactions, with one lookup of known and one of suppressed addresses per transaction."""
+    connect(db).close()  # the schema, as postbode makes it
     conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE people (email TEXT UNIQUE, first TEXT, last TEXT, locale TEXT,"
-                 " formality TEXT, tier TEXT, tags TEXT)")
-    with path.open(encoding="utf-8", newline="") as fh:
+    for pragma in SQLITE_PRAGMAS:  # the same durability settings as postbode's connections
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("INSERT INTO lists VALUES ('donors', 'now')")
+    formality = {"u": "formal", "je": "informal"}
+    with path.open(encoding="utf-8", newline="") as fh, audience_addresses.domains_checked_once():
         reader = csv.reader(fh, delimiter=";")
         next(reader)
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO people VALUES (?, ?, ?, ?, ?, ?, ?)", reader)
-        conn.execute("COMMIT")
+        while chunk := list(islice(reader, 1000)):
+            now = audience.now()
+            rows = []
+            for r in chunk:
+                shown = validate_email(r[0], check_deliverability=False).normalized
+                key = shown.lower()
+                rows.append((shown, key, audience.email_hash(key), f"{r[1]} {r[2]}", formality.get(r[4]),
+                             r[3].replace("-", "_"), json.dumps({"donor_tier": r[5]}), json.dumps([r[6]]),
+                             now, now))
+            marks = ", ".join("?" * len(rows))
+            conn.execute("BEGIN IMMEDIATE")
+            # the merge's two questions: who is known already, and who is suppressed
+            conn.execute(f"SELECT id, consent FROM subscribers WHERE email_key IN ({marks})",
+                         [row[1] for row in rows]).fetchall()
+            conn.execute(f"SELECT email_hash FROM suppressions WHERE email_hash IN ({marks})",
+                         [row[2] for row in rows]).fetchall()
+            conn.executemany(SUBSCRIBER_SQL, rows)
+            conn.executemany("INSERT INTO memberships SELECT id, 'donors', ?, 'bench' FROM subscribers"
+                             " WHERE email_key = ?", [(now, row[1]) for row in rows])
+            conn.executemany("INSERT INTO audience_events(at, kind, email_hash, source, detail)"
+                             " VALUES (?, 'subscribed', ?, 'bench', '{}')", [(now, row[2]) for row in rows])
+            conn.execute("COMMIT")
     conn.close()
-    return time.perf_counter() - start
 
 
-def baseline_import_validated(path: Path, db: Path) -> float:
-    """The bare baseline plus email-validator on every address (the floor for a validating import)."""
+def import_child(kind: str, folder: str, csv_path: str) -> None:
+    """One import in a fresh process, so its peak RSS is its own; prints JSON."""
+    settings = make_settings(Path(folder))
+    db = Path(folder) / f"{kind}.sqlite3"
     start = time.perf_counter()
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE people (email TEXT UNIQUE, first TEXT, last TEXT, locale TEXT,"
-                 " formality TEXT, tier TEXT, tags TEXT)")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter=";")
-        next(reader)
-        rows = ([validate_email(r[0], check_deliverability=False).normalized, *r[1:]] for r in reader)
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO people VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("COMMIT")
-    conn.close()
-    return time.perf_counter() - start
+    if kind == "baseline":
+        baseline_import_validated(Path(csv_path), db)
+        new = None
+    else:  # this tree's import, or the previous one (PYTHONPATH points at its copy)
+        conn = connect(db)
+        new = audience.import_csv(conn, Path(csv_path), "donors", settings).new
+        conn.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": usage.ru_utime + usage.ru_stime,
+                      "peak_mb": peak_rss_mb(), "new": new}))
 
 
-def bench_import(folder: Path, rows: int) -> None:
-    settings = make_settings(folder)
+def previous_tree(folder: Path) -> Path | None:
+    """The package as it was before the import streamed (PREVIOUS), unpacked with git; None without git."""
+    target = folder / "previous"
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", PREVIOUS, "postbode"],
+                                 check=True, capture_output=True).stdout
+        target.mkdir()
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return target
+
+
+def run_import(kind: str, folder: Path, path: Path, pythonpath: Path | None = None) -> dict:
+    env = dict(os.environ, POSTBODE_BENCH_TREE=str(pythonpath)) if pythonpath else None
+    args = [sys.executable, __file__, "--import-child", kind, str(folder), str(path)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+LABELS = {
+    "baseline": "validating baseline (csv + email-validator, same cache and inserts)",
+    "postbode": "postbode subscribers import (streaming, 1,000-row transactions)",
+    "previous": f"previous postbode import ({PREVIOUS[:7]}: file read whole, one transaction)",
+}
+
+
+def bench_import(folder: Path, megabytes: float, kinds: list[str]) -> None:
+    make_settings(folder)
     path = folder / "donors.csv"
-    write_csv(path, rows)
-    base = baseline_import(path, folder / "baseline.sqlite3")
-    validated = baseline_import_validated(path, folder / "validated.sqlite3")
-    conn = connect(folder / "import.sqlite3")
-    start = time.perf_counter()
-    summary = audience.import_csv(conn, path, "donors", settings)
-    ours = time.perf_counter() - start
-    assert summary.new == rows, summary
-    print(f"import {rows:,} rows")
-    print(f"  baseline csv.reader + executemany:     {rows / base:12,.0f} rows/s ({base:.2f} s)")
-    print(f"  same + email-validator per address:    {rows / validated:12,.0f} rows/s ({validated:.2f} s)")
-    print(f"  postbode subscribers import:           {rows / ours:12,.0f} rows/s ({ours:.2f} s)")
-    print(f"  ratio postbode / bare baseline:        {base / ours:12.2f}")
-    print(f"  ratio postbode / validating baseline:  {validated / ours:12.2f}")
-    print(f"  peak RSS of this process so far:       {peak_rss_mb():9.0f} MB")
+    rows = write_csv(path, megabytes)
+    size = path.stat().st_size / 1024 / 1024
+    print(f"import {rows:,} rows, {size:.0f} MB CSV (each import in its own process)")
+    results = {}
+    for kind in kinds:
+        tree = previous_tree(folder) if kind == "previous" else None
+        if kind == "previous" and tree is None:
+            print("  previous import: not measured (needs git and this repository's history)")
+            continue
+        results[kind] = got = run_import(kind, folder, path, pythonpath=tree)
+        assert got["new"] in (None, rows), got
+        print(f"  {LABELS[kind]:<72} {rows / got['seconds']:10,.0f} rows/s ({got['seconds']:6.1f} s wall, "
+              f"{got['cpu']:6.1f} s CPU), peak RSS {got['peak_mb']:5.0f} MB")
+    if "baseline" in results and "postbode" in results:
+        base, ours = results["baseline"], results["postbode"]
+        print(f"  ratio postbode / validating baseline: {base['seconds'] / ours['seconds']:.2f} by wall time, "
+              f"{base['cpu'] / ours['cpu']:.2f} by CPU time (target >= 0.8)")
+    if "postbode" in results:
+        peak = results["postbode"]["peak_mb"]
+        print(f"  postbode peak RSS {peak:.0f} MB ({'below' if peak < 150 else 'ABOVE'} the 150 MB target)")
 
 
 def fill(db: Path, count: int) -> None:
@@ -215,20 +290,27 @@ def bench_resolve(folder: Path, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--import-mb", type=float, default=200, help="size of the CSV file to import")
+    parser.add_argument("--imports", default="baseline,postbode,previous",
+                        help="which imports to measure, comma-separated (the previous one takes 1 GB at 200 MB)")
+    parser.add_argument("--import-child", nargs=3)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--child")
     parser.add_argument("--segment", default="everyone")
     parser.add_argument("--baseline", action="store_true")
     args = parser.parse_args()
+    if args.import_child:
+        import_child(*args.import_child)
+        return
     if args.child:
         resolve_child(args.child, args.segment, args.baseline)
         return
     with tempfile.TemporaryDirectory(prefix="postbode-bench-") as tmp:
         (Path(tmp) / "import").mkdir()
         (Path(tmp) / "resolve").mkdir()
-        bench_import(Path(tmp) / "import", args.import_rows)
-        bench_resolve(Path(tmp) / "resolve", args.subscribers)
+        bench_import(Path(tmp) / "import", args.import_mb, args.imports.split(","))
+        if args.subscribers:
+            bench_resolve(Path(tmp) / "resolve", args.subscribers)
 
 
 if __name__ == "__main__":

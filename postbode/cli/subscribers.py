@@ -1,4 +1,4 @@
-"""`subscribers …`: import, list, export, forget and unsubscribe; each delegates to postbode.audience."""
+"""`subscribers …`: import, suppress, list, export, forget and unsubscribe; each delegates to postbode.audience."""
 from __future__ import annotations
 
 import json
@@ -44,52 +44,109 @@ def subscribers() -> None:
 @click.option("--dry-run", is_flag=True, help="Read and check everything, show the summary, write nothing.")
 @click.option("--unconfirmed", is_flag=True,
               help="New addresses become unconfirmed (no mail until they confirm) instead of subscribed.")
+@click.option("--consent-confirmed", "consent_confirmed", metavar="SOURCE",
+              help="Where these people confirmed their consent (e.g. \"paper forms, gala 2018\"): "
+                   "unconfirmed addresses in the file become subscribed, logged with SOURCE.")
 @pass_context
-def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed: bool) -> None:
-    """Import a CSV file (Excel or CRM export) into a list, all or nothing.
+def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed: bool,
+            consent_confirmed: str | None) -> None:
+    """Import a CSV file (Excel, CRM, Mailchimp or listmonk export) into a list.
 
-    The delimiter (; , tab) and encoding (UTF-8, Windows-1252) are detected;
-    Dutch and English headers are understood (e-mail, naam, voornaam,
-    achternaam, taal, aanhef, tags). Invalid addresses are reported by line
-    and skipped. Addresses that unsubscribed, bounced, complained or were
-    forgotten stay suppressed.
+    The delimiter (; , tab), the encoding (UTF-8, Windows-1252, per line) and the
+    number notation (1.250,50 or 1,250.50) are detected; Dutch and English
+    headers are understood (e-mail, naam, voornaam, achternaam, taal, aanhef,
+    tags, status). Rows whose status is unsubscribed, cleaned/bounced or
+    blocklisted become suppressions, never subscribers. Addresses that
+    unsubscribed, bounced, complained or were forgotten stay suppressed, and
+    unconfirmed ones stay unconfirmed unless --consent-confirmed says where they
+    confirmed. Invalid lines are reported by line and skipped.
 
     \b
     Example:
       python send.py subscribers import subscribers/donors.csv --list donors --dry-run
+      python send.py subscribers import unsubscribed_members_export.csv --list subscribers
     """
     with _db(ctx) as conn:
         summary = audience.import_csv(conn, file, list_name, ctx.settings, dry_run=dry_run,
-                                      unconfirmed=unconfirmed)
+                                      unconfirmed=unconfirmed, consent_confirmed=consent_confirmed)
     _print_summary(summary)
 
 
-def _print_summary(summary: ImportSummary) -> None:
-    for label, problems in (("skipped", summary.invalid), ("warning", summary.warnings)):
+def _print_problems(summary: ImportSummary) -> None:
+    for label, problems, total in (("skipped", summary.invalid, summary.invalid_count),
+                                   ("warning", summary.warnings, summary.warning_count),
+                                   ("merged", summary.merged, summary.duplicates)):
         for problem in problems[:MAX_SHOWN_PROBLEMS]:
             console.print(f"[yellow]{label}:[/] ", end="")
             console.print(printable(problem))
-        if len(problems) > MAX_SHOWN_PROBLEMS:
-            console.print(f"[yellow]{label}:[/] … and {len(problems) - MAX_SHOWN_PROBLEMS} more")
+        if total > MAX_SHOWN_PROBLEMS:
+            console.print(f"[yellow]{label}:[/] … and {total - MAX_SHOWN_PROBLEMS} more")
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    _print_problems(summary)
     title = f"{summary.file.name} → list {summary.list_name}" + (" (dry run: nothing written)" if summary.dry_run else "")
-    table = Table(title=title, show_header=False)
+    table = Table(title=printable(title), show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     delimiter = {"\t": "tab"}.get(summary.delimiter, summary.delimiter)
     table.add_row("encoding, delimiter", f"{summary.encoding}, {delimiter}")
-    for label, value in (
+    if summary.number_style:
+        table.add_row("numbers read as", summary.number_style)
+    if summary.source_system:
+        table.add_row("export of", summary.source_system)
+    for label, value in _counts(summary):
+        table.add_row(label, str(value))
+    console.print(table)
+
+
+def _counts(summary: ImportSummary) -> list[tuple[str, object]]:
+    counts: list[tuple[str, object]] = [
         ("rows read", summary.rows),
         ("new subscribers", summary.new),
         ("already known", summary.existing),
         ("added to the list", summary.added_to_list),
         ("duplicates merged", summary.duplicates),
-        ("suppressed (unsubscribed, bounced, complained, forgotten)", summary.suppressed),
-        ("invalid, skipped", len(summary.invalid)),
-        ("unknown locale (default used)", summary.unknown_locales),
-        ("other warnings", len(summary.warnings) - summary.unknown_locales),
-    ):
-        table.add_row(label, str(value))
-    console.print(table)
+    ]
+    counts += [(f"suppressed now: {status} in the file", n) for status, n in sorted(summary.newly_suppressed.items())]
+    counts += [
+        ("already suppressed (unsubscribed, bounced, complained, forgotten)", summary.suppressed),
+        ("unconfirmed, left unconfirmed", summary.unconfirmed_kept),
+    ]
+    if summary.consent_confirmed:
+        counts.append((f"confirmed now (consent: {printable(summary.consent_confirmed)})", summary.confirmed))
+    counts += [
+        ("invalid, skipped", summary.invalid_count),
+        ("unknown language (default used)", summary.unknown_locales),
+        ("other warnings", summary.warning_count - summary.unknown_locales),
+    ]
+    return counts
+
+
+@subscribers.command("suppress")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--reason", type=click.Choice(["unsubscribed", "bounced", "complained"]), default="unsubscribed",
+              show_default=True, help="Why these addresses must not be mailed.")
+@pass_context
+def suppress(ctx: Context, file: Path, reason: str) -> None:
+    """Suppress every address in a file (from another system): one address a line, or a CSV with an e-mail column.
+
+    Suppressed addresses are never mailed and no later import subscribes them again.
+
+    \b
+    Example:
+      python send.py subscribers suppress old-crm-unsubscribes.txt --reason unsubscribed
+    """
+    from postbode.audience.bulk_suppress import suppress_file
+
+    with _db(ctx) as conn:
+        summary = suppress_file(conn, file, reason, source=f"cli suppress {file.name}")
+    for problem in summary.invalid[:MAX_SHOWN_PROBLEMS]:
+        console.print("[yellow]skipped:[/] ", end="")
+        console.print(printable(problem))
+    console.print(f"{printable(file)}: {summary.added} addresses suppressed now ({reason}), "
+                  f"{summary.already} already suppressed, {summary.subscribers_changed} subscribers "
+                  f"changed to {reason}, {len(summary.invalid)} invalid lines skipped")
 
 
 @subscribers.command("list")

@@ -120,8 +120,19 @@ def read_catalog(path: Path, *, check: bool = True, locale: Locale | None = None
     return catalog
 
 
+# A catalog larger than this is not a translation of newsletters (the largest real ones are
+# a few hundred kB); reading and checking a 50 MB file would keep `check` busy for minutes.
+MAX_CATALOG_BYTES = 5 * 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_CATALOG_BYTES:
+            raise TranslationError(Problem(str(path), None, None, "", (
+                f"the catalog is {size / 1024 / 1024:.1f} MB, more than the {MAX_CATALOG_BYTES // 1024 // 1024} MB "
+                "a translation catalog may be; check that this is the right file (msgcat can split "
+                "or clean it)")))
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise TranslationError(Problem(str(path), None, None, "", "file not found")) from None

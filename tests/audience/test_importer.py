@@ -9,7 +9,8 @@ import pytest
 
 from postbode import audience
 from postbode.config import Settings, load_settings
-from postbode.audience.importer import CsvError, decode, sniff_delimiter
+from postbode.audience.csvsource import sniff_delimiter
+from postbode.audience.importer import CsvError
 from postbode.errors import AudienceError, InputError
 from postbode.store import Connection
 
@@ -133,16 +134,29 @@ def test_dry_run_writes_nothing_but_counts_exactly(db, settings):
         assert db.exec_driver_sql(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
 
 
-def test_unconfirmed_flag_and_later_confirmation_by_import(db, settings):
+def test_reimport_never_confirms_silently_only_consent_confirmed_does(db, settings):
     run(db, settings, "bom_semicolon.csv", unconfirmed=True)
     assert {r["consent"] for r in subscribers(db).values()} == {"unconfirmed"}
     assert list(audience.resolve(db, ["everyone"], settings)) == []
     assert audience.plan_counts(db, ["everyone"], settings).left_out == {"unconfirmed": 3}
     summary = run(db, settings, "bom_semicolon.csv")
-    assert (summary.new, summary.existing) == (0, 3)
-    assert {r["consent"] for r in subscribers(db).values()} == {"subscribed"}
-    kinds = [k for (k,) in db.exec_driver_sql("SELECT kind FROM audience_events WHERE email_hash IS NOT NULL ORDER BY id")]
-    assert kinds == ["unconfirmed"] * 3 + ["subscribed"] * 3
+    assert (summary.new, summary.existing, summary.unconfirmed_kept) == (0, 3, 3)
+    assert {r["consent"] for r in subscribers(db).values()} == {"unconfirmed"}
+    assert list(audience.resolve(db, ["everyone"], settings)) == []
+    confirmed = run(db, settings, "bom_semicolon.csv", consent_confirmed="paper forms, gala 2018")
+    assert (confirmed.confirmed, confirmed.unconfirmed_kept) == (3, 0)
+    rows = subscribers(db).values()
+    assert {(r["consent"], r["consent_source"]) for r in rows} == {("subscribed", "paper forms, gala 2018")}
+    events = db.exec_driver_sql("SELECT kind, detail FROM audience_events WHERE email_hash IS NOT NULL"
+                                " ORDER BY id").all()
+    assert [k for k, _ in events] == ["unconfirmed"] * 3 + ["subscribed"] * 3
+    assert {json.loads(d)["confirmed_by"] for _, d in events[3:]} == {"paper forms, gala 2018"}
+
+
+def test_unconfirmed_and_consent_confirmed_together_are_refused(db, settings):
+    with pytest.raises(AudienceError, match="contradict"):
+        run(db, settings, "bom_semicolon.csv", unconfirmed=True, consent_confirmed="forms")
+    assert db.exec_driver_sql("SELECT count(*) FROM subscribers").fetchone()[0] == 0
 
 
 def test_reimport_keeps_unsubscribed_bounced_complained_suppressed(db, settings):
@@ -246,13 +260,18 @@ def test_two_imports_at_once_neither_corrupts_nor_loses_rows(settings: Settings,
     assert both == 2_000
 
 
-def test_decode_and_sniff_helpers():
-    assert decode("é".encode("utf-8")) == ("é", "UTF-8")
-    assert decode("é".encode("cp1252")) == ("é", "Windows-1252")
-    assert decode("é".encode("utf-16"))[1] == "UTF-16"
+def test_sniff_delimiter():
     assert sniff_delimiter('"a;b",c,d\n1;2;3') == ","
     assert sniff_delimiter("email\nx@example.org") == ","
     assert sniff_delimiter("a\tb;c\tc") == "\t"
+
+
+def test_utf16_file_with_bom(db, settings, tmp_path):
+    path = tmp_path / "utf16.csv"
+    path.write_text("email;naam\nzoe@example.org;Zoë\n", encoding="utf-16")
+    summary = audience.import_csv(db, path, "subscribers", settings)
+    assert (summary.encoding, summary.new) == ("UTF-16", 1)
+    assert subscribers(db)["zoe@example.org"]["name"] == "Zoë"
 
 
 def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, settings, tmp_path,
@@ -277,3 +296,47 @@ def test_each_domain_is_checked_once_per_import_and_the_check_is_restored(db, se
     assert validator.validate_email_domain_name is counting  # put back after the import
     audience.normalise("r@example.org")
     assert len(checked) == 3  # outside an import every address is checked again
+
+
+# ---------------------------------------------------------------- numbers in the file's notation
+
+
+def _giften(tmp_path, delimiter: str, values: list[str]) -> Path:
+    path = tmp_path / "giften.csv"
+    rows = [f"p{i}@example.org{delimiter}\"{v}\"" for i, v in enumerate(values)]
+    path.write_text(f"e-mail{delimiter}Totaal gegeven\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _totals(db) -> dict[str, object]:
+    return {k: json.loads(r["attributes"]).get("total_given") for k, r in subscribers(db).items()}
+
+
+def test_dutch_amounts_are_read_the_dutch_way(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ";", ["1.000", "1.250,50", "250", "€ 12,5"]),
+                                  "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1000, "p1@example.org": 1250.5, "p2@example.org": 250,
+                           "p3@example.org": 12.5}
+    assert summary.delimiter == ";" and summary.number_style.startswith("Dutch (nl: 1.250,50)")
+    assert summary.warnings == []
+
+
+def test_an_ambiguous_thousand_is_read_in_the_source_language(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ",", ["1.000", "2.500"]), "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1000, "p1@example.org": 2500}
+    assert "source language" in summary.number_style
+
+
+def test_an_english_file_is_read_the_english_way(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ",", ["1,250.50", "1000", "12.5"]), "donors", settings)
+    assert _totals(db) == {"p0@example.org": 1250.5, "p1@example.org": 1000, "p2@example.org": 12.5}
+    assert summary.number_style.startswith("English (en: 1,250.50)")
+
+
+def test_a_value_in_the_other_notation_is_reported_with_both_readings(db, settings, tmp_path):
+    summary = audience.import_csv(db, _giften(tmp_path, ";", ["1.250,50", "2.000,00", "1250.50"]),
+                                  "donors", settings)
+    (warning,) = summary.warnings
+    assert (warning.line, warning.field) == (4, "total_given")
+    assert "1250.50" in warning.message and "English" in warning.message and "1.250,50" in warning.message
+    assert _totals(db)["p2@example.org"] is None

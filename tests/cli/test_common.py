@@ -8,6 +8,8 @@ from rich.console import Console
 
 from postbode.cli.common import printable
 
+from fixtures.state import connect
+
 OSC8 = "\x1b]8;;https://evil.example\x1b\\klik hier\x1b]8;;\x1b\\"
 MARKUP = "[link=https://evil.example]klik[/link] [bold red]Lotte[/]"
 
@@ -33,13 +35,20 @@ def test_lines_keep_their_newlines_only():
     assert printable("a\nb\tc\x1b", lines=True) == "a\nb\\tc\\x1b"
 
 
-def test_subscribers_list_shows_a_hostile_name_as_text(invoke, tmp_path):
+def test_subscribers_list_shows_a_hostile_name_as_text(invoke, tmp_path, settings):
     """The attack: a name with an OSC-8 link and Rich markup reaches the operator's terminal."""
     source = tmp_path / "hostile.csv"
     with source.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([["email", "name", "language"],
-                                  ["lotte@example.org", f"{MARKUP}{OSC8}", "nl"]])
-    assert invoke("subscribers", "import", str(source), "--list", "subscribers").exit_code == 0
+                                  ["lotte@example.org", f"{MARKUP}{OSC8}", "nl"],
+                                  ["sanne@example.org", "Sanne", "nl"]])
+    imported = invoke("subscribers", "import", str(source), "--list", "subscribers")
+    assert imported.exit_code == 0 and "\x1b" not in imported.output
+    assert "hostile.csv:2: name:" in " ".join(imported.output.split())  # the import refuses it by line
+    # a name that reached the database another way (an older import, a web form) is still shown as text
+    conn = connect(settings.database)
+    conn.exec_driver_sql("UPDATE subscribers SET name = ? WHERE email_key = 'sanne@example.org'",
+                         (f"{MARKUP}{OSC8}",))
     result = invoke("subscribers", "list")
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output  # no escape sequence reaches the terminal

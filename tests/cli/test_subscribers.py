@@ -21,7 +21,7 @@ def imported(invoke):
     return invoke
 
 
-@pytest.mark.parametrize("command", ["import", "list", "export", "forget", "unsubscribe", "segments"])
+@pytest.mark.parametrize("command", ["import", "suppress", "list", "export", "forget", "unsubscribe", "segments"])
 def test_every_command_has_help_with_an_example(invoke, command):
     result = invoke("subscribers", command, "--help")
     assert result.exit_code == 0
@@ -122,3 +122,26 @@ def test_segments_command_shows_views_and_counts(imported):
     assert result.exit_code == 0
     for name in ("funders", "donors", "subscribers", "everyone", "major_donors"):
         assert name in result.output
+
+
+def test_import_summary_names_delimiter_and_number_style(invoke, project, settings):
+    (project / "giften.csv").write_text("E-mail;Naam;Totaal gegeven\nanna@example.org;Anna;1.000\n",
+                                        encoding="utf-8")
+    result = invoke("subscribers", "import", "giften.csv", "--list", "donors")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "UTF-8, ;" in out and "numbers read as │ Dutch (nl: 1.250,50)" in out
+    conn = connect(settings.database)
+    assert audience.find_subscriber(conn, "anna@example.org")["attributes"]["total_given"] == 1000
+
+
+def test_import_summary_reports_mixed_encoding_and_refused_names_by_line(invoke, project):
+    (project / "gemengd.csv").write_bytes(
+        "email;naam\n".encode() + "jose@example.org;José\n".encode("utf-8")
+        + "rene@example.org;René\n".encode("cp1252") + b"x@example.org;X\x1b[31mrood\n")
+    result = invoke("subscribers", "import", "gemengd.csv", "--list", "subscribers")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "mixed: UTF-8, some lines" in out and "Windows-1252" in out
+    assert "gemengd.csv:3: encoding: not valid UTF-8" in out
+    assert "gemengd.csv:4: name:" in out and "\\x1b" in out and "\x1b" not in result.output
