@@ -13,12 +13,13 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from postbode.store.engine import Target, database_url, engine_for, open_connection
-from postbode.store.upgrade import migrate
+from postbode.store.upgrade import current, head, migrate
 from postbode.store.sql import execute_many, insert_ignore, json_items, json_number, json_text
 from postbode.store.transaction import atomic, in_atomic
 
-__all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "execute_many", "in_atomic",
-           "insert_ignore", "json_items", "json_number", "json_text", "migrate"]
+__all__ = ["Connection", "atomic", "connect", "current", "database_url", "engine_for", "execute_many",
+           "head", "in_atomic", "insert_ignore", "json_items", "json_number", "json_text", "migrate",
+           "upgrade"]
 
 
 def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:
@@ -39,3 +40,14 @@ def connect(target: Target, *, migrate: bool = True, read_only: bool = False) ->
 
 
 _migrate = migrate
+
+
+def upgrade(target: Target) -> tuple[str | None, str | None]:
+    """Migrate the database explicitly (`db upgrade`); its revision before and after."""
+    conn = open_connection(target)
+    try:
+        before = current(conn)
+        _migrate(conn)
+        return before, current(conn)
+    finally:
+        conn.close()
