@@ -10,6 +10,9 @@ import pytest
 from postbode import audience, store, tokens
 from postbode.config import Settings
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 NEWSLETTER = "2018-07-resultaten"
 SAMPLE = f"newsletters/{NEWSLETTER}.yaml"
 

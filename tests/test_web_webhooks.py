@@ -18,6 +18,9 @@ from postbode.config import Settings
 
 from conftest import SAMPLE
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 HOOK_USER = "postmark-hooks"
 HOOK_PASSWORD = "hook-password-not-secret"
 MAILGUN_KEY = "mailgun-webhook-key-not-secret"

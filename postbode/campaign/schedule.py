@@ -177,3 +177,19 @@ def settle(conn: store.Connection, schedule_id: int, status: ScheduleStatus, *,
     with store.atomic(conn):
         conn.execute(update(schedules).where(schedules.c.id == schedule_id).values(values))
 
+
+
+def schedule_send(settings: Settings, newsletter_path: Path, segments: Iterable[str],
+                  transport: str, send_at: float, new_campaign: bool = False) -> Schedule:
+    """Check everything a send checks (every variant is built once), then record the schedule."""
+    from postbode.campaign.fingerprint import fingerprint
+    from postbode.campaign.run import _prepare
+    from postbode.campaign.session import open_session
+    from postbode.campaign.variants import audience_keys
+
+    names = list(segments)
+    with open_session(settings, newsletter_path, names, transport) as session:
+        _prepare(session, audience_keys(session.conn, session.settings, names))
+        frozen = fingerprint(session.settings, newsletter_path, session.newsletter.id)
+        return create(session.conn, session.settings, newsletter_path, session.newsletter.id,
+                      names, frozen, session.shown, send_at, new_campaign)

@@ -33,10 +33,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "see progress."),
     "preview": ("web", "Show a newsletter in a browser: the source and a translation side by side."),
     "report": ("send", "List campaigns, or show one campaign's counts by state and locale."),
+    "schedule": ("service", "Campaigns scheduled with `send … --at TIME`: list them, or cancel "
+                            "one."),
     "send": ("send", "Send a newsletter to segments, each recipient exactly once; "
                      "resume by running it again."),
     "serve": ("web", "Serve web versions, unsubscribe and preferences pages."),
     "subscribers": ("subscribers", "Subscribers, consent and segments in the state database."),
+    "worker": ("service", "Send scheduled campaigns when due, resume paused ones, fetch bounces, "
+                          "until SIGTERM."),
 }
 
 

@@ -10,7 +10,7 @@ from postbode.cli.common import Context, console, pass_context, printable
 
 def register(cli: click.Group) -> None:
     """Add the service commands to the main group."""
-    for command in (db, backup):
+    for command in (db, backup, worker, schedule):
         cli.add_command(command)
 
 
@@ -61,3 +61,79 @@ def backup(ctx: Context, file: Path) -> None:
         click.echo(done.command)
         return
     console.print(f"backed up the state database to {printable(done.path)} ({done.pages} pages)")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Do one round (start what is due, resume, fetch) and exit.")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain",
+              show_default=True, help="One line per event, as text or as a JSON object.")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between rounds.")
+@click.option("--imap", metavar="URL", help="Bounce mailbox to fetch from every few minutes "
+              "(or POSTBODE_BOUNCES_IMAP; password: POSTBODE_IMAP_PASSWORD).")
+@pass_context
+def worker(ctx: Context, once: bool, log_format: str, poll: float, imap: str | None) -> None:
+    """Send scheduled campaigns when due, resume paused ones, fetch bounces, until SIGTERM.
+
+    \b
+    Example:
+      python send.py worker --log-format json
+    """
+    from postbode.campaign import worker as service
+
+    service.run_worker(ctx.settings, service.Options(once=once, poll=poll, imap=imap),
+                       service.Log(log_format))
+
+
+@click.group()
+def schedule() -> None:
+    """Campaigns scheduled with `send … --at TIME`: list them, or cancel one.
+
+    \b
+    Examples:
+      python send.py schedule list
+      python send.py schedule cancel 3
+    """
+
+
+@schedule.command(name="list")
+@pass_context
+def list_(ctx: Context) -> None:
+    """Every scheduled campaign: when, what, and how it went (with the reason when refused)."""
+    from datetime import datetime
+
+    from postbode import store
+    from postbode.campaign import schedule as schedules
+
+    conn = store.connect(ctx.settings)
+    try:
+        found = schedules.list_all(conn)
+    finally:
+        conn.close()
+    if not found:
+        console.print("no scheduled campaigns (schedule one with `send NEWSLETTER --segment S --at TIME`)")
+    for s in found:
+        when = datetime.fromtimestamp(s.send_at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        line = f"{s.id}  {when}  {s.status}  {s.newsletter_path} → {', '.join(s.segments)}"
+        if s.campaign_id:
+            line += f"  (campaign {s.campaign_id})"
+        console.print(printable(line))
+        if s.reason:
+            console.print("    " + printable(s.reason), soft_wrap=True)
+
+
+@schedule.command()
+@click.argument("schedule_id", metavar="ID", type=int)
+@pass_context
+def cancel(ctx: Context, schedule_id: int) -> None:
+    """Cancel a scheduled campaign that has not started (see `schedule list` for its ID)."""
+    from postbode import store
+    from postbode.campaign import schedule as schedules
+
+    conn = store.connect(ctx.settings)
+    try:
+        done = schedules.cancel(conn, schedule_id)
+    finally:
+        conn.close()
+    console.print(f"cancelled scheduled campaign {done.id} ({printable(done.newsletter_path)}); "
+                  "nothing of it was sent")

@@ -15,6 +15,9 @@ from postbode.store import Connection
 
 from fixtures.state import connect
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 CORPUS = Path(__file__).parents[1] / "data" / "csv"
 
 

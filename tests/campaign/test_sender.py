@@ -18,6 +18,9 @@ from postbode.transports.outbox import OutboxTransport
 
 from conftest import SAMPLE
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 ONE = Policy(concurrency=1, backoff_base=0.01, backoff_cap=0.05, max_wait=5)
 
 
