@@ -7,7 +7,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from postbode import files
 from postbode.errors import PostbodeError
@@ -36,7 +36,8 @@ def backup(target: Target, path: Path) -> Backup:
 
 def pg_dump_command(url, path: Path) -> str:
     """pg_dump's command line for this database (the password comes from PGPASSWORD, never here)."""
-    plain = url.set(drivername="postgresql", password=None)
+    plain = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
+                       database=url.database, query=url.query)
     target = plain.render_as_string(hide_password=False)
     return f"pg_dump --format=custom --file {shlex.quote(str(path))} {shlex.quote(target)}"
 
