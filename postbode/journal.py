@@ -389,6 +389,12 @@ def sent_since(conn: Connection, since: float) -> int:
     return conn.execute(select(func.count()).where(journal.c.sent_at >= since)).scalar()
 
 
+def sent_or_claimed_since(conn: Connection, since: float) -> int:
+    """sent_since plus every row claimed now by any sender (quotas shared by several senders)."""
+    return conn.execute(select(func.count()).where(
+        (journal.c.sent_at >= since) | (journal.c.state == State.CLAIMED))).scalar()
+
+
 # ---------------------------------------------------------------- reporting
 
 def tally(conn: Connection, campaign_id: str) -> Tally:

@@ -68,6 +68,23 @@ class Options:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
+class Share:
+    """The progress callback that counts the rows this process settled itself."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.first is None:
+            self.first = done   # the first report holds what was settled before this run
+        self.last = done
+
+    @property
+    def own(self) -> int:
+        return self.last - (self.first or 0)
+
+
 @dataclass
 class Worker:
     settings: Settings
@@ -166,9 +183,11 @@ class Worker:
         path = self.settings.root / s.newsletter_path
         self.log.event("campaign.sending", schedule=s.id, newsletter=s.newsletter_id,
                        segments=",".join(s.segments))
+        share = Share()
         try:
             summary = run(self.settings, Path(path), list(s.segments), stop=self.stop,
-                          policy=Policy.from_settings(self.settings), new_campaign=new_campaign)
+                          policy=Policy.from_settings(self.settings), new_campaign=new_campaign,
+                          progress=share)
         except CampaignPaused as err:
             self.paused(s, err)
         except CampaignInterrupted as err:
@@ -178,13 +197,13 @@ class Worker:
             self.settle(s, ScheduleStatus.FAILED, reason=str(err))
             self.log.event("campaign.failed", schedule=s.id, reason=str(err))
         else:
-            self.finished(s, summary.campaign_id, summary.totals)
+            self.finished(s, summary.campaign_id, summary.totals, share.own)
 
-    def finished(self, s: Schedule, campaign_id: str, totals: journal.Tally) -> None:
+    def finished(self, s: Schedule, campaign_id: str, totals: journal.Tally, own: int) -> None:
         if guard.alone_with(self.settings, s.base_id):
             self.recover_left(campaign_id)
         self.settle(s, ScheduleStatus.SENT, campaign_id=campaign_id)
-        self.log.event("campaign.sent", schedule=s.id, campaign=campaign_id,
+        self.log.event("campaign.sent", schedule=s.id, campaign=campaign_id, by_this_worker=own,
                        **{str(k): v for k, v in totals.by_state.items() if v})
 
     def recover_left(self, campaign_id: str) -> None:

@@ -194,6 +194,7 @@ def test_typed_fields_from_dutch_excel(db, settings, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # bounded cost: 50,000 rows re-imported twice
 def test_fifty_thousand_rows(db, settings, tmp_path):
     path = tmp_path / "big.csv"
     lines = ["E-mail;Naam;Taal;Tags"]

@@ -9,9 +9,6 @@ from sqlalchemy import text
 
 from postbode import store
 
-# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
-pytestmark = pytest.mark.both_engines
-
 
 @pytest.fixture
 def conn(tmp_path: Path):
