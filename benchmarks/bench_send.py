@@ -22,6 +22,8 @@ baselines measured in the same run, each repeated (median and range):
    run by default (its outbox alone is about 20 GB of .eml files), so the same
    campaigns also run with a transport that builds every message's bytes and
    discards them (--discard-sizes): everything of postbode's but the file writes.
+4. state database (--only postgres, benchmarks/bench_postgres.py): one campaign through
+   discard:// on SQLite with 1 sender and on PostgreSQL with 1 and 2 sending processes.
 Everything runs in temporary folders (on tmpfs when /dev/shm exists, so the
 figures measure postbode rather than the disk; say --on-disk to use the disk).
 """
@@ -346,7 +348,10 @@ def main() -> None:
     parser.add_argument("--on-disk", action="store_true")
     parser.add_argument("--discard-sizes", default="10000,100000,1000000")
     parser.add_argument("--only", default="fast,outbox,memory",
-                        help="which parts to run, e.g. --only outbox")
+                        help="which parts to run, e.g. --only outbox; --only postgres runs "
+                             "benchmarks/bench_postgres.py's comparison of the state databases")
+    parser.add_argument("--pg-recipients", type=int, default=20000)
+    parser.add_argument("--pg-url", help="with --only postgres: an existing server to work on")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -368,6 +373,10 @@ def main() -> None:
             bench_memory(scratch, [int(s) for s in args.sizes.split(",")])
         if args.discard_sizes:
             bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
+    if "postgres" in parts:
+        from bench_postgres import bench_postgres
+
+        bench_postgres(scratch, args.pg_recipients, args.repeat, args.pg_url)
 
 
 if __name__ == "__main__":

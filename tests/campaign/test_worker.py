@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
 
+from postbode import store
 from postbode.store.schema import campaigns, journal, schedules
 
 from conftest import REPO, SAMPLE
@@ -26,8 +28,8 @@ def at_text(settings, seconds: float) -> str:
 
 
 def schedule_rows(settings) -> dict[int, dict]:
-    conn = connect(settings)
-    return {r["id"]: dict(r) for r in conn.execute(select(schedules)).mappings()}
+    with closing(store.connect(settings, migrate=False)) as conn:
+        return {r["id"]: dict(r) for r in conn.execute(select(schedules)).mappings()}
 
 
 def worker_process(project, *args: str) -> subprocess.Popen:

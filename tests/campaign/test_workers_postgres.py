@@ -14,10 +14,12 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from postbode import store
 from postbode.store.schema import journal, schedules
 
 from conftest import REPO, SAMPLE, TEST_SECRET_KEY, free_port
@@ -86,12 +88,16 @@ def stop(*workers: subprocess.Popen) -> list[list[dict]]:
 
 
 def states(settings) -> dict[str, str]:
-    return dict(connect(settings).execute(select(journal.c.email, journal.c.state)).all())
+    with closing(store.connect(settings, migrate=False)) as conn:
+        return dict(conn.execute(select(journal.c.email, journal.c.state)).all())
 
 
 def all_settled(settings) -> bool:
-    rows = connect(settings).execute(select(schedules.c.status)).scalars().all()
-    left = set(states(settings).values()) & {"pending", "claimed", "retry"}
+    """The schedule is sent and no row is left to send or in flight."""
+    with closing(store.connect(settings, migrate=False)) as conn:
+        rows = conn.execute(select(schedules.c.status)).scalars().all()
+        left = conn.execute(select(func.count()).where(
+            journal.c.state.in_(("pending", "claimed", "retry")))).scalar()
     return rows == ["sent"] and not left
 
 
@@ -102,7 +108,7 @@ def test_two_workers_split_a_campaign_each_recipient_once(invoke, project, send_
     schedule_now(invoke, send_settings, url)
     workers = [start_worker(project, url), start_worker(project, url)]
     try:
-        wait_until(lambda: all_settled(send_settings), 600, "the campaign to be sent")
+        wait_until(lambda: all_settled(send_settings), 1800, "the campaign to be sent")
     finally:
         logs = stop(*workers)
     assert handler.received == Counter(r.email for r in readers)
@@ -120,11 +126,11 @@ def test_a_worker_killed_mid_send_and_restarted_loses_nothing(invoke, project, s
     keeps, killed = start_worker(project, url), start_worker(project, url)
     restarted = None
     try:
-        wait_until(lambda: handler.total() >= RECIPIENTS // 3, 600, "a third of the mail")
+        wait_until(lambda: handler.total() >= RECIPIENTS // 3, 1800, "a third of the mail")
         killed.send_signal(signal.SIGKILL)
         killed.wait(60)
         restarted = start_worker(project, url)
-        wait_until(lambda: all_settled(send_settings), 600, "the campaign to be finished")
+        wait_until(lambda: all_settled(send_settings), 1800, "the campaign to be finished")
     finally:
         stop(*(w for w in (keeps, killed, restarted) if w is not None))
     final = states(send_settings)
