@@ -31,11 +31,11 @@ def upgrade(ctx: Context) -> None:
 
     \b
     Example:
-      POSTBODE_DB=postgresql://postbode@db.example.org/postbode python send.py db upgrade
+      python send.py db upgrade
     """
     from postbode import store
 
-    before, after = store.upgrade(ctx.settings)
+    before, after = store.upgrade_schema(ctx.settings)
     if before == after:
         console.print(f"the state database is up to date (schema {after})")
     else:
@@ -99,7 +99,12 @@ def schedule() -> None:
 @schedule.command(name="list")
 @pass_context
 def list_(ctx: Context) -> None:
-    """Every scheduled campaign: when, what, and how it went (with the reason when refused)."""
+    """Every scheduled campaign: when, what, and how it went (with the reason when refused).
+
+    \b
+    Example:
+      python send.py schedule list
+    """
     from datetime import datetime
 
     from postbode import store
@@ -126,7 +131,12 @@ def list_(ctx: Context) -> None:
 @click.argument("schedule_id", metavar="ID", type=int)
 @pass_context
 def cancel(ctx: Context, schedule_id: int) -> None:
-    """Cancel a scheduled campaign that has not started (see `schedule list` for its ID)."""
+    """Cancel a scheduled campaign that has not started (see `schedule list` for its ID).
+
+    \b
+    Example:
+      python send.py schedule cancel 3
+    """
     from postbode import store
     from postbode.campaign import schedule as schedules
 

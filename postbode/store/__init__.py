@@ -19,7 +19,7 @@ from postbode.store.transaction import atomic, in_atomic
 
 __all__ = ["Connection", "atomic", "connect", "current", "database_url", "engine_for", "execute_many",
            "head", "in_atomic", "insert_ignore", "json_items", "json_number", "json_text", "migrate",
-           "upgrade"]
+           "upgrade_schema"]
 
 
 def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:
@@ -42,7 +42,7 @@ def connect(target: Target, *, migrate: bool = True, read_only: bool = False) ->
 _migrate = migrate
 
 
-def upgrade(target: Target) -> tuple[str | None, str | None]:
+def upgrade_schema(target: Target) -> tuple[str | None, str | None]:
     """Migrate the database explicitly (`db upgrade`); its revision before and after."""
     conn = open_connection(target)
     try:
