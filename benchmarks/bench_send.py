@@ -32,6 +32,8 @@ baselines measured in the same run, each repeated (median and range):
    issue, so every recipient's check finds rows and has to look at them. Target: the rule
    costs under 10% (ratio >= 0.90). A third figure: the same campaign when 40% of the
    list already had this issue (they are left out; its rate counts the mails sent).
+5. state database (--only postgres, benchmarks/bench_postgres.py): one campaign through
+   discard:// on SQLite with 1 sender and on PostgreSQL with 1 and 2 sending processes.
 Everything runs in temporary folders (on tmpfs when /dev/shm exists, so the
 figures measure postbode rather than the disk; say --on-disk to use the disk).
 """
@@ -482,7 +484,10 @@ def main() -> None:
     parser.add_argument("--once-snapshot-only", action="store_true",
                         help="measure the rule on the snapshot phase alone (minutes, not an hour)")
     parser.add_argument("--only", default="fast,outbox,memory,once",
-                        help="which parts to run, e.g. --only outbox")
+                        help="which parts to run, e.g. --only outbox; --only postgres runs "
+                             "benchmarks/bench_postgres.py's comparison of the state databases")
+    parser.add_argument("--pg-recipients", type=int, default=20000)
+    parser.add_argument("--pg-url", help="with --only postgres: an existing server to work on")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -506,6 +511,10 @@ def main() -> None:
             bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
     if "once" in parts:
         bench_rule(scratch, args.once, args.repeat, not args.once_snapshot_only)
+    if "postgres" in parts:
+        from bench_postgres import bench_postgres
+
+        bench_postgres(scratch, args.pg_recipients, args.repeat, args.pg_url)
 
 
 if __name__ == "__main__":

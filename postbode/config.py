@@ -42,7 +42,7 @@ class Settings:
     locales_dir: Path = Path("locales")
     subscribers_dir: Path = Path("subscribers")
     segments_file: Path = Path("subscribers/segments.yaml")
-    database: Path = Path("state/postbode.sqlite3")
+    database: Path | str = Path("state/postbode.sqlite3")  # a SQLite file, or a database URL
     build_dir: Path = Path("build")
     transport: str = "outbox://outbox"
     rate: float = 0
@@ -354,8 +354,14 @@ def _paths(r: "_Reader", d: Settings, root: Path) -> dict[str, Any]:
     for key in names:
         field_name = fields.get(key, key if key == "database" else f"{key}_dir")
         default = getattr(d, field_name)
-        paths[field_name] = (root / r.get("paths", key, _filled, str(default))).resolve()
+        value = r.get("paths", key, _filled, str(default))
+        paths[field_name] = value if is_database_url(value) else (root / value).resolve()
     return paths
+
+
+def is_database_url(value: object) -> bool:
+    """True for a database URL (postgresql://…), False for a SQLite file's path."""
+    return isinstance(value, str) and "://" in value
 
 
 def _sending(r: "_Reader", d: Settings) -> dict[str, Any]:
@@ -400,7 +406,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     if env.get("POSTBODE_BASE_URL"):
         changes["base_url"] = env["POSTBODE_BASE_URL"].rstrip("/")
     if env.get("POSTBODE_DB"):
-        changes["database"] = Path(env["POSTBODE_DB"]).resolve()
+        value = env["POSTBODE_DB"]
+        changes["database"] = value if is_database_url(value) else Path(value).resolve()
     if env.get("POSTBODE_SECRET_KEY"):
         changes["secret_key"] = env["POSTBODE_SECRET_KEY"]
     if settings.concurrency is None:   # not in postbode.toml: what suits the transport

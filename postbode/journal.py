@@ -430,14 +430,17 @@ def _due(campaign_id: str, now: float, limit: int):
     """Retries whose time has come, earliest first."""
     return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
                                           journal.c.state == State.RETRY, journal.c.next_at <= now)
-            .order_by(journal.c.next_at).limit(limit))
+            .order_by(journal.c.next_at).limit(limit).with_for_update(skip_locked=True))
 
 
 def _pending(campaign_id: str, limit: int):
     """Pending rows variant by variant (a provider's batch call is one call per variant)."""
     return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
                                           journal.c.state == State.PENDING)
-            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit))
+            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit)
+            # PostgreSQL: rows another sender is claiming are skipped, not waited for
+            # (SQLite renders no FOR UPDATE: its write lock already lets one claim at a time)
+            .with_for_update(skip_locked=True))
 
 
 _CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
@@ -525,6 +528,12 @@ def open_count(conn: Connection, campaign_id: str) -> int:
 def sent_since(conn: Connection, since: float) -> int:
     """Mails sent by any campaign since `since` (for hourly and daily quotas)."""
     return conn.execute(select(func.count()).where(journal.c.sent_at >= since)).scalar()
+
+
+def sent_or_claimed_since(conn: Connection, since: float) -> int:
+    """sent_since plus every row claimed now by any sender (quotas shared by several senders)."""
+    return conn.execute(select(func.count()).where(
+        (journal.c.sent_at >= since) | (journal.c.state == State.CLAIMED))).scalar()
 
 
 # ---------------------------------------------------------------- reporting

@@ -72,9 +72,8 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings", *,
     ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED,
             *(() if leave_out is None else (~leave_out,))).subquery()
     query = select(inner).where(inner.c.seg.is_not(None)).order_by(inner.c.id)
-    result = conn.execution_options(yield_per=BATCH_SIZE).execute(query)
     locales = _Locales(settings)
-    for row in result:
+    for row in _in_batches(conn, query, inner.c.id):
         segment = chosen[row[5]]
         fields = {name: value for name, value in zip(names, row[6:]) if value is not None}
         yield Recipient(
@@ -82,6 +81,22 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings", *,
             formality=segment.formality or row[4] or DEFAULT_FORMALITY,
             view=segment.view, segment=segment.name, fields=fields, key=row.subscriber_key,
         )
+
+
+def _in_batches(conn: Connection, query, key) -> Iterator:
+    """The rows of a query ordered by `key`, BATCH_SIZE at a time.
+
+    Paging by key instead of a streaming cursor: a cursor held open needs a transaction
+    on PostgreSQL, and this connection may run others between two batches.
+    """
+    last = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        rows = conn.execute(page.limit(BATCH_SIZE)).all()
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        last = rows[-1][0]
 
 
 def plan_counts(conn: Connection, segments: list[str], settings: "Settings", *,

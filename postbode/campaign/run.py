@@ -20,7 +20,7 @@ from postbode.campaign.states import CampaignState
 from postbode.campaign.variants import (Prepared, audience_keys, chosen_keys, prepare_variants,
                                        variant_key)
 from postbode.config import Settings
-from postbode.errors import PostbodeError
+from postbode.errors import CampaignError, PostbodeError
 from postbode.store.schema import subscribers
 from postbode.transports import SendResult, describe, open_transport
 
@@ -85,10 +85,15 @@ def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
     """
     policy = policy or Policy.from_settings(settings)
     with open_session(settings, newsletter_path, segments, transport) as session, \
-            guard.campaign_lock(session.settings, session.base_id):
+            guard.campaign_lock(session.settings, session.base_id) as lock:
+        if not lock.alone:
+            refuse_while_prepared(session)
         campaign, fresh = open_or_snapshot(session, new_campaign, again)
         variants = prepare_or_discard(session, campaign, fresh)
-        summary = recover(session, campaign, resend_unknown)
+        # with other senders at work, rows still claimed are theirs, in flight
+        summary = recover(session, campaign, resend_unknown) if lock.alone \
+            else SendSummary(campaign.id)
+        lock.share()
         send(session, campaign, variants, policy, progress, stop or threading.Event())
         return report(session, summary)
 
@@ -194,6 +199,14 @@ def _holders(session: Session, reader: store.Connection, campaign: journal.Campa
         campaign_id = key.partition(":")[2]
         found[campaign_id] = found.get(campaign_id, 0) + n
     return found
+
+
+def refuse_while_prepared(session: Session) -> None:
+    """Another sender is writing this campaign's snapshot: joining now would start it over."""
+    latest = session.latest()
+    if latest is not None and latest.status == CampaignState.SNAPSHOT:
+        raise CampaignError(f"campaign {latest.id} is being prepared by another sender; "
+                            "run this again once it is sending")
 
 
 def prepare_or_discard(session: Session, campaign: journal.Campaign, fresh: bool) -> Prepared:

@@ -58,11 +58,14 @@ def register(cli: click.Group) -> None:
 @click.option("--again", is_flag=True,
               help="Also send to people who already have this newsletter from another "
                    "campaign of it (left out otherwise, and counted in the plan).")
+@click.option("--at", "at", metavar="TIME",
+              help="Do not send now: schedule it for TIME (\"2026-07-12 10:00\", [i18n] timezone); "
+                   "a running `worker` sends it then.")
 @pass_context
 def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: str | None,
          dry_run: bool, test_to: tuple[str, ...], locales: tuple[str, ...], rate: float | None,
          concurrency: int | None, yes: bool, resend_unknown: bool, new_campaign: bool,
-         again: bool) -> None:
+         again: bool, at: str | None) -> None:
     """Send a newsletter to segments, each recipient exactly once; resume by running it again.
 
     Whoever already has this newsletter (from a send to other segments, or an earlier
@@ -77,6 +80,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
+    send_at = _parse_at(at, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
@@ -92,7 +96,9 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     if nothing:
         console.print(nothing)
         return
-    _confirm(yes, the_plan)
+    _confirm(yes, the_plan, send_at)
+    if send_at is not None:
+        return _schedule(settings, newsletter, segments, url, send_at, new_campaign, again)
     _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
                                   again=again))
@@ -183,13 +189,34 @@ def _import_samples_if_empty(settings: Settings) -> None:
                       f"imported the sample lists {lists}")
 
 
-def _confirm(yes: bool, the_plan: campaign.Plan) -> None:
+def _parse_at(at: str | None, settings: Settings) -> float | None:
+    if at is None:
+        return None
+    from postbode.campaign import schedule
+
+    return schedule.parse_at(at, settings)
+
+
+def _schedule(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+              send_at: float, new_campaign: bool, again: bool) -> None:
+    """Record the campaign for the worker, its newsletter's files frozen as they are now."""
+    from postbode.campaign import schedule
+
+    done = schedule.schedule_send(settings, newsletter, segments, url, send_at, new_campaign, again)
+    when = datetime.fromtimestamp(done.send_at).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    console.print(f"scheduled campaign {done.id} for {when}: a running `worker` sends it then "
+                  "(`schedule list` shows it, `schedule cancel "
+                  f"{done.id}` cancels it); if the newsletter changes before then, the worker refuses to send it")
+
+
+def _confirm(yes: bool, the_plan: campaign.Plan, send_at: float | None = None) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
         raise CampaignError("not sending: confirmation needs a terminal; add --yes to send "
                             "without asking (check the plan above first, or use --dry-run)")
-    if not click.confirm(f"Send to {the_plan.total} recipients via {the_plan.transport}?"):
+    verb = "Schedule sending" if send_at is not None else "Send"
+    if not click.confirm(f"{verb} to {the_plan.total} recipients via {the_plan.transport}?"):
         raise CampaignError("not sent: you declined; nothing was sent or journaled")
 
 

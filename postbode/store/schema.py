@@ -264,3 +264,27 @@ rate_events = Table(
     Column("at", Float, nullable=False),
     Index("rate_events_by_key", "bucket", "key", "at"),
 )
+
+# Campaigns to start later (`send … --at`): the worker starts each when it is due, with the
+# newsletter's fingerprint frozen when it was scheduled.
+schedules = Table(
+    "schedules", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("newsletter_path", Text, nullable=False),   # relative to the project folder
+    Column("newsletter_id", Text, nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("content_parts", JSON, nullable=False),
+    Column("transport", Text, nullable=False),         # as shown: secrets masked
+    Column("new_campaign", Integer, nullable=False, server_default=text("0")),
+    Column("again", Integer, nullable=False, server_default=text("0")),  # send --again
+    Column("send_at", Float, nullable=False),
+    Column("status", Text, nullable=False),            # campaign.schedule.ScheduleStatus
+    Column("reason", Text),
+    Column("campaign_id", Text),
+    Column("resume_at", Float),                        # a paused campaign is resumed then
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Index("schedules_due", "status", "send_at"),
+)

@@ -21,6 +21,9 @@ from postbode.i18n import load_translations
 
 from conftest import SAMPLE
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 FAST = campaign.Policy(concurrency=2, backoff_base=0.01, backoff_cap=0.05, max_wait=5)
 
 

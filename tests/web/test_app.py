@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from postbode import audience, store, tokens
 from postbode.config import Settings
+
+from fixtures.state import read_rows
+
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 
 NEWSLETTER = "2018-07-resultaten"
 SAMPLE = f"newsletters/{NEWSLETTER}.yaml"
@@ -27,23 +32,15 @@ def add_subscriber(settings: Settings, tmp_path: Path, email: str, *, locale: st
         conn.close()
 
 
-def stored(settings: Settings, email: str) -> sqlite3.Row:
-    """The subscriber's row, read from the database file by a connection of its own."""
-    conn = sqlite3.connect(settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM subscribers WHERE email_key = ?", (email.lower(),)).fetchone()
-    finally:
-        conn.close()
+def stored(settings: Settings, email: str):
+    """The subscriber's row, read from the database by a connection of its own."""
+    found = read_rows(settings, "SELECT * FROM subscribers WHERE email_key = ?", email.lower())
+    return found[0] if found else None
 
 
 def web_events(settings: Settings) -> list[str]:
-    conn = sqlite3.connect(settings.database)
-    try:
-        return [r[0] for r in conn.execute(
-            "SELECT kind FROM audience_events WHERE source = 'web' ORDER BY id")]
-    finally:
-        conn.close()
+    return [r[0] for r in read_rows(
+        settings, "SELECT kind FROM audience_events WHERE source = 'web' ORDER BY id")]
 
 
 def html_tag(page: str) -> str:
@@ -159,12 +156,8 @@ def test_preferences_change_language_formality_and_lists(client, web_settings, s
     assert (row["locale"], row["formality"]) == ("de", "informal")
     assert web_events(web_settings) == ["locale_changed", "formality_changed", "lists_changed"]
     assert 'value="de" checked' in client.get(f"/p/{token}").get_data(as_text=True)
-    conn = store.connect(web_settings)
-    try:
-        lists = {r[0] for r in conn.exec_driver_sql(
-            "SELECT list FROM memberships WHERE subscriber_id = ?", (row["id"],))}
-    finally:
-        conn.close()
+    lists = {r[0] for r in read_rows(
+        web_settings, "SELECT list FROM memberships WHERE subscriber_id = ?", row["id"])}
     assert lists == set()
 
 
@@ -316,6 +309,7 @@ def test_page_texts_come_from_the_messages_catalog(client, web_settings, tmp_pat
     assert "Ja, abmelden" in page and "<script>" not in page
 
 
+@pytest.mark.sqlite_only
 def test_a_setup_problem_shows_a_calm_page(subscriber, web_settings, tmp_path):
     from postbode.web import create_app
 
