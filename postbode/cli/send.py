@@ -81,6 +81,11 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
     send_at = _parse_at(at, settings)
+    if send_at is not None and transport and transport != settings.transport:
+        # the worker sends through its own configured transport; a URL's secrets are not stored
+        raise click.UsageError("--at sends through the configured transport ([send] transport or "
+                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
+                               "or send now without --at")
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
