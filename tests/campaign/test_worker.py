@@ -51,6 +51,18 @@ def test_at_in_the_past_or_unreadable_is_refused_before_anything(invoke, send_se
     assert schedule_rows(send_settings) == {}
 
 
+def test_at_with_another_transport_is_refused_and_again_is_kept(invoke, send_settings, tmp_path):
+    """The worker sends through its own configured transport: a --transport URL cannot come along."""
+    other = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--at", at_text(send_settings, 3600),
+                   "--transport", f"outbox://{tmp_path / 'elsewhere'}")
+    assert other.exit_code == 2 and "configured transport" in other.output
+    assert schedule_rows(send_settings) == {}
+    kept = invoke("send", SAMPLE, "--segment", "funders", "--yes", "--again",
+                  "--at", at_text(send_settings, 3600))
+    assert kept.exit_code == 0, kept.output
+    assert [row["again"] for row in schedule_rows(send_settings).values()] == [1]
+
+
 @pytest.mark.both_engines
 def test_a_running_worker_sends_at_the_time_not_before_and_skips_a_cancelled_one(
         invoke, project, send_settings):
