@@ -28,7 +28,7 @@ def at_text(settings, seconds: float) -> str:
 
 
 def schedule_rows(settings) -> dict[int, dict]:
-    with closing(store.connect(settings, migrate=False)) as conn:
+    with closing(store.connect(settings)) as conn:
         return {r["id"]: dict(r) for r in conn.execute(select(schedules)).mappings()}
 
 
