@@ -55,7 +55,7 @@ def test_at_with_another_transport_is_refused_and_again_is_kept(invoke, send_set
     """The worker sends through its own configured transport: a --transport URL cannot come along."""
     other = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--at", at_text(send_settings, 3600),
                    "--transport", f"outbox://{tmp_path / 'elsewhere'}")
-    assert other.exit_code == 2 and "configured transport" in other.output
+    assert other.exit_code != 0 and "configured transport" in other.output, other.output
     assert schedule_rows(send_settings) == {}
     kept = invoke("send", SAMPLE, "--segment", "funders", "--yes", "--again",
                   "--at", at_text(send_settings, 3600))
