@@ -14,10 +14,12 @@ from sqlalchemy import Connection
 
 from postbode.store.engine import Target, database_url, engine_for, open_connection
 from postbode.store.upgrade import migrate
-from postbode.store.sql import execute_many, insert_ignore, json_items, json_number, json_text
+from postbode.store.sql import (driver_many, driver_rows, execute_many, insert_ignore, json_items,
+                                json_number, json_text)
 from postbode.store.transaction import atomic, in_atomic
 
-__all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "execute_many", "in_atomic",
+__all__ = ["Connection", "atomic", "connect", "database_url", "driver_many", "driver_rows", "engine_for",
+           "execute_many", "in_atomic",
            "insert_ignore", "json_items", "json_number", "json_text", "migrate"]
 
 
