@@ -17,7 +17,7 @@ from postbode.cli.common import Context, printable
 from postbode.errors import PostbodeError
 
 # command → (module of postbode.cli that registers it, its summary for `postbode --help`).
-# tests/test_cli_startup.py checks this table against the commands the modules register.
+# tests/cli/test_startup.py checks this table against the commands the modules register.
 COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("web", "Write a newsletter's web versions (every locale and view) "
                        "as static files for hosting."),

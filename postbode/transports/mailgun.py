@@ -28,7 +28,7 @@ MAX_RECIPIENTS = 1000
 NOT_HEADERS = {"from", "to", "subject", "date", "mime-version", "content-type",
                "content-transfer-encoding"}
 
-# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/test_transports_checklist.py)
+# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/transports/test_checklist.py)
 BATCH_LIMIT = MAX_RECIPIENTS
 EVENTS = ("failed", "complained")
 CREDENTIALS = (KEY_VARIABLE,)

@@ -23,7 +23,7 @@ INACTIVE_RECIPIENT = 406     # hard bounced, complained or unsubscribed at Postm
 NOT_HEADERS = {"from", "to", "subject", "reply-to", "date", "mime-version", "content-type",
                "content-transfer-encoding"}
 
-# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/test_transports_checklist.py)
+# what ADDING_A_PROVIDER.md asks every provider module to declare (tests/transports/test_checklist.py)
 BATCH_LIMIT = MAX_MESSAGES
 EVENTS = ("Bounce", "SpamComplaint")
 CREDENTIALS = (KEY_VARIABLE,)

@@ -12,7 +12,7 @@ import pytest
 from postbode.content import Newsletter, image_size, load_newsletter
 from postbode.errors import ContentError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "newsletters" / "2018-07-resultaten.yaml"
 BROKEN = REPO / "tests" / "data" / "broken"
 

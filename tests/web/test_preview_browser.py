@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from postbode import build, tokens
-from test_web import NEWSLETTER
-from test_web_browser import serving
+from .test_app import NEWSLETTER
+from .test_browser import serving
 
 pytestmark = pytest.mark.browser
 

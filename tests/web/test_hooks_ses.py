@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fixtures.providers import SNS_HOST, SNS_TOPIC
-from test_web_hooks import BRAM, LOTTE, consent, events, journal_text, readers, sent_row  # noqa: F401
+from .test_hooks import BRAM, LOTTE, consent, events, journal_text, readers, sent_row  # noqa: F401
 
 
 def bounce(email: str, kind: str = "Permanent", feedback: str = "fb-1") -> dict:

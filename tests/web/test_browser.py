@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from postbode import tokens
-from test_web import NEWSLETTER, add_subscriber
+from .test_app import NEWSLETTER, add_subscriber
 
 pytestmark = pytest.mark.browser
 

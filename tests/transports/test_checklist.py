@@ -50,7 +50,7 @@ def test_the_provider_is_documented_tested_and_has_its_webhook(scheme, app):
         assert name in DOCS, f"docs/transports.md does not mention {name}"
     for event in module.EVENTS:
         assert f"`{event}`" in DOCS or event in section.group(1), f"{scheme}: event {event} undocumented"
-    assert (REPO / "tests" / f"test_transports_{scheme}.py").is_file()
+    assert (REPO / "tests" / "transports" / f"test_{scheme}.py").is_file()
     routes = {rule.rule for rule in app.url_map.iter_rules()}
     assert f"/webhooks/{scheme}" in routes
 
