@@ -190,8 +190,11 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     rcpt_to = wire_address(recipient.email)
     values = {
         GREETING: greeting(variant, recipient.formality, name),
-        UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email)),
-        PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email)),
+        # the subscriber's opaque key when there is one (test and sample mails have none)
+        UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email,
+                                                         subscriber_key=recipient.key)),
+        PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email,
+                                                         subscriber_key=recipient.key)),
         WEB_URL: variant.web_url,
         **{marker: personal.value(placeholder, spec, recipient, variant.rendered.locale)
            for marker, placeholder, spec in variant.fields},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import signal
 import threading
 from contextlib import contextmanager
@@ -27,6 +28,24 @@ def campaign_lock(settings: Settings, base_id: str) -> Iterator[None]:
                 f"campaign {base_id} is being sent by another postbode process right now; "
                 "wait for it to finish (or stop it with Ctrl-C) before running this again"
             ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def newsletter_lock(settings: Settings, newsletter_id: str) -> Iterator[None]:
+    """One snapshot at a time per newsletter: the next one waits (a snapshot takes seconds).
+
+    Who already has a newsletter is decided at its snapshots; taking turns means a
+    snapshot always sees the rows of the one before it.
+    """
+    digest = hashlib.sha256(newsletter_id.encode()).hexdigest()[:16]
+    path = Path(f"{settings.database}.newsletter-{digest}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -187,16 +187,25 @@ def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
 @click.argument("email", type=EMAIL)
 @pass_context
 def forget(ctx: Context, email: str) -> None:
-    """Erase a person (right to erasure): their data is deleted, only a hash that blocks re-import stays.
+    """Erase a person (right to erasure): address and name leave every table and outbox file.
+
+    Only the address's hash stays, on the suppression list (a later import cannot add it
+    again) and on their journal rows (reports still add up; the row shows `erased`).
 
     \b
     Example:
       python send.py subscribers forget someone@example.org
     """
+    from postbode import erasure
+
     with _db(ctx) as conn:
-        known = audience.forget(conn, email, source="cli forget")
-    state = "deleted" if known else "was not in the database"
-    console.print(f"{email}: {state}; a later import cannot add it again")
+        done = erasure.forget(conn, email, ctx.settings, source="cli forget")
+    state = "deleted" if done.known else "was not a subscriber"
+    console.print(f"{printable(email)}: {state}; {done.journal_rows} journal row(s) made anonymous, "
+                  f"{done.files} outbox file(s) deleted; a later import cannot add it again")
+    if not done.log_emptied:
+        console.print("note: another program has the database open, so its write-ahead log "
+                      "could not be emptied yet; it is emptied when that program closes it")
 
 
 @subscribers.command("unsubscribe")

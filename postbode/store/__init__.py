@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from postbode.store.engine import Target, database_url, engine_for, open_connection
+from postbode.store.engine import (Target, checkpoint, database_url, engine_for, open_connection,
+                                   wait_briefly)
 from postbode.store.upgrade import migrate
 from postbode.store.sql import (driver_many, driver_rows, execute_many, insert_ignore, json_items,
                                 json_number, json_text)
-from postbode.store.transaction import atomic, in_atomic
+from postbode.store.transaction import atomic, in_atomic, read_snapshot
 
-__all__ = ["Connection", "atomic", "connect", "database_url", "driver_many", "driver_rows", "engine_for",
-           "execute_many", "in_atomic",
-           "insert_ignore", "json_items", "json_number", "json_text", "migrate"]
+__all__ = ["Connection", "atomic", "checkpoint", "connect", "database_url", "driver_many", "driver_rows",
+           "engine_for", "execute_many", "in_atomic", "insert_ignore", "json_items", "json_number",
+           "json_text", "migrate", "read_snapshot", "wait_briefly"]
 
 
 def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:

@@ -108,3 +108,21 @@ def _display(url: str) -> str:
 
 def is_sqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
+
+
+def checkpoint(conn: Connection) -> bool:
+    """Copy the SQLite write-ahead log into the database file and empty it (after an erasure,
+    so erased bytes stay in neither file). True when the log is empty now; other engines: True."""
+    if not is_sqlite(conn):
+        return True
+    busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+def wait_briefly(conn: Connection, seconds: float) -> None:
+    """Let this connection wait at most `seconds` for another writer's lock (web requests:
+    a busy database is answered 503 quickly rather than after half a minute)."""
+    if is_sqlite(conn):
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    else:
+        conn.exec_driver_sql(f"SET lock_timeout = '{int(seconds * 1000)}ms'")

@@ -315,8 +315,9 @@ def test_a_postmark_bounce_keeps_the_address_out_of_the_next_campaign(
     noted = read(send_settings, "SELECT * FROM journal WHERE id = ?", row["id"])[0]
     assert noted["state"] == "sent" and noted["last_text"].startswith("bounced after sending")
 
+    # --again: everyone had it already; the suppression alone keeps the bounced one out
     result = invoke("send", SAMPLE, "--segment", "everyone", "--transport", "postmark://",
-                    "--new-campaign", "--yes")
+                    "--new-campaign", "--again", "--yes")
     assert result.exit_code == 0, result.output
     assert len(batches) == 2
     second = sorted(parseaddr(m["To"])[1] for m in batches[1])
