@@ -46,6 +46,6 @@ def test_send_with_a_transport_flag_opens_what_suits_it(invoke, project, send_se
     assert opened == [1]
     assert len(list((project / "outbox").rglob("*.eml"))) == 5
     again = invoke("send", SAMPLE, "--segment", "everyone", "--transport", "outbox://outbox",
-                   "--new-campaign", "--concurrency", "2", "--yes")
+                   "--new-campaign", "--again", "--concurrency", "2", "--yes")
     assert again.exit_code == 0, again.output
     assert opened == [1, 2]
