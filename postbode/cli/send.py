@@ -80,12 +80,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
-    send_at = _parse_at(at, settings)
-    if send_at is not None and transport and transport != settings.transport:
-        # the worker sends through its own configured transport; a URL's secrets are not stored
-        raise click.UsageError("--at sends through the configured transport ([send] transport or "
-                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
-                               "or send now without --at")
+    send_at = _scheduled_at(at, transport, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
@@ -93,10 +88,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
                              new_campaign=new_campaign, again=again)
     _print_plan(the_plan)
     if dry_run:
-        summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
-        console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
-                      "nothing sent, nothing journaled")
-        return
+        return _dry_run(settings, newsletter, segments, url, again)
     nothing = the_plan.nothing_to_do(resend_unknown)
     if nothing:
         console.print(nothing)
@@ -107,6 +99,26 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
                                   again=again))
+
+
+def _scheduled_at(at: str | None, transport: str | None, settings: Settings) -> float | None:
+    """When --at schedules the send (None: now); --at with another --transport is refused."""
+    send_at = _parse_at(at, settings)
+    if send_at is not None and transport and transport != settings.transport:
+        # the worker sends through its own configured transport; a URL's secrets are not stored
+        raise click.UsageError("--at sends through the configured transport ([send] transport or "
+                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
+                               "or send now without --at")
+    return send_at
+
+
+def _dry_run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+             again: bool) -> None:
+    from postbode import campaign  # loaded when sending, not for --help (see send)
+
+    summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
+    console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
+                  "nothing sent, nothing journaled")
 
 
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
