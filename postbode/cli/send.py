@@ -88,10 +88,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
                              new_campaign=new_campaign, again=again)
     _print_plan(the_plan)
     if dry_run:
-        summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
-        console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
-                      "nothing sent, nothing journaled")
-        return
+        return _dry_run(settings, newsletter, segments, url, again)
     nothing = the_plan.nothing_to_do(resend_unknown)
     if nothing:
         console.print(nothing)
@@ -102,6 +99,15 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
                                   again=again))
+
+
+def _dry_run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+             again: bool) -> None:
+    from postbode import campaign  # loaded when sending, not for --help (see send)
+
+    summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
+    console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
+                  "nothing sent, nothing journaled")
 
 
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
