@@ -23,7 +23,8 @@ from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.statuses import SUPPRESSING, FileStatus
 from postbode.errors import Problem
 from postbode.store import execute_many, insert_ignore
-from postbode.store.schema import audience_events, lists, memberships, subscribers, suppressions
+from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_key, subscribers,
+                                    suppressions)
 
 # Duplicate notes kept for the summary; the rest are only counted.
 MAX_MERGED_SHOWN = 1000
@@ -72,8 +73,13 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-_INSERT_SUBSCRIBER = insert(subscribers)
-_INSERT_EVENT = insert(audience_events)
+def _insert_without_id(table: Table) -> Any:
+    """INSERT naming every column but the generated `id` (PostgreSQL refuses an explicit NULL)."""
+    return insert(table).values({c.name: bindparam(c.name) for c in table.c if c.name != "id"})
+
+
+_INSERT_SUBSCRIBER = _insert_without_id(subscribers)
+_INSERT_EVENT = _insert_without_id(audience_events)
 _INSERT_MEMBER = insert(memberships)
 _INSERT_SEEN = insert(seen)
 _UPDATE_SUBSCRIBER = update(subscribers).where(subscribers.c.id == bindparam("b_id")).values(
@@ -245,7 +251,8 @@ class Merge:
             {"email": r.email, "email_key": r.key, "email_hash": hashes[r.key], "name": r.name,
              "formality": r.formality, "locale": r.locale, "attributes": json.dumps(r.attributes),
              "tags": json.dumps(sorted(r.tags)), "source": self.source, "created": self.at,
-             "consent": str(c), "consent_at": self.at, "consent_source": source}
+             "consent": str(c), "consent_at": self.at, "consent_source": source,
+             "subscriber_key": new_subscriber_key()}  # execute_many runs no column defaults
             for r, c in zip(rows, consents)])
         for consent in (Consent.SUBSCRIBED, Consent.UNCONFIRMED):
             self.events(consent, [hashes[r.key] for r, c in zip(rows, consents) if c == consent],
