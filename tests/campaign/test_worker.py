@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from postbode import store
-from postbode.store.schema import campaigns, journal, schedules
+from postbode.store.schema import campaigns, journal, schedules, subscribers
 
 from conftest import REPO, SAMPLE
 from fixtures.postgres import wait_until
@@ -127,3 +127,21 @@ def test_plain_log_lines_name_the_event(project, send_settings):
 def test_cancelling_a_sent_or_unknown_schedule_says_why(invoke, send_settings):
     missing = invoke("schedule", "cancel", "7")
     assert missing.exit_code == 1 and "no scheduled campaign 7" in missing.output
+
+
+def test_a_round_purges_unconfirmed_sign_ups_past_their_age(project, settings):
+    from cli.test_signup_commands import signed_up   # a sign-up as the web form records it
+
+    signed_up(settings, "oud@example.org", confirm=False)
+    signed_up(settings, "nieuw@example.org", confirm=False)
+    with closing(store.connect(settings)) as conn:
+        conn.execute(update(subscribers).where(subscribers.c.email_key == "oud@example.org")
+                     .values(created="2020-01-01T00:00:00Z"))
+    worker = worker_process(project, "--once")
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    purged = [e for e in events(out) if e["event"] == "signups.purged"]
+    assert purged and purged[0]["removed"] == 1
+    with closing(store.connect(settings)) as conn:
+        left = set(conn.execute(select(subscribers.c.email_key)).scalars())
+    assert left == {"nieuw@example.org"}
