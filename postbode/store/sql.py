@@ -82,9 +82,13 @@ def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: b
     driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
     journal claim otherwise. Values that need a type's processing (JSON) must not use it.
     """
-    key = (statement, conn.dialect.name)
+    key = (statement, conn.dialect.name, tuple(rows[0]) if rows else ())
     found = _COMPILED.get(key) if cache else None
     if found is None:
+        if isinstance(statement, Insert) and not statement._values and rows:
+            # only the columns the rows give: an id left out is the database's to assign
+            # (PostgreSQL refuses the NULL a compiled all-columns INSERT would send)
+            statement = statement.values({name: bindparam(name) for name in rows[0]})
         compiled = statement.compile(dialect=conn.dialect)
         found = (str(compiled), compiled.positiontup, dict(compiled.params))
         if cache:
