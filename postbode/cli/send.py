@@ -78,20 +78,9 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     # The sender brings the renderer, premailer and pydantic: loaded when sending, not for --help.
     from postbode import campaign
 
-<<<<<<< HEAD
-    settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
-    url = _transport_url(transport, settings)
-    send_at = _parse_at(at, transport, settings)
-=======
     url = _transport_url(transport, ctx.settings)
     settings = _send_settings(ctx.settings, url, rate, concurrency)
-    send_at = _parse_at(at, settings)
-    if send_at is not None and transport and transport != settings.transport:
-        # the worker sends through its own configured transport; a URL's secrets are not stored
-        raise click.UsageError("--at sends through the configured transport ([send] transport or "
-                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
-                               "or send now without --at")
->>>>>>> main
+    send_at = _parse_at(at, transport, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
