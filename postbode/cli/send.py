@@ -80,7 +80,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     url = _transport_url(transport, ctx.settings)
     settings = _send_settings(ctx.settings, url, rate, concurrency)
-    send_at = _parse_at(at, settings, transport)
+    send_at = _parse_at(at, transport, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
@@ -204,7 +204,8 @@ def _import_samples_if_empty(settings: Settings) -> None:
                       f"imported the sample lists {lists}")
 
 
-def _parse_at(at: str | None, settings: Settings, transport: str | None) -> float | None:
+def _parse_at(at: str | None, transport: str | None, settings: Settings) -> float | None:
+    """The time --at names (None: send now); a scheduled send takes no other --transport."""
     if at is None:
         return None
     if transport and transport != settings.transport:
