@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_send.py [--recipients 3000] [--outbox 10000]
         [--repeat 3] [--sizes 10000,100000] [--discard-sizes 10000,100000,1000000]
+        [--once 100000] [--once-snapshot-only] [--only fast,outbox,memory,once]
 
 Needs only what `./scripts/demo.sh` installs into .venv (no test extras). SMTP has
 its own benchmark, benchmarks/bench_smtp.py. Prints figures and ratios against
@@ -22,6 +23,17 @@ baselines measured in the same run, each repeated (median and range):
    run by default (its outbox alone is about 20 GB of .eml files), so the same
    campaigns also run with a transport that builds every message's bytes and
    discards them (--discard-sizes): everything of postbode's but the file writes.
+4. once per person per newsletter: whole campaigns (snapshot included: that is where
+   the rule works) of --once recipients through the discard transport, with the rule
+   against the previous rule (no "already received" check) in the same run, alternating;
+   and the snapshot phase alone, the same way (what the rule adds, in seconds, and its
+   share of a whole campaign).
+   The journal already holds a sent row for every recipient from a campaign of another
+   issue, so every recipient's check finds rows and has to look at them. Target: the rule
+   costs under 10% (ratio >= 0.90). A third figure: the same campaign when 40% of the
+   list already had this issue (they are left out; its rate counts the mails sent).
+5. state database (--only postgres, benchmarks/bench_postgres.py): one campaign through
+   discard:// on SQLite with 1 sender and on PostgreSQL with 1 and 2 sending processes.
 Everything runs in temporary folders (on tmpfs when /dev/shm exists, so the
 figures measure postbode rather than the disk; say --on-disk to use the disk).
 """
@@ -29,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import binascii
+import importlib
 import email.policy
 import json
 import os
@@ -337,6 +350,127 @@ def bench_memory(scratch: Path | None, sizes: list[int], transport: str = "outbo
               f"(the import before it peaked at {result['import_peak_mb']:.0f} MB)")
 
 
+# ---------------------------------------------------------------- 4. the "already received" rule
+
+def earlier_issue(settings: Settings, newsletter_id: str, segments: list[str]) -> None:
+    """A finished campaign of `newsletter_id` whose rows were sent to the segments' members."""
+    from sqlalchemy import update
+
+    from postbode import journal
+    from postbode.store.schema import journal as rows
+
+    conn = store.connect(settings)
+    try:
+        made = journal.create_campaign(conn, newsletter_id, segments, {"x": "0"}, "discard://")
+        journal.snapshot(conn, made.id, audience.resolve(conn, segments, settings))
+        with store.atomic(conn):
+            conn.execute(update(rows).where(rows.c.campaign_id == made.id)
+                         .values(state="sent", sent_at=time.time() - 86400))
+        journal.set_status(conn, made.id, "finished")
+    finally:
+        conn.close()
+
+
+class RuleRuns:
+    """Whole campaigns to `everyone`, with and without the rule, on fresh copies of one journal."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self.folder, self.count = folder, count
+        self.settings = make_project(folder, count)
+        earlier_issue(self.settings, "another-issue", ["everyone"])
+        self.pristine = folder / "pristine.sqlite3"
+        self._save(self.pristine)
+        earlier_issue(self.settings, "2018-07-resultaten", ["dutch_speaking"])
+        self.overlap = folder / "overlap.sqlite3"
+        self._save(self.overlap)
+
+    def _save(self, target: Path) -> None:
+        conn = store.connect(self.settings)
+        try:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        shutil.copy2(self.settings.database, target)
+
+    def run(self, rule: bool, start_from: Path | None = None) -> float:
+        """Mails sent per second over the whole campaign.run (snapshot, prepare, send)."""
+        runner = importlib.import_module("postbode.campaign.run")  # the module, not the function
+        database = self.settings.database
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        shutil.copy2(start_from or self.pristine, database)
+        holders = runner._holders
+        if not rule:   # the previous rule: no check, nothing counted
+            runner._holders = lambda *args: {}
+        try:
+            start = time.perf_counter()
+            outcome = campaign.run(self.settings, self.folder / NEWSLETTER, ["everyone"],
+                                   transport="discard://", again=not rule)
+            seconds = time.perf_counter() - start
+        finally:
+            runner._holders = holders
+        return outcome.totals["sent"] / seconds
+
+
+    def snapshot(self, rule: bool) -> float:
+        """Recipients written per second by the snapshot phase alone (where the rule works)."""
+        from postbode.campaign.session import open_session
+
+        runner = importlib.import_module("postbode.campaign.run")
+        database = self.settings.database
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        shutil.copy2(self.pristine, database)
+        holders = runner._holders
+        if not rule:
+            runner._holders = lambda *args: {}
+        try:
+            with open_session(self.settings, self.folder / NEWSLETTER, ["everyone"],
+                              "discard://") as session:
+                made = runner._create(session, runner.fingerprint(
+                    session.settings, session.newsletter_path, session.newsletter.id))
+                start = time.perf_counter()
+                runner._snapshot(session, made, again=not rule)
+                return self.count / (time.perf_counter() - start)
+        finally:
+            runner._holders = holders
+
+
+def bench_rule(scratch: Path | None, count: int, repeat: int, whole: bool) -> None:
+    transports.SCHEMES["discard"] = "__main__"
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        runs = RuleRuns(Path(folder), count)
+        phase = _alternating(runs.snapshot, max(3, repeat))
+        rates = _alternating(runs.run, repeat) if whole else {}
+        overlap = [runs.run(True, runs.overlap) for _ in range(max(1, repeat // 2))] if whole else []
+    print(f"4. once per person per newsletter, {count:,} recipients, the journal holding a row of "
+          "another issue for each")
+    cost = count / statistics.median(phase["rule"]) - count / statistics.median(phase["previous"])
+    print(f"   snapshot, previous rule (no check): {summary(phase['previous'], 'rows/s')}")
+    print(f"   snapshot, already-received rule:    {summary(phase['rule'], 'rows/s')} "
+          f"(the rule adds {cost:.2f} s)")
+    if not whole:
+        return
+    ratio = statistics.median(rates["rule"]) / statistics.median(rates["previous"])
+    seconds = count / statistics.median(rates["previous"])
+    print(f"   whole campaigns through discard://, previous rule: {summary(rates['previous'])}")
+    print(f"   whole campaigns, already-received rule in place:  {summary(rates['rule'])} = "
+          f"{ratio:.2f}x (target >= 0.90); the snapshot's extra {cost:.2f} s is "
+          f"{cost / seconds:.1%} of a {seconds:.0f} s campaign")
+    print(f"   rule, 40% already had this issue: {summary(overlap)} (mails sent per second; "
+          "those 40% are left out)")
+
+
+def _alternating(measure: Callable[[bool], float], repeat: int) -> dict[str, list[float]]:
+    """measure(rule) for the rule and the previous rule in turn, after a warm-up."""
+    rates: dict[str, list[float]] = {"rule": [], "previous": []}
+    measure(True)
+    for turn in range(repeat):
+        for kind in ("rule", "previous") if turn % 2 == 0 else ("previous", "rule"):
+            rates[kind].append(measure(kind == "rule"))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=3000)
@@ -345,8 +479,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--on-disk", action="store_true")
     parser.add_argument("--discard-sizes", default="10000,100000,1000000")
-    parser.add_argument("--only", default="fast,outbox,memory",
-                        help="which parts to run, e.g. --only outbox")
+    parser.add_argument("--once", type=int, default=100000,
+                        help="recipients of the campaigns that measure the already-received rule")
+    parser.add_argument("--once-snapshot-only", action="store_true",
+                        help="measure the rule on the snapshot phase alone (minutes, not an hour)")
+    parser.add_argument("--only", default="fast,outbox,memory,once",
+                        help="which parts to run, e.g. --only outbox; --only postgres runs "
+                             "benchmarks/bench_postgres.py's comparison of the state databases")
+    parser.add_argument("--pg-recipients", type=int, default=20000)
+    parser.add_argument("--pg-url", help="with --only postgres: an existing server to work on")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -368,6 +509,12 @@ def main() -> None:
             bench_memory(scratch, [int(s) for s in args.sizes.split(",")])
         if args.discard_sizes:
             bench_memory(scratch, [int(s) for s in args.discard_sizes.split(",")], "discard://")
+    if "once" in parts:
+        bench_rule(scratch, args.once, args.repeat, not args.once_snapshot_only)
+    if "postgres" in parts:
+        from bench_postgres import bench_postgres
+
+        bench_postgres(scratch, args.pg_recipients, args.repeat, args.pg_url)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ class Settings:
     locales_dir: Path = Path("locales")
     subscribers_dir: Path = Path("subscribers")
     segments_file: Path = Path("subscribers/segments.yaml")
-    database: Path = Path("state/postbode.sqlite3")
+    database: Path | str = Path("state/postbode.sqlite3")  # a SQLite file, or a database URL
     build_dir: Path = Path("build")
     transport: str = "outbox://outbox"
     rate: float = 0
@@ -55,6 +55,10 @@ class Settings:
     bounce_soft_limit: int = 3                # soft bounces that suppress …
     bounce_soft_days: int = 30                # … within this many days
     bounce_folder: str = "postbode/processed"  # IMAP folder processed bounces move to
+    signup_origins: tuple[str, ...] = ()      # [signup] origins: other sites whose forms may post
+    confirm_link_days: int = 7                # a confirmation link's life
+    unconfirmed_days: int = 30                # unconfirmed sign-ups older than this are purged
+    min_fill_seconds: float = 3               # a form sent back faster than this is a bot's
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with flag values applied (None means: not given)."""
@@ -114,6 +118,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "paths": ("newsletters", "templates", "locales", "subscribers", "segments", "database", "build"),
     "send": ("transport", "rate", "concurrency", "hourly_quota", "daily_quota"),
     "bounces": ("domain", "soft_limit", "soft_days", "processed_folder"),
+    "signup": ("origins", "confirm_link_days", "unconfirmed_days", "min_fill_seconds"),
 }
 COMPLETENESS_POLICIES = ("fallback", "require")
 MAX_CONCURRENCY = 64
@@ -300,7 +305,7 @@ def _from_toml(root: Path, data: dict[str, Any], path: Path, text: str = "") -> 
     d = Settings(root=root)
     r.check_unknown()
     settings = Settings(root=root, **_sender_and_web(r, d), **_languages(r, d), **_paths(r, d, root),
-                        **_sending(r, d), **_bounces(r, d))
+                        **_sending(r, d), **_bounces(r, d), **_signup(r, d))
     r.raise_problems()
     return settings
 
@@ -349,8 +354,14 @@ def _paths(r: "_Reader", d: Settings, root: Path) -> dict[str, Any]:
     for key in names:
         field_name = fields.get(key, key if key == "database" else f"{key}_dir")
         default = getattr(d, field_name)
-        paths[field_name] = (root / r.get("paths", key, _filled, str(default))).resolve()
+        value = r.get("paths", key, _filled, str(default))
+        paths[field_name] = value if is_database_url(value) else (root / value).resolve()
     return paths
+
+
+def is_database_url(value: object) -> bool:
+    """True for a database URL (postgresql://…), False for a SQLite file's path."""
+    return isinstance(value, str) and "://" in value
 
 
 def _sending(r: "_Reader", d: Settings) -> dict[str, Any]:
@@ -372,6 +383,22 @@ def _bounces(r: "_Reader", d: Settings) -> dict[str, Any]:
     )
 
 
+def _signup(r: "_Reader", d: Settings) -> dict[str, Any]:
+    return dict(
+        signup_origins=tuple(o.rstrip("/") for o in r.get("signup", "origins", _origins, [])),
+        confirm_link_days=r.get("signup", "confirm_link_days", _number(1, whole=True),
+                                d.confirm_link_days),
+        unconfirmed_days=r.get("signup", "unconfirmed_days", _number(1, whole=True), d.unconfirmed_days),
+        min_fill_seconds=float(r.get("signup", "min_fill_seconds", _number(0), d.min_fill_seconds)),
+    )
+
+
+def _origins(value: Any) -> str | None:
+    if not isinstance(value, list) or any(_web_url(v) or v.rstrip("/").count("/") > 2 for v in value):
+        return "must be a list of origins, e.g. [\"https://www.example.org\"] (scheme and host, no path)"
+    return None
+
+
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     changes: dict[str, Any] = {}
     if env.get("POSTBODE_TRANSPORT"):
@@ -379,7 +406,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     if env.get("POSTBODE_BASE_URL"):
         changes["base_url"] = env["POSTBODE_BASE_URL"].rstrip("/")
     if env.get("POSTBODE_DB"):
-        changes["database"] = Path(env["POSTBODE_DB"]).resolve()
+        value = env["POSTBODE_DB"]
+        changes["database"] = value if is_database_url(value) else Path(value).resolve()
     if env.get("POSTBODE_SECRET_KEY"):
         changes["secret_key"] = env["POSTBODE_SECRET_KEY"]
     if settings.concurrency is None:   # not in postbode.toml: what suits the transport

@@ -9,6 +9,7 @@ only their hash.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -51,6 +52,14 @@ class Event:
     diagnostic: str | None = None   # the receiving server's own words
 
 
+def stored_event_id(event_id: str) -> str:
+    """How an event id is remembered: hashed when it holds an address (some providers' ids
+    do), so the table never keeps one and a repeated delivery still matches."""
+    if "@" not in event_id:
+        return event_id
+    return "sha256:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+
+
 def source_of(event: Event) -> str:
     """How the event's changes are recorded as their source, e.g. `postmark webhook`."""
     return SOURCE.get(event.provider, f"{event.provider} webhook")
@@ -63,7 +72,8 @@ def apply_event(conn: Connection, event: Event) -> str:
     """
     source = source_of(event)
     fresh = conn.execute(insert_ignore(conn, webhook_events).values(
-        provider=event.provider, event_id=event.event_id, received_at=now())).rowcount
+        provider=event.provider, event_id=stored_event_id(event.event_id),
+        received_at=now())).rowcount
     if not fresh:
         return "duplicate"
     hash_ = address_hash(event.email)

@@ -18,15 +18,17 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (ColumnElement, Connection, RowMapping, ScalarSelect, and_, bindparam, case,
+                        delete, exists, func, insert, literal, or_, select, update)
 
-from postbode.audience.addresses import address_key
+from postbode.audience.addresses import address_key, email_hash
 from postbode.audience.model import Recipient
 from postbode.errors import CampaignError
 from postbode.files import write_csv
 from postbode.store import atomic, execute_many, insert_ignore
-from postbode.store.schema import campaigns, journal
+from postbode.store.schema import campaign_sends, campaigns, journal
 
 
 class State(StrEnum):
@@ -52,11 +54,24 @@ class CampaignStatus(StrEnum):
     FINISHED = "finished"
 
 
+class CampaignKind(StrEnum):
+    """What a campaign sends: a newsletter, or the sign-up's confirmation mails."""
+
+    NEWSLETTER = "newsletter"
+    CONFIRMATION = "confirmation"
+    WELCOME = "welcome"            # a list's welcome newsletter, once per person on confirmation
+
+
 STATES = tuple(State)
 OUTCOME_STATES = (State.SENT, State.REJECTED, State.RETRY, State.UNKNOWN)
 # States a bounce or complaint may move on from (the mail left, or may have left)
 FEEDBACK_FROM = (State.SENT, State.UNKNOWN, State.BOUNCED)
 FEEDBACK_STATES = (State.BOUNCED, State.COMPLAINED)
+# A person has a newsletter when a row of any of its campaigns is in one of these states
+# (the mail left, may have left, or left and bounced or drew a complaint) ...
+RECEIVED = (State.SENT, State.UNKNOWN, State.BOUNCED, State.COMPLAINED)
+# ... or will have it: a row still to be sent by a campaign that can still be resumed.
+QUEUED = (State.PENDING, State.CLAIMED, State.RETRY)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,18 @@ class Campaign:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    already_received: Mapping[str, int] = field(default_factory=dict)  # left out: {campaign: n}
+    sent_again: int = 0              # had it already, sent again (--again)
+
+
+@dataclass(frozen=True)
+class Send:
+    """One time `send` worked on a campaign: the transport (no secrets), when, how many left."""
+
+    transport: str
+    started_at: float
+    ended_at: float | None
+    sent: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +172,7 @@ def _campaign(row: RowMapping) -> Campaign:
         content_hash=row["content_hash"], content_parts=row["content_parts"],
         transport=row["transport"], status=CampaignStatus(row["status"]), total=row["total"],
         created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
+        already_received=row["already_received"] or {}, sent_again=row["sent_again"] or 0,
     )
 
 
@@ -189,6 +217,41 @@ def create_campaign(conn: Connection, newsletter_id: str, segments: Iterable[str
     return campaign
 
 
+def open_transactional(conn: Connection, campaign_id: str, kind: CampaignKind, transport: str,
+                       newsletter_id: str | None = None) -> None:
+    """The campaign of mails sent one at a time as people ask (confirmations), made once.
+
+    Its rows are added one by one (`add_row`) and claimed by id (`claim_row`); the
+    journal's unique (campaign, address) makes each mail leave at most once per campaign.
+    """
+    with atomic(conn):
+        conn.execute(insert_ignore(conn, campaigns).values(
+            id=campaign_id, base_id=campaign_id, sequence=1, newsletter_id=newsletter_id or str(kind),
+            segments=[],
+            content_hash="", content_parts={}, transport=transport, status=CampaignStatus.SENDING,
+            created_at=time.time(), started_at=time.time(), kind=str(kind)))
+
+
+def add_row(conn: Connection, campaign_id: str, recipient: Recipient) -> int | None:
+    """One pending row for this recipient; None when the campaign already has one for the address."""
+    with atomic(conn):
+        if not _insert(conn, [_row_values(campaign_id, recipient)]):
+            return None
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
+                     .values(total=campaigns.c.total + 1))
+        return conn.execute(select(journal.c.id).where(journal.c.campaign_id == campaign_id,
+                                                       journal.c.email == recipient.email)).scalar()
+
+
+def claim_row(conn: Connection, row_id: int, message_id: str) -> bool:
+    """Claim one pending row (committed before its mail leaves); False if someone else did."""
+    with atomic(conn):
+        now = time.time()
+        return conn.execute(update(journal).where(journal.c.id == row_id, journal.c.state == State.PENDING)
+                            .values(state=State.CLAIMED, attempts=journal.c.attempts + 1, claimed_at=now,
+                                    updated_at=now, message_id=message_id)).rowcount == 1
+
+
 def set_status(conn: Connection, campaign_id: str, status: CampaignStatus | str) -> None:
     """Record the campaign's status; `sending` stamps the start, `finished` the end."""
     now = time.time()
@@ -204,11 +267,14 @@ def set_status(conn: Connection, campaign_id: str, status: CampaignStatus | str)
 # ---------------------------------------------------------------- the snapshot
 
 def snapshot(conn: Connection, campaign_id: str, recipients: Iterable[Recipient],
-             batch_size: int = 2000) -> int:
+             batch_size: int = 2000, *, already: Mapping[str, int] | None = None,
+             again: int = 0) -> int:
     """Write one pending row per recipient, in batches, then mark the campaign ready.
 
     Nothing is sent before the snapshot is complete, so an interrupted snapshot
-    is simply started again (its partial rows are removed first).
+    is simply started again (its partial rows are removed first). `already` (who was
+    left out because they have this newsletter, per campaign) and `again` (how many of
+    them were sent to anyway) are stored with the ready mark, in its transaction.
     """
     with atomic(conn):
         conn.execute(delete(journal).where(journal.c.campaign_id == campaign_id))
@@ -222,14 +288,17 @@ def snapshot(conn: Connection, campaign_id: str, recipients: Iterable[Recipient]
     total += _insert(conn, batch)
     with atomic(conn):
         conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
-                     .values(status=CampaignStatus.READY, total=total))
+                     .values(status=CampaignStatus.READY, total=total,
+                             already_received=dict(already or {}), sent_again=again))
     return total
 
 
 def _row_values(campaign_id: str, r: Recipient) -> dict:
+    # a recipient's address is stored normalised, so its key is its lower case (no validation)
     return {"campaign_id": campaign_id, "subscriber_id": r.subscriber_id, "email": r.email,
             "name": r.name, "locale": r.locale, "formality": r.formality, "view": r.view,
-            "segment": r.segment, "created_at": time.time()}
+            "segment": r.segment, "subscriber_key": r.key, "created_at": time.time(),
+            "address_hash": email_hash(r.email.lower())}
 
 
 def _insert(conn: Connection, rows: list[dict]) -> int:
@@ -248,6 +317,77 @@ def variants(conn: Connection, campaign_id: str) -> list[tuple[str, str | None]]
     return [(locale, view) for locale, view in conn.execute(query)]
 
 
+# ---------------------------------------------------------------- once per person per newsletter
+
+def _holder_rows(newsletter_id: str, base: str, own: str | None,
+                 hash_column: ColumnElement[str]) -> ColumnElement[bool]:
+    """Journal rows that give the person behind `hash_column` this newsletter already.
+
+    Rows of any other campaign of the newsletter in a RECEIVED state; and rows still
+    QUEUED in a campaign that can still be resumed (not finished, the latest of its own
+    segments, not an earlier version of the campaign being planned), so a paused send
+    and a new one never both reach the same person.
+    """
+    later = campaigns.alias("later")
+    superseded = exists().where(later.c.base_id == campaigns.c.base_id,
+                                later.c.sequence > campaigns.c.sequence)
+    queued = and_(journal.c.state.in_(QUEUED), campaigns.c.base_id != base,
+                  campaigns.c.status != CampaignStatus.FINISHED, ~superseded)
+    return and_(journal.c.address_hash == hash_column, campaigns.c.id == journal.c.campaign_id,
+                campaigns.c.newsletter_id == newsletter_id,
+                campaigns.c.id != (own or ""),
+                or_(journal.c.state.in_(RECEIVED), queued))
+
+
+def has_newsletter(newsletter_id: str, base: str, own: str | None,
+                   hash_column: ColumnElement[str]) -> ColumnElement[bool]:
+    """EXISTS: the person already has (or is queued for) this newsletter; one index probe."""
+    return exists().where(_holder_rows(newsletter_id, base, own, hash_column))
+
+
+def holder(newsletter_id: str, base: str, own: str | None,
+           hash_column: ColumnElement[str]) -> ScalarSelect:
+    """`received:<campaign>` or `queued:<campaign>` for a person who has the newsletter, else NULL.
+
+    The campaign named is the first that sent it to them (or, if none did yet, the first
+    that will).
+    """
+    received = case((journal.c.state.in_(RECEIVED), 0), else_=1)
+    kind = case((journal.c.state.in_(RECEIVED), literal("received")), else_=literal("queued"))
+    return (select(kind.concat(":").concat(campaigns.c.id))
+            .where(_holder_rows(newsletter_id, base, own, hash_column))
+            .order_by(received, campaigns.c.created_at, campaigns.c.id).limit(1).scalar_subquery())
+
+
+# ---------------------------------------------------------------- send attempts
+
+def begin_send(conn: Connection, campaign_id: str, transport: str) -> int:
+    """Note that `send` starts working on the campaign through `transport` (no secrets in it)."""
+    with atomic(conn):
+        return conn.execute(insert(campaign_sends).values(
+            campaign_id=campaign_id, transport=transport, started_at=time.time())
+        ).inserted_primary_key[0]
+
+
+def end_send(conn: Connection, send_id: int) -> None:
+    with atomic(conn):
+        conn.execute(update(campaign_sends).where(campaign_sends.c.id == send_id)
+                     .values(ended_at=time.time()))
+
+
+def sends(conn: Connection, campaign_id: str) -> list[Send]:
+    """Every time the campaign was worked on, in order, with the mails sent meanwhile."""
+    sent = (select(func.count()).where(
+        journal.c.campaign_id == campaign_id, journal.c.sent_at >= campaign_sends.c.started_at,
+        journal.c.sent_at <= func.coalesce(campaign_sends.c.ended_at, time.time()))
+        .scalar_subquery())
+    query = (select(campaign_sends.c.transport, campaign_sends.c.started_at,
+                    campaign_sends.c.ended_at, sent.label("sent"))
+             .where(campaign_sends.c.campaign_id == campaign_id)
+             .order_by(campaign_sends.c.started_at, campaign_sends.c.id))
+    return [Send(r.transport, r.started_at, r.ended_at, r.sent) for r in conn.execute(query)]
+
+
 # ---------------------------------------------------------------- resume
 
 def recover(conn: Connection, campaign_id: str) -> int:
@@ -264,7 +404,8 @@ def requeue_unknown(conn: Connection, campaign_id: str) -> int:
     """Put `unknown` rows back to `pending` (the operator chose to resend them)."""
     with atomic(conn):
         return conn.execute(
-            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN)
+            update(journal).where(journal.c.campaign_id == campaign_id, journal.c.state == State.UNKNOWN,
+                                  ~journal.c.email.startswith(ERASED))  # nobody to send to
             .values(state=State.PENDING, next_at=None, updated_at=time.time())
         ).rowcount
 
@@ -273,14 +414,14 @@ def requeue_unknown(conn: Connection, campaign_id: str) -> int:
 
 _ENTRY_COLUMNS = (journal.c.id, journal.c.subscriber_id, journal.c.email, journal.c.name,
                   journal.c.locale, journal.c.formality, journal.c.view, journal.c.segment,
-                  journal.c.state, journal.c.attempts, journal.c.message_id)
+                  journal.c.state, journal.c.attempts, journal.c.message_id, journal.c.subscriber_key)
 
 
 def _entry(row: RowMapping) -> Entry:
     recipient = Recipient(
         subscriber_id=row["subscriber_id"], email=row["email"], name=row["name"],
         locale=row["locale"], formality=row["formality"], view=row["view"],
-        segment=row["segment"],
+        segment=row["segment"], key=row["subscriber_key"],
     )
     return Entry(row["id"], recipient, row["state"], row["attempts"], row["message_id"])
 
@@ -289,14 +430,17 @@ def _due(campaign_id: str, now: float, limit: int):
     """Retries whose time has come, earliest first."""
     return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
                                           journal.c.state == State.RETRY, journal.c.next_at <= now)
-            .order_by(journal.c.next_at).limit(limit))
+            .order_by(journal.c.next_at).limit(limit).with_for_update(skip_locked=True))
 
 
 def _pending(campaign_id: str, limit: int):
     """Pending rows variant by variant (a provider's batch call is one call per variant)."""
     return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
                                           journal.c.state == State.PENDING)
-            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit))
+            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit)
+            # PostgreSQL: rows another sender is claiming are skipped, not waited for
+            # (SQLite renders no FOR UPDATE: its write lock already lets one claim at a time)
+            .with_for_update(skip_locked=True))
 
 
 _CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
@@ -386,6 +530,12 @@ def sent_since(conn: Connection, since: float) -> int:
     return conn.execute(select(func.count()).where(journal.c.sent_at >= since)).scalar()
 
 
+def sent_or_claimed_since(conn: Connection, since: float) -> int:
+    """sent_since plus every row claimed now by any sender (quotas shared by several senders)."""
+    return conn.execute(select(func.count()).where(
+        (journal.c.sent_at >= since) | (journal.c.state == State.CLAIMED))).scalar()
+
+
 # ---------------------------------------------------------------- reporting
 
 def tally(conn: Connection, campaign_id: str) -> Tally:
@@ -395,13 +545,25 @@ def tally(conn: Connection, campaign_id: str) -> Tally:
 
 def tally_by_locale(conn: Connection, campaign_id: str) -> dict[str | None, Tally]:
     """Counts by state per locale; the key None holds the totals."""
+    return tally_by(conn, campaign_id, "locale")
+
+
+def tally_by_segment(conn: Connection, campaign_id: str) -> dict[str | None, Tally]:
+    """Counts by state per segment (the one that put each row in the send); None: totals."""
+    return tally_by(conn, campaign_id, "segment")
+
+
+def tally_by(conn: Connection, campaign_id: str, column: str) -> dict[str | None, Tally]:
+    """Counts by state per value of a journal column (locale, segment); None holds the totals."""
+    group = journal.c[column]
     retried = func.sum(case((journal.c.attempts > 1, 1), else_=0))
-    query = (select(journal.c.locale, journal.c.state, func.count().label("n"), retried.label("retried"))
+    query = (select(group.label("key"), journal.c.state, func.count().label("n"),
+                    retried.label("retried"))
              .where(journal.c.campaign_id == campaign_id)
-             .group_by(journal.c.locale, journal.c.state).order_by(journal.c.locale))
+             .group_by(group, journal.c.state).order_by(group))
     result: dict[str | None, Tally] = {None: Tally()}
     for r in conn.execute(query).mappings():
-        for key in (r["locale"], None):
+        for key in (r["key"], None):
             t = result.setdefault(key, Tally())
             t.by_state[r["state"]] = t.by_state.get(r["state"], 0) + r["n"]
             t.retried += r["retried"] or 0
@@ -468,16 +630,22 @@ REPORT_FIELDS = ("email", "locale", "segment", "state", "time", "attempts", "mes
                  "provider_id", "last_code", "last_text", "bounce_status", "bounce_diagnostic")
 
 
-def write_report_csv(conn: Connection, campaign_id: str, path: Path) -> int:
-    """Every recipient of the campaign, one line each (REPORT_FIELDS), all or nothing; returns the count."""
-    return write_csv(path, REPORT_FIELDS, _report_rows(conn, campaign_id), what="the report")
+def write_report_csv(conn: Connection, campaign_id: str, path: Path, *,
+                     zone: str | None = None) -> int:
+    """Every recipient of the campaign, one line each (REPORT_FIELDS), all or nothing; returns the count.
+
+    Times are ISO 8601 with their offset, in the time zone `zone` (else the machine's).
+    """
+    return write_csv(path, REPORT_FIELDS, _report_rows(conn, campaign_id, zone), what="the report")
 
 
-def _report_rows(conn: Connection, campaign_id: str) -> Iterator[tuple]:
+def _report_rows(conn: Connection, campaign_id: str, zone: str | None) -> Iterator[tuple]:
+    tz = ZoneInfo(zone) if zone else None
     for r in iter_rows(conn, campaign_id):
         when = r["sent_at"] or r["updated_at"] or r["created_at"]
-        yield (r["email"], r["locale"], r["segment"], r["state"],
-               datetime.fromtimestamp(when).isoformat(timespec="seconds") if when else "",
+        yield (shown_address(r["email"]), r["locale"], r["segment"], r["state"],
+               datetime.fromtimestamp(when, tz).astimezone(tz).isoformat(timespec="seconds")
+               if when else "",
                r["attempts"], r["message_id"] or "", r["provider_id"] or "", r["last_code"] or "",
                r["last_text"] or "", r["bounce_status"] or "", r["bounce_diagnostic"] or "")
 
@@ -501,3 +669,72 @@ def discard(conn: Connection, campaign_id: str) -> None:
             raise CampaignError(f"campaign {campaign_id} has already sent mail; it is kept")
         conn.execute(delete(journal).where(journal.c.campaign_id == campaign_id))
         conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+
+
+# ---------------------------------------------------------------- erasure
+
+# What an erased row keeps instead of the address: this prefix and the address's hash
+# (the suppression list's), so the campaign's counts still add up.
+ERASED = "erased:"
+REDACTED = "[erased]"
+NOT_YET_SENT = (State.PENDING, State.RETRY)
+ERASED_BEFORE_SENDING = "erased before it was sent"
+
+
+def shown_address(stored: str) -> str:
+    """A row's address as reports show it: `erased` for a forgotten person."""
+    return "erased" if stored.startswith(ERASED) else stored
+
+
+@dataclass(frozen=True)
+class ErasedRow:
+    """Where an erased row's mail may have been written (the outbox names files by Message-ID)."""
+
+    campaign_id: str
+    message_id: str | None
+    provider_id: str | None
+
+
+def erase(conn: Connection, key: str, hash_: str, subscriber_id: int | None,
+          needles: Iterable[str]) -> tuple[list[ErasedRow], set[str]]:
+    """Take a person's address and name out of every journal row of theirs; states are kept.
+
+    `key` is the address's comparison key, `hash_` its hash; `needles` (the address as
+    typed, names) are cut out of the servers' texts on the rows. Returns the rows and the
+    names they held. The caller holds the transaction.
+    """
+    rows = _rows_of(conn, key, subscriber_id)
+    names = {r["name"] for r in rows if r["name"]}
+    cut = [n for n in {*needles, *names, key} if n]
+    taken: dict[str, int] = {}
+    for r in rows:
+        n = taken[r["campaign_id"]] = taken.get(r["campaign_id"], 0) + 1
+        values = {"email": ERASED + hash_ + (f"#{n}" if n > 1 else ""), "name": None,
+                  "subscriber_key": None, "last_text": redact(r["last_text"], cut),
+                  "bounce_diagnostic": redact(r["bounce_diagnostic"], cut)}
+        if r["state"] in NOT_YET_SENT:  # never to be sent now: it says why
+            values.update(state=State.REJECTED, next_at=None, last_text=ERASED_BEFORE_SENDING)
+        conn.execute(update(journal).where(journal.c.id == r["id"]).values(values))
+    erased = [ErasedRow(r["campaign_id"], r["message_id"], r["provider_id"]) for r in rows]
+    return erased, names
+
+
+def _rows_of(conn: Connection, key: str, subscriber_id: int | None) -> list[RowMapping]:
+    """The person's rows: by address (compared as keys), or by their subscriber id."""
+    match = func.lower(journal.c.email) == key
+    if subscriber_id is not None:
+        match = match | (journal.c.subscriber_id == subscriber_id)
+    query = select(journal.c.id, journal.c.campaign_id, journal.c.email, journal.c.name, journal.c.state,
+                   journal.c.message_id, journal.c.provider_id, journal.c.last_text,
+                   journal.c.bounce_diagnostic).where(match)
+    # an id may have been given to someone new after its subscriber was deleted: the address decides
+    return [r for r in conn.execute(query).mappings() if address_key(r["email"]) == key]
+
+
+def redact(text: str | None, needles: Iterable[str]) -> str | None:
+    """`text` with every needle (ignoring case) replaced by REDACTED."""
+    if not text:
+        return text
+    for needle in sorted({n for n in needles if n}, key=len, reverse=True):
+        text = re.sub(re.escape(needle), REDACTED, text, flags=re.IGNORECASE)
+    return text

@@ -13,6 +13,7 @@ NAME = "__PB_NAME__"                    # only inside the greetings
 UNSUBSCRIBE_URL = "__PB_UNSUBSCRIBE_URL__"
 PREFERENCES_URL = "__PB_PREFERENCES_URL__"
 WEB_URL = "__PB_WEB_URL__"
+REASON = "__PB_REASON__"                # why this reader gets the mail: their lists' reason
 FIELD_PREFIX = "__PB_FIELD_"            # + n + "__": the n-th personal field of a variant
 
 # What the templates see as `markers.<name>`.
@@ -22,9 +23,10 @@ FOR_TEMPLATES = {
     "unsubscribe_url": UNSUBSCRIBE_URL,
     "preferences_url": PREFERENCES_URL,
     "web_url": WEB_URL,
+    "reason": REASON,
 }
 # The markers a variant's HTML and text are split on (NAME lives inside greetings only).
-BODY = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL)
+BODY = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL, WEB_URL, REASON)
 
 ANY = re.compile(r"__PB_[A-Z0-9_]+__")
 # Anything a writer or translator could type that looks like a marker (any case, even empty):

@@ -25,7 +25,7 @@ from email.utils import format_datetime
 
 from postbode import markers, personal, tokens
 from postbode.bounces import verp
-from postbode.markers import GREETING, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, WEB_URL
+from postbode.markers import GREETING, NAME, PREFERENCES_URL, REASON, UNSUBSCRIBE_URL, WEB_URL
 from postbode.audience import Recipient
 from postbode.config import Settings
 from postbode.errors import ConfigError, HeaderInjectionError, TemplateError
@@ -91,6 +91,7 @@ class PreparedVariant:
     header_lines: Mapping[tuple[str, str], bytes]  # pre-folded constant headers
     # (marker, placeholder, how to show it) per personal field used in this variant
     fields: tuple[tuple[str, personal.Placeholder, personal.FieldSpec | None], ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)  # segment → why ("" any other)
 
 
 @dataclass
@@ -143,6 +144,7 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
         header_lines={(name, value): _constant_line(name, value, name == "From" and utf8_sender)
                       for name, value in constant.items()},
         fields=_field_table(rendered, settings),
+        reasons=getattr(rendered, "reasons", None) or {},
     )
 
 
@@ -186,9 +188,13 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     name = (recipient.name or "").strip()
     values = {
         GREETING: greeting(variant, recipient.formality, name),
-        UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email)),
-        PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email)),
+        # the subscriber's opaque key when there is one (test and sample mails have none)
+        UNSUBSCRIBE_URL: link(settings, "u", tokens.sign(settings, "unsubscribe", recipient.email,
+                                                         subscriber_key=recipient.key)),
+        PREFERENCES_URL: link(settings, "p", tokens.sign(settings, "preferences", recipient.email,
+                                                         subscriber_key=recipient.key)),
         WEB_URL: variant.web_url,
+        REASON: reason(variant, recipient.segment),
         **{marker: personal.value(placeholder, spec, recipient, variant.rendered.locale)
            for marker, placeholder, spec in variant.fields},
     }
@@ -207,6 +213,28 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
                            + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
                            return_path=verp.envelope_sender(settings, message_id),
                            _lines=_personal_lines(to, name, recipient.email, subject, test))
+
+
+def transactional(settings: Settings, recipient: Recipient, subject: str, html: str, text: str,
+                  campaign_id: str) -> OutgoingMessage:
+    """A mail one person asked for (a sign-up confirmation): no list headers, no unsubscribe."""
+    name = (recipient.name or "").strip()
+    domain = _domain(settings.sender_email)
+    message_id = make_message_id(campaign_id, recipient.email, domain)
+    to = _checked("To", _address(name, recipient.email), "the name or address given on the form")
+    headers = [("From", _checked("From", _address(settings.sender_name, settings.sender_email),
+                                 "[sender] name and email in postbode.toml")),
+               *([("Reply-To", settings.reply_to)] if settings.reply_to else []),
+               ("To", to),
+               ("Subject", _checked("Subject", subject, "the confirmation mail's subject (templates)")),
+               ("Date", format_datetime(dt.datetime.now(_timezone(settings)))),
+               ("Message-ID", message_id),
+               ("Auto-Submitted", "auto-generated"),
+               ("Content-Language", recipient.locale.replace("_", "-"))]
+    return OutgoingMessage(recipient=recipient, message_id=message_id,
+                           mail_from=settings.sender_email, rcpt_to=recipient.email.strip(),
+                           subject=subject, headers=headers, html=html, text=text,
+                           return_path=verp.envelope_sender(settings, message_id))
 
 
 def _personal_lines(to: str, name: str, address: str, subject: str, test: bool) -> dict[tuple[str, str], bytes]:
@@ -249,8 +277,15 @@ def feedback_id(campaign_id: str, segment: str | None, variant: PreparedVariant)
                     "the campaign id, segment name or sender domain")
 
 
+def reason(variant: PreparedVariant, segment: str | None) -> str:
+    """Why a member of this segment gets the mail: its lists' reason, else the general one."""
+    return variant.reasons.get(segment or "", variant.reasons.get("", ""))
+
+
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
     """(html, text) of a variant with raw marker values filled in, escaped for HTML."""
+    if REASON not in values:  # a reader we do not know (web versions): the general reason
+        values = {**values, REASON: reason(variant, None)}
     if variant.fields:  # a personal field without a value shows its fallback (web versions)
         values = {**{marker: p.fallback or "" for marker, p, _ in variant.fields}, **values}
     escaped = {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}

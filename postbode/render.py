@@ -22,7 +22,8 @@ from markupsafe import Markup
 from postbode import markers, personal
 from postbode.config import Settings
 from postbode.content import Figure, Newsletter, image_size
-from postbode.errors import TemplateError
+from postbode.audience.segments import list_text, load_lists, segment_lists
+from postbode.errors import AudienceError, TemplateError
 from postbode.i18n import LocalizedNewsletter, direction_of, paragraph_keys
 from postbode.personal import Placeholder
 
@@ -70,6 +71,8 @@ class Rendered:
     direction: str                # "ltr" or "rtl"
     greetings: Mapping[str, str]  # kind → plain text with the name marker
     fields: tuple[Placeholder, ...] = ()  # personal field n is behind markers.field(n)
+    # why the reader gets this mail, per segment ("" for any other): markers.REASON's value
+    reasons: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # --- Markdown ---------------------------------------------------------------
@@ -420,7 +423,54 @@ def render(localized: LocalizedNewsletter, view: str | None, settings: Settings)
         direction=localized.direction,
         greetings=render_greetings(env),
         fields=fields,
+        reasons=list_reasons(settings, localized.locale, localized.translations),
     )
+
+
+def list_reasons(settings: Settings, locale: str, translations: Any) -> dict[str, str]:
+    """Per segment, the translated reason(s) of the lists that put its members in it (segments.yaml
+    `reason`); "" holds the general reason, for segments of every list or lists without one."""
+    general = template_string(settings, locale, translations, "general_reason")
+    reasons = {"": general}
+    try:
+        lists, by_segment = load_lists(settings), segment_lists(settings)
+    except AudienceError:  # no segments.yaml yet (a fresh project): every mail gives the general one
+        return reasons
+    for segment, names in by_segment.items():
+        texts = [list_text(translations, "reason", lists[n].reason) for n in names if lists[n].reason]
+        reasons[segment] = lists_formatter(locale)(list(dict.fromkeys(texts))) if texts else general
+    return reasons
+
+
+STRINGS_TEMPLATE = "partials/strings.txt"
+
+
+def template_string(settings: Settings, locale: str, translations: Any, name: str) -> str:
+    """One text of templates/partials/strings.txt (a macro), in the locale."""
+    env = make_environment(settings, locale, translations)
+    module = _guard(STRINGS_TEMPLATE, lambda: env.get_template(STRINGS_TEMPLATE).make_module())
+    return str(getattr(module, name)()).strip()
+
+
+def lists_formatter(locale: str) -> Callable[[list[str]], str]:
+    """Babel's "a, b en c" for the locale."""
+    return lambda items: lists.format_list(items, locale=Locale.parse(locale))
+
+
+def render_mail(settings: Settings, locale: str, translations: Any, stem: str,
+                context: Mapping[str, Any]) -> tuple[str, str]:
+    """(html, text) of a mail other than a newsletter (templates/<stem>.html and .txt), with
+    the same environment, page context and filters as a newsletter; the HTML not yet inlined."""
+    env = make_environment(settings, locale, translations)
+    language = str(locale).split("_")[0]
+    rtl = direction_of(language) == "rtl"
+    base = {"locale": locale, "lang": bcp47(locale), "dir": "rtl" if rtl else "ltr", "rtl": rtl,
+            "start": "right" if rtl else "left", "end": "left" if rtl else "right",
+            "column_width": COLUMN_WIDTH,
+            "organisation": {"name": settings.organisation_name or settings.sender_name,
+                             "postal_address": settings.postal_address, "website": settings.website},
+            **context}
+    return (_render(env, f"{stem}.html", base), _squeeze(_render(env, f"{stem}.txt", base)))
 
 
 def render_greetings(env: jinja2.Environment) -> dict[str, str]:

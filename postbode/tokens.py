@@ -110,6 +110,8 @@ def max_age_for(settings: Settings, purpose: str) -> int | None:
     """How long a link of this purpose stays valid, in seconds (None: forever)."""
     if purpose == "preferences":
         return settings.preferences_link_days * DAY
+    if purpose == "confirm":
+        return settings.confirm_link_days * DAY
     return NEVER
 
 

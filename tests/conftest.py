@@ -18,6 +18,7 @@ pytest_plugins = [
     "fixtures.http",
     "fixtures.providers",
     "fixtures.state",
+    "fixtures.postgres",
     "fixtures.web",
     "fixtures.campaign",
     "fixtures.mailtools",

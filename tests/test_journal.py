@@ -12,6 +12,9 @@ from postbode.errors import CampaignError
 
 from fixtures.state import connect
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 PARTS = {"newsletters/x.yaml": "aa", "templates/email.html": "bb"}
 
 

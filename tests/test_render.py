@@ -169,7 +169,7 @@ def test_sample_renders_with_markers_footer_and_figures(sample: Newsletter, sett
     assert f'href="{MARKERS["web_url"]}"' in result.html
     for part in (result.html, result.text):
         assert settings.postal_address in part
-        assert "U ontvangt deze e-mail omdat" in part
+        assert "U ontvangt deze e-mail van" in part and MARKERS["reason"] in part
     assert "Nationale Postcode Loterij, Adessium en Stichting Janivo" in result.text
     assert ('<span dir="ltr">Nationale Postcode Loterij</span>, <span dir="ltr">Adessium</span> en '
             '<span dir="ltr">Stichting Janivo</span>' in result.html)
@@ -275,15 +275,15 @@ def test_template_strings_go_through_the_catalog(sample: Newsletter, settings: S
         (("In deze nieuwsbrief één onderwerp:", "In deze nieuwsbrief %(count)s onderwerpen:"),
          ("One topic in this newsletter:", "%(count)s topics in this newsletter:")),
         ("Geachte %(name)s,", "Dear %(name)s,"),
-        ("U ontvangt deze e-mail omdat u zich hebt aangemeld voor de nieuwsbrief van %(organisation)s. "
+        ("U ontvangt deze e-mail van %(organisation)s %(reason)s. "
          "Via de links hierboven past u uw voorkeuren aan of meldt u zich met één klik af.",
-         "You receive this email because you subscribed to the newsletter of %(organisation)s. "
+         "You receive this email from %(organisation)s %(reason)s. "
          "Use the links above to change your preferences or unsubscribe in one click."),
     ])
     result = rendered(sample, settings, "en_GB", translations=english)
     assert "Unsubscribe</a>" in result.html and "Unsubscribe: __PB_UNSUBSCRIBE_URL__" in result.text
     assert "3 topics in this newsletter:" in result.html
-    assert "newsletter of Coalitie tegen seksuele kinderuitbuiting." in result.html
+    assert f"email from Coalitie tegen seksuele kinderuitbuiting {MARKERS['reason']}." in result.html
     assert result.greetings["formal"] == "Dear __PB_NAME__,"
     assert result.greetings["informal"] == "Beste __PB_NAME__,"  # untranslated falls back to Dutch
 

@@ -15,7 +15,8 @@ Entry point for sending: `resolve(conn, segments, settings)` streams the
 from __future__ import annotations
 
 from postbode.audience.addresses import address_hash, address_key, email_hash, normalise, now
-from postbode.audience.consent import (count_by_consent, find_subscriber, forget, is_suppressed,
+from postbode.audience.consent import (count_by_consent, email_for_key, find_subscriber, forget,
+                                       is_suppressed,
                                        log_event, recipient_is_suppressed, suppress, suppressed_among,
                                        unsubscribe)
 from postbode.audience.export import export, iter_subscribers
@@ -30,7 +31,7 @@ from postbode.store import atomic
 __all__ = [
     "BATCH_SIZE", "DEFAULT_FORMALITY", "SUPPRESSION_REASONS", "AudienceError", "Consent", "Formality",
     "ImportSummary", "PlanCounts", "Recipient", "Subscriber", "SuppressionReason", "address_hash",
-    "address_key", "atomic", "count_by_consent", "effective_locale", "email_hash", "export",
+    "address_key", "atomic", "count_by_consent", "email_for_key", "effective_locale", "email_hash", "export",
     "find_subscriber", "forget", "get_subscriber", "import_csv", "import_samples_if_empty",
     "is_suppressed", "iter_subscribers", "list_names", "log_event", "normalise", "now",
     "plan_counts", "recipient_is_suppressed", "resolve", "suppress", "suppressed_among", "unsubscribe",

@@ -56,6 +56,8 @@ class Recipient:
     view: str | None
     segment: str
     fields: Mapping[str, object] = field(default_factory=lambda: NO_FIELDS, compare=False, hash=False)
+    # the subscriber's opaque key: personal links carry it instead of the address
+    key: str | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class PlanCounts:
 
     recipients: dict[tuple[str, str], int] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
+    marked: dict[str, int] = field(default_factory=dict)    # by the caller's mark (see plan_counts)
 
     @property
     def total(self) -> int:

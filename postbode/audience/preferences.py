@@ -6,7 +6,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from postbode.audience.addresses import address_key, email_hash, now
 from postbode.audience.consent import find_subscriber, log_event
 from postbode.audience.model import Consent, Formality, Subscriber
-from postbode.store import atomic
+from postbode.store import atomic, insert_ignore
 from postbode.store.schema import lists as lists_table
 from postbode.store.schema import memberships, subscribers
 
@@ -58,6 +58,8 @@ def _set_lists(conn: Connection, subscriber: Subscriber, wanted: set[str], sourc
         conn.execute(delete(memberships).where(memberships.c.subscriber_id == subscriber.id,
                                                memberships.c.list.in_(sorted(gone))))
     added = sorted(wanted - set(subscriber.lists))
+    for name in added:  # a self-service list nobody was imported into yet
+        conn.execute(insert_ignore(conn, lists_table).values(name=name, created=now()))
     if added:
         conn.execute(insert(memberships), [
             {"subscriber_id": subscriber.id, "list": name, "added": now(), "source": source}

@@ -54,11 +54,13 @@ def _segment_index(chosen: list[Segment]) -> ColumnElement[int]:
 _SUPPRESSED = exists().where(suppressions.c.email_hash == subscribers.c.email_hash)
 
 
-def resolve(conn: Connection, segments: list[str], settings: "Settings") -> Iterator[Recipient]:
+def resolve(conn: Connection, segments: list[str], settings: "Settings", *,
+            leave_out: ColumnElement[bool] | None = None) -> Iterator[Recipient]:
     """The unique, subscribed, unsuppressed recipients of the segments, streamed in id order.
 
     A person in several requested segments gets the first one requested. Each
-    recipient carries the attribute fields segments.yaml declares.
+    recipient carries the attribute fields segments.yaml declares. `leave_out` is a
+    further condition over `subscribers` (the campaign's "already has it"), in the query.
     """
     declared, chosen = _chosen(segments, settings)
     names = list(declared.fields)
@@ -66,34 +68,67 @@ def resolve(conn: Connection, segments: list[str], settings: "Settings") -> Iter
         subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.locale,
         subscribers.c.formality, _segment_index(chosen).label("seg"),
         *(attribute(name, kind).label(f"field_{i}") for i, (name, kind) in enumerate(declared.fields.items())),
-    ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED).subquery()
+        subscribers.c.subscriber_key,  # last, after the fields
+    ).where(subscribers.c.consent == Consent.SUBSCRIBED, ~_SUPPRESSED,
+            *(() if leave_out is None else (~leave_out,))).subquery()
     query = select(inner).where(inner.c.seg.is_not(None)).order_by(inner.c.id)
-    result = conn.execution_options(yield_per=BATCH_SIZE).execute(query)
     locales = _Locales(settings)
-    for row in result:
+    for row in _in_batches(conn, query, inner.c.id):
         segment = chosen[row[5]]
         fields = {name: value for name, value in zip(names, row[6:]) if value is not None}
         yield Recipient(
             subscriber_id=row[0], email=row[1], name=row[2], locale=locales[row[3]],
             formality=segment.formality or row[4] or DEFAULT_FORMALITY,
-            view=segment.view, segment=segment.name, fields=fields,
+            view=segment.view, segment=segment.name, fields=fields, key=row.subscriber_key,
         )
 
 
-def plan_counts(conn: Connection, segments: list[str], settings: "Settings") -> PlanCounts:
-    """Recipients per (segment, locale) and members left out by consent state or suppression."""
+def _in_batches(conn: Connection, query, key) -> Iterator:
+    """The rows of a query ordered by `key`, BATCH_SIZE at a time.
+
+    Paging by key instead of a streaming cursor: a cursor held open needs a transaction
+    on PostgreSQL, and this connection may run others between two batches.
+    """
+    last = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        rows = conn.execute(page.limit(BATCH_SIZE)).all()
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        last = rows[-1][0]
+
+
+def plan_counts(conn: Connection, segments: list[str], settings: "Settings", *,
+                mark: ColumnElement[str | None] | None = None,
+                leave_out_marked: bool = True) -> PlanCounts:
+    """Recipients per (segment, locale) and members left out by consent state or suppression.
+
+    `mark` (a text expression over `subscribers`, NULL for most) sorts recipients further:
+    `marked` counts them per value, and with `leave_out_marked` they are not recipients.
+    """
     _, chosen = _chosen(segments, settings)
+    marks = () if mark is None else (mark.label("mark"),)
     inner = select(_segment_index(chosen).label("seg"), subscribers.c.locale, subscribers.c.consent,
-                   _SUPPRESSED.label("suppressed")).subquery()
-    columns = (inner.c.seg, inner.c.locale, inner.c.consent, inner.c.suppressed)
+                   _SUPPRESSED.label("suppressed"), *marks).subquery()
+    columns = [inner.c.seg, inner.c.locale, inner.c.consent, inner.c.suppressed]
+    if mark is not None:
+        columns.append(inner.c.mark)
     query = select(*columns, func.count()).where(inner.c.seg.is_not(None)).group_by(*columns)
     recipients: Counter[tuple[str, str]] = Counter()
     left_out: Counter[str] = Counter()
-    for seg, locale, consent, suppressed, count in conn.execute(query):
+    marked: Counter[str] = Counter()
+    for row in conn.execute(query):
+        seg, locale, consent, suppressed, count = (*row[:4], row[-1])
+        found = row[4] if mark is not None else None
         if consent != Consent.SUBSCRIBED:
             left_out[consent] += count
         elif suppressed:
             left_out["suppressed"] += count
         else:
-            recipients[(chosen[seg].name, effective_locale(locale, settings))] += count
-    return PlanCounts(dict(sorted(recipients.items())), dict(sorted(left_out.items())))
+            if found is not None:
+                marked[found] += count
+            if found is None or not leave_out_marked:
+                recipients[(chosen[seg].name, effective_locale(locale, settings))] += count
+    return PlanCounts(dict(sorted(recipients.items())), dict(sorted(left_out.items())),
+                      dict(sorted(marked.items())))

@@ -8,6 +8,7 @@ problem in the file is reported with its line, all at once.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import operator
 import re
 from dataclasses import dataclass, field
@@ -47,11 +48,26 @@ class SegmentsError(InputError, AudienceError):
     """segments.yaml does not validate."""
 
 
+LIST_KEYS = ("file", "description", "self_service", "reason", "welcome", "consent", "consent_version")
+
+
 @dataclass(frozen=True)
 class ListSpec:
+    """A list of segments.yaml: its sample file, and who may join it and why they get mail.
+
+    `reason` is Dutch source text ("omdat je je hebt aangemeld voor de nieuwsbrief"),
+    translated through the `messages` catalog (context `list reason`); `consent` is the
+    text a sign-up form shows for the list and `consent_version` names its wording.
+    """
+
     name: str
     file: Path | None
     description: str
+    self_service: bool = False
+    reason: str = ""
+    welcome: Path | None = None
+    consent: str = ""
+    consent_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,14 +189,32 @@ class _Reader:
             if isinstance(spec, str):
                 spec = {"file": spec}
             elif isinstance(spec, _Map):
-                self.unknown_keys(spec, ("file", "description"), f"lists.{name}.")
+                self.unknown_keys(spec, LIST_KEYS, f"lists.{name}.")
             elif spec is not None:
-                self.problem(line, f"lists.{name}", "must be a file name or {file, description}")
-            spec = spec or {}
-            file = spec.get("file")
-            path = (self.settings.subscribers_dir / file).resolve() if file else None
-            lists[name] = ListSpec(name, path, str(spec.get("description") or ""))
+                self.problem(line, f"lists.{name}", "must be a file name or {file, description, …}")
+            lists[name] = self.list_spec(name, spec or _Map(), line)
         return lists
+
+    def list_spec(self, name: str, spec: dict, line: int) -> ListSpec:
+        """One list's options, each checked (self_service a boolean, the texts strings)."""
+        lines = getattr(spec, "key_lines", {})
+        file = spec.get("file")
+        path = (self.settings.subscribers_dir / file).resolve() if file else None
+        self_service = spec.get("self_service", False)
+        if not isinstance(self_service, bool):
+            self.problem(lines.get("self_service", line), f"lists.{name}.self_service",
+                         "use true or false (may people join this list themselves?)")
+            self_service = False
+        texts = {}
+        for key in ("description", "reason", "welcome", "consent", "consent_version"):
+            value = spec.get(key)
+            if isinstance(value, (bool, dict, list)):
+                self.problem(lines.get(key, line), f"lists.{name}.{key}", "must be text (quote it)")
+                value = None
+            texts[key] = " ".join(str(value).split()) if value is not None else ""
+        welcome = (self.settings.root / texts["welcome"]).resolve() if texts["welcome"] else None
+        return ListSpec(name, path, texts["description"], self_service, texts["reason"], welcome,
+                        texts["consent"], texts["consent_version"] or _version(texts["consent"]))
 
     def fields(self, data: _Map) -> tuple[dict[str, FieldType], dict[str, str]]:
         """Attribute types by field name, and the field each CSV column alias stands for."""
@@ -206,6 +240,11 @@ class _Reader:
             for alias in aliases if isinstance(aliases, list) else [aliases]:
                 columns[column_key(str(alias))] = name
         return fields, columns
+
+
+def _version(text: str) -> str:
+    """A consent text's version when segments.yaml names none: its first 12 hex of SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12] if text else ""
 
 
 def column_key(header: str) -> str:
@@ -256,6 +295,51 @@ def find_in(declared: SegmentsFile, settings: "Settings", names: list[str]) -> l
 
 def load_lists(settings: "Settings") -> dict[str, ListSpec]:
     return load_file(settings).lists
+
+
+def list_text(translations: Any, kind: Literal["reason", "consent"], text: str) -> str:
+    """A list's reason or consent text in the reader's language (`messages`, context "list …")."""
+    translate = translations.pgettext  # not a literal msgid: `i18n extract` reads segments.yaml itself
+    return translate(f"list {kind}", text) if text else ""
+
+
+def self_service_lists(settings: "Settings") -> dict[str, ListSpec]:
+    """The lists people may join or leave themselves (preferences page, sign-up form)."""
+    return {name: spec for name, spec in load_lists(settings).items() if spec.self_service}
+
+
+def segment_lists(settings: "Settings") -> dict[str, tuple[str, ...]]:
+    """Per segment, the lists that put its members in it (through `lists:` and named segments);
+    empty for a segment of every list (`lists: "*"`) or of no list rule."""
+    declared = load_file(settings)
+    raw = _read(Path(settings.segments_file)).get("segments") or {}
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(name: str, seen: tuple[str, ...]) -> tuple[str, ...]:
+        rules = raw.get(name)
+        if name in found or name in seen or not isinstance(rules, dict):
+            return found.get(name, ())
+        named = rules.get("lists")
+        own = [] if named == "*" else _names_of(named)
+        for other in _names_of(rules.get("segments")):
+            if named == "*":
+                break
+            own += walk(other, (*seen, name))
+        found[name] = tuple(dict.fromkeys(n for n in own if n in declared.lists))
+        return found[name]
+
+    for name in declared.segments:
+        walk(name, ())
+    return found
+
+
+def _names_of(value: Any) -> list[str]:
+    """The names of a `lists:`/`segments:` rule: a name, a list, or {any|all: [...]}."""
+    if isinstance(value, dict):
+        value = next(iter(value.values()), [])
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 @lru_cache(maxsize=256)

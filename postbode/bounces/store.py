@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, RowMapping
+from sqlalchemy import Connection, Row, RowMapping, func, insert, select
+
+from postbode.store import insert_ignore
+from postbode.store.schema import bounce_events, bounce_messages, journal
 
 # journal states of a mail that left (or may have): only those can bounce
 SENT_STATES = ("sent", "unknown", "bounced", "complained")
@@ -40,41 +43,39 @@ class BounceEvent:
 
 def earlier_outcome(conn: Connection, message_key: str) -> str | None:
     """The outcome recorded when this mail was read before, or None."""
-    row = conn.exec_driver_sql("SELECT outcome FROM bounce_messages WHERE message_key = ?",
-                       (message_key,)).fetchone()
-    return row[0] if row else None
+    return conn.execute(select(bounce_messages.c.outcome)
+                        .where(bounce_messages.c.message_key == message_key)).scalar()
 
 
 def remember(conn: Connection, message_key: str, at: float, source: str, kind: str,
              outcome: str) -> None:
-    conn.exec_driver_sql("INSERT INTO bounce_messages(message_key, received_at, source, kind, outcome)"
-                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                 (message_key, at, source, kind, outcome))
+    conn.execute(insert_ignore(conn, bounce_messages).values(
+        message_key=message_key, received_at=at, source=source, kind=kind, outcome=outcome))
 
 
 # ---------------------------------------------------------------- finding the journal row
 
-_ROW = f"SELECT id, campaign_id, email, message_id FROM journal WHERE state IN {SENT_STATES}"
+def _rows(*conditions):
+    return (select(journal.c.id, journal.c.campaign_id, journal.c.email, journal.c.message_id)
+            .where(journal.c.state.in_(SENT_STATES), *conditions).limit(1))
 
 
 def row_by_opaque(conn: Connection, opaque: str) -> JournalRow | None:
     """The row whose Message-ID is `<opaque@…>` (the VERP id), whatever the domain."""
     # a range on the indexed column instead of LIKE, which SQLite would not index
-    found = conn.exec_driver_sql(f"{_ROW} AND message_id >= ? AND message_id < ? LIMIT 1",
-                         (f"<{opaque}@", f"<{opaque}@\x7f")).fetchone()
+    found = conn.execute(_rows(journal.c.message_id >= f"<{opaque}@",
+                               journal.c.message_id < f"<{opaque}@\x7f")).first()
     return _row(found)
 
 
 def row_by_message_id(conn: Connection, message_id: str) -> JournalRow | None:
-    found = conn.exec_driver_sql(f"{_ROW} AND message_id = ? LIMIT 1", (message_id,)).fetchone()
-    return _row(found)
+    return _row(conn.execute(_rows(journal.c.message_id == message_id)).first())
 
 
 def row_by_address(conn: Connection, address: str) -> JournalRow | None:
     """The latest mail postbode sent to this address (a bounce naming neither VERP nor id)."""
-    found = conn.exec_driver_sql(f"{_ROW} AND email = ? COLLATE NOCASE ORDER BY sent_at DESC LIMIT 1",
-                         (address.strip(),)).fetchone()
-    return _row(found)
+    query = _rows(func.lower(journal.c.email) == address.strip().lower())
+    return _row(conn.execute(query.order_by(journal.c.sent_at.desc())).first())
 
 
 def _row(found: Row | None) -> JournalRow | None:
@@ -84,44 +85,50 @@ def _row(found: Row | None) -> JournalRow | None:
 # ---------------------------------------------------------------- events
 
 def add_event(conn: Connection, e: BounceEvent) -> None:
-    conn.exec_driver_sql(
-        "INSERT INTO bounce_events(at, message_key, journal_id, campaign_id, email_hash, class,"
-        " status, diagnostic, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (e.at, e.message_key, e.row.id, e.row.campaign_id, e.email_hash, e.bounce_class,
-         e.status, e.diagnostic, e.action))
+    conn.execute(insert(bounce_events).values(
+        at=e.at, message_key=e.message_key, journal_id=e.row.id, campaign_id=e.row.campaign_id,
+        email_hash=e.email_hash, **{"class": e.bounce_class}, status=e.status,
+        diagnostic=e.diagnostic, action=e.action))
+
+
+_CLASS = bounce_events.c["class"]
 
 
 def soft_count(conn: Connection, email_hash: str, since: float) -> int:
     """Soft bounces of this address since `since`."""
-    return conn.exec_driver_sql("SELECT COUNT(*) FROM bounce_events WHERE email_hash = ?"
-                        " AND class = 'soft' AND at >= ?", (email_hash, since)).fetchone()[0]
+    return conn.execute(select(func.count()).where(
+        bounce_events.c.email_hash == email_hash, _CLASS == "soft",
+        bounce_events.c.at >= since)).scalar_one()
 
 
 def campaign_counts(conn: Connection, campaign_id: str) -> dict[str, int]:
     """Recipients of a campaign per bounce class (hard, soft, blocked, complaint)."""
-    rows = conn.exec_driver_sql("SELECT class, COUNT(DISTINCT journal_id) FROM bounce_events"
-                        " WHERE campaign_id = ? GROUP BY class", (campaign_id,))
+    rows = conn.execute(select(_CLASS, func.count(bounce_events.c.journal_id.distinct()))
+                        .where(bounce_events.c.campaign_id == campaign_id).group_by(_CLASS))
     return {r[0]: r[1] for r in rows}
 
 
 def blocked_examples(conn: Connection, campaign_id: str, limit: int = 3) -> list[str]:
     """A few distinct diagnostics of blocks, for the warning about the sender."""
-    rows = conn.exec_driver_sql("SELECT status, diagnostic FROM bounce_events WHERE campaign_id = ?"
-                        " AND class = 'blocked' GROUP BY status, diagnostic ORDER BY MIN(at)"
-                        " LIMIT ?", (campaign_id, limit))
+    e = bounce_events.c
+    rows = conn.execute(select(e.status, e.diagnostic)
+                        .where(e.campaign_id == campaign_id, _CLASS == "blocked")
+                        .group_by(e.status, e.diagnostic).order_by(func.min(e.at)).limit(limit))
     return [f"{r[0]} {r[1]}".strip() for r in rows]
 
 
 def recent_events(conn: Connection, since: float, limit: int) -> list[RowMapping]:
     """Newest first, with the address while the journal still holds it."""
-    return conn.exec_driver_sql(
-        "SELECT e.at, e.class, e.status, e.diagnostic, e.action, e.campaign_id, j.email"
-        " FROM bounce_events e LEFT JOIN journal j ON j.id = e.journal_id"
-        " WHERE e.at >= ? ORDER BY e.at DESC, e.id DESC LIMIT ?", (since, limit)).mappings().all()
+    e = bounce_events.c
+    query = (select(e.at, _CLASS, e.status, e.diagnostic, e.action, e.campaign_id, journal.c.email)
+             .select_from(bounce_events.outerjoin(journal, journal.c.id == e.journal_id))
+             .where(e.at >= since).order_by(e.at.desc(), e.id.desc()).limit(limit))
+    return conn.execute(query).mappings().all()
 
 
 def message_counts(conn: Connection, since: float) -> dict[tuple[str, str], int]:
     """Mails read since `since`, by (kind, outcome): auto-replies ignored, unmatched …"""
-    rows = conn.exec_driver_sql("SELECT kind, outcome, COUNT(*) FROM bounce_messages"
-                        " WHERE received_at >= ? GROUP BY kind, outcome", (since,))
+    m = bounce_messages.c
+    rows = conn.execute(select(m.kind, m.outcome, func.count()).where(m.received_at >= since)
+                        .group_by(m.kind, m.outcome))
     return {(r[0], r[1]): r[2] for r in rows}

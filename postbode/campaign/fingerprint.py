@@ -69,12 +69,13 @@ def refuse_if_changed(campaign: journal.Campaign, now: Fingerprint) -> None:
     if campaign.status == CampaignState.FINISHED:
         raise CampaignError(
             f"campaign {campaign.id} was sent with another version of this newsletter "
-            f"(changed since: {shown}). To send the new version to everyone in the segments "
-            "again, add --new-campaign."
+            f"(changed since: {shown}). To send the new version, add --new-campaign (and --again "
+            "to reach those who had the earlier one)."
         )
     raise CampaignError(
         f"campaign {campaign.id} began with another version of this newsletter "
         f"(changed since: {shown}). Resuming would send two versions to one list. "
         "Undo the change to finish the campaign as it began, or add --new-campaign "
-        "to start a new campaign that sends the new version to everyone in the segments."
+        "to start a new campaign with the new version (and --again to reach those who had "
+        "the earlier one)."
     )

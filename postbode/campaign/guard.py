@@ -1,21 +1,85 @@
-"""What keeps a send safe from outside: one process per campaign, and clean stops on signals."""
+"""What keeps a send safe from outside: who may send a campaign at once, and clean stops on signals.
+
+On a SQLite file one process sends a campaign at a time (a file lock). On PostgreSQL
+several senders may share one: rows are claimed with SKIP LOCKED, and each sender
+holds a shared advisory lock on the campaign while it sends. Only a sender that is
+alone (it got the lock exclusively) may turn rows left `claimed` into `unknown`:
+with others sending, those rows are theirs, in flight.
+"""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from postbode.config import Settings
+from sqlalchemy import text
+
+from postbode import store
+from postbode.config import Settings, is_database_url
 from postbode.errors import CampaignError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class SenderLock:
+    """Held while a process sends a campaign; `alone`: no other process sends it now."""
+
+    def __init__(self, conn: store.Connection | None = None, key: int = 0, alone: bool = True):
+        self.conn, self.key, self.alone = conn, key, alone
+
+    def share(self) -> None:
+        """Let other senders join from now on (after recovering, if alone)."""
+        if self.conn is not None and self.alone:
+            self.conn.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": self.key})
+            self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self.alone = False
+
+
+def lock_key(base_id: str) -> int:
+    """The advisory lock number of a campaign (a signed 64-bit integer)."""
+    return int.from_bytes(hashlib.sha256(base_id.encode()).digest()[:8], "big", signed=True)
+
+
 @contextmanager
-def campaign_lock(settings: Settings, base_id: str) -> Iterator[None]:
+def campaign_lock(settings: Settings, base_id: str) -> Iterator[SenderLock]:
+    """Who sends this campaign now: one process (SQLite), or several (PostgreSQL)."""
+    if is_database_url(settings.database):
+        with _shared_lock(settings, base_id) as lock:
+            yield lock
+        return
+    with _file_lock(settings, base_id):
+        yield SenderLock()
+
+
+@contextmanager
+def _shared_lock(settings: Settings, base_id: str) -> Iterator[SenderLock]:
+    """The advisory lock, exclusive if no one else holds it (the lock goes with the connection)."""
+    conn = store.connect(settings, migrate=False)
+    key = lock_key(base_id)
+    try:
+        alone = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        if not alone:
+            conn.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": key})
+        yield SenderLock(conn, key, bool(alone))
+    finally:
+        conn.close()
+
+
+def alone_with(settings: Settings, base_id: str) -> bool:
+    """True when no process sends this campaign now (PostgreSQL; SQLite: no file lock held)."""
+    try:
+        with campaign_lock(settings, base_id) as lock:
+            return lock.alone
+    except CampaignError:
+        return False
+
+
+@contextmanager
+def _file_lock(settings: Settings, base_id: str) -> Iterator[None]:
     """One process at a time per campaign (the lock goes when the process does, even killed)."""
     path = Path(f"{settings.database}.{base_id}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,6 +91,24 @@ def campaign_lock(settings: Settings, base_id: str) -> Iterator[None]:
                 f"campaign {base_id} is being sent by another postbode process right now; "
                 "wait for it to finish (or stop it with Ctrl-C) before running this again"
             ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def newsletter_lock(settings: Settings, newsletter_id: str) -> Iterator[None]:
+    """One snapshot at a time per newsletter: the next one waits (a snapshot takes seconds).
+
+    Who already has a newsletter is decided at its snapshots; taking turns means a
+    snapshot always sees the rows of the one before it.
+    """
+    digest = hashlib.sha256(newsletter_id.encode()).hexdigest()[:16]
+    path = Path(f"{settings.database}.newsletter-{digest}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

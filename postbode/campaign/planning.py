@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from sqlalchemy import ColumnElement
+
 from postbode import audience, i18n, journal, personal
 from postbode.campaign.fingerprint import fingerprint, refuse_if_changed
 from postbode.campaign.session import Session
@@ -12,6 +14,7 @@ from postbode.campaign.states import CampaignState
 from postbode.config import Settings
 from postbode.content import Newsletter
 from postbode.i18n import entries
+from postbode.store.schema import subscribers
 
 
 @dataclass
@@ -39,6 +42,12 @@ class Plan:
     development_key: bool = False
     texts: int = 0                   # translatable texts of the newsletter
     fallbacks: dict[str, int] = field(default_factory=dict)  # personal field → recipients without it
+    # Once per person per newsletter: who in the segments has it already, by the campaign that
+    # sent it to them (`already`), or still will (`queued`: a campaign not finished yet).
+    already: dict[str, int] = field(default_factory=dict)
+    queued: dict[str, int] = field(default_factory=dict)
+    again: bool = False              # --again: `already` are sent to as well
+    earlier_versions: tuple[str, ...] = ()  # campaigns in `already` sent with other files
 
     @property
     def total(self) -> int:
@@ -46,6 +55,10 @@ class Plan:
 
     def nothing_to_do(self, resend_unknown: bool = False) -> str | None:
         """Why sending would do nothing (to be said instead of sending), or None to go on."""
+        if self.total == 0 and self.resume is None and (self.already or self.queued):
+            return ("nothing to send: everyone in "
+                    f"{', '.join(self.segments)} already has this newsletter (see above); "
+                    "add --again to send it to them again")
         if self.total == 0 and self.resume is None:
             return ("nothing to send: no subscribed recipients in "
                     f"{', '.join(self.segments)} (see `subscribers list --segment NAME`)")
@@ -55,27 +68,56 @@ class Plan:
         return None
 
 
-def make_plan(session: Session, new_campaign: bool = False) -> Plan:
+def leave_out(session: Session, own: str | None) -> ColumnElement[bool]:
+    """Subscribers who already have this newsletter (see journal.has_newsletter)."""
+    return journal.has_newsletter(session.newsletter.id, session.base_id, own,
+                                  subscribers.c.email_hash)
+
+
+def make_plan(session: Session, new_campaign: bool = False, again: bool = False) -> Plan:
     """Recipients per segment × locale, who is left out, and which campaign would run."""
     s, newsletter = session.settings, session.newsletter
-    counts = audience.plan_counts(session.conn, list(session.segments), s)
+    existing = session.latest()
+    own = existing.id if existing and not new_campaign else None
+    mark = journal.holder(newsletter.id, session.base_id, own, subscribers.c.email_hash)
+    counts = audience.plan_counts(session.conn, list(session.segments), s, mark=mark,
+                                  leave_out_marked=not again)
+    reached = audience.resolve(session.conn, list(session.segments), s,
+                               leave_out=None if again else leave_out(session, own))
     result = Plan(newsletter.id, session.newsletter_path, tuple(sorted(set(session.segments))),
                   session.shown, session.base_id, left_out=dict(counts.left_out),
                   development_key=session.development_key, texts=len(entries(newsletter)),
-                  lines=_plan_lines(newsletter, counts.recipients, s),
+                  lines=_plan_lines(newsletter, counts.recipients, s), again=again,
                   # one streamed pass over the recipients, only when the issue uses personal fields
-                  fallbacks=personal.fallback_counts(
-                      newsletter, audience.resolve(session.conn, list(session.segments), s), s))
-    existing = session.latest()
+                  fallbacks=personal.fallback_counts(newsletter, reached, s))
+    _holders(result, counts.marked)
+    now = fingerprint(s, session.newsletter_path, newsletter.id)
+    result.earlier_versions = _earlier_versions(session, result.already, now.digest)
     if existing and not new_campaign:
-        refuse_if_changed(existing, fingerprint(s, session.newsletter_path, newsletter.id))
+        refuse_if_changed(existing, now)
         result.campaign_id = existing.id
         if existing.status != CampaignState.SNAPSHOT:
             result.resume = journal.tally(session.conn, existing.id)
             result.finished = existing.status == CampaignState.FINISHED
+            result.already, result.queued = dict(existing.already_received), {}
     elif existing:
         result.campaign_id = f"{existing.base_id}--{existing.sequence + 1}"
     return result
+
+
+def _holders(plan: Plan, marked: Mapping[str, int]) -> None:
+    """Sort `received:<campaign>` / `queued:<campaign>` counts into the plan."""
+    for mark, n in marked.items():
+        kind, _, campaign_id = mark.partition(":")
+        target = plan.already if kind == "received" else plan.queued
+        target[campaign_id] = target.get(campaign_id, 0) + n
+
+
+def _earlier_versions(session: Session, campaign_ids: Mapping[str, int],
+                      digest: str) -> tuple[str, ...]:
+    """Those of the campaigns that were sent with other files than the newsletter has now."""
+    found = (journal.get_campaign(session.conn, cid) for cid in campaign_ids)
+    return tuple(c.id for c in found if c is not None and c.content_hash != digest)
 
 
 def _plan_lines(newsletter: Newsletter, recipients: Mapping[tuple[str, str], int],

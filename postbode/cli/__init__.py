@@ -21,18 +21,28 @@ from postbode.errors import PostbodeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("web", "Write a newsletter's web versions (every locale and view) "
                        "as static files for hosting."),
+    "backup": ("service", "Copy the state database to FILE, consistently, while sends and the web "
+                          "app go on."),
     "bounces": ("bounces", "Bounces and complaints of mail sent through SMTP ([bounces] domain "
                            "in postbode.toml)."),
     "build": ("build", "Render every variant of a newsletter to HTML, text and a sample .eml."),
     "check": ("build", "Validate a newsletter and render every variant in memory, writing nothing."),
+    "db": ("service", "The state database's schema: `db upgrade` brings it to this version of "
+                      "postbode."),
     "i18n": ("i18n", "Translation catalogs: extract texts, start a language, update, compile, "
                      "see progress."),
     "preview": ("web", "Show a newsletter in a browser: the source and a translation side by side."),
     "report": ("send", "List campaigns, or show one campaign's counts by state and locale."),
+    "schedule": ("service", "Campaigns scheduled with `send … --at TIME`: list them, or cancel "
+                            "one."),
     "send": ("send", "Send a newsletter to segments, each recipient exactly once; "
                      "resume by running it again."),
     "serve": ("web", "Serve web versions, unsubscribe and preferences pages."),
+    "signup-snippet": ("signup", "Print a plain HTML sign-up form that posts to this project's "
+                                 "/subscribe."),
     "subscribers": ("subscribers", "Subscribers, consent and segments in the state database."),
+    "worker": ("service", "Send scheduled campaigns when due, resume paused ones, fetch bounces, "
+                          "until SIGTERM."),
 }
 
 

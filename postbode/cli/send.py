@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+from zoneinfo import ZoneInfo
 
 import click
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
@@ -54,11 +55,21 @@ def register(cli: click.Group) -> None:
               help="Also send to recipients whose mail may or may not have left in a crash.")
 @click.option("--new-campaign", is_flag=True,
               help="Start a new campaign even though this one was sent (or begun) before.")
+@click.option("--again", is_flag=True,
+              help="Also send to people who already have this newsletter from another "
+                   "campaign of it (left out otherwise, and counted in the plan).")
+@click.option("--at", "at", metavar="TIME",
+              help="Do not send now: schedule it for TIME (\"2026-07-12 10:00\", [i18n] timezone); "
+                   "a running `worker` sends it then.")
 @pass_context
 def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: str | None,
          dry_run: bool, test_to: tuple[str, ...], locales: tuple[str, ...], rate: float | None,
-         concurrency: int | None, yes: bool, resend_unknown: bool, new_campaign: bool) -> None:
+         concurrency: int | None, yes: bool, resend_unknown: bool, new_campaign: bool,
+         again: bool, at: str | None) -> None:
     """Send a newsletter to segments, each recipient exactly once; resume by running it again.
+
+    Whoever already has this newsletter (from a send to other segments, or an earlier
+    version) is left out and counted in the plan; --again sends to them too.
 
     \b
     Example:
@@ -69,14 +80,20 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
     url = _transport_url(transport, settings)
+    send_at = _parse_at(at, settings)
+    if send_at is not None and transport and transport != settings.transport:
+        # the worker sends through its own configured transport; a URL's secrets are not stored
+        raise click.UsageError("--at sends through the configured transport ([send] transport or "
+                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
+                               "or send now without --at")
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
     the_plan = campaign.plan(settings, newsletter, segments, transport=url,
-                             new_campaign=new_campaign)
+                             new_campaign=new_campaign, again=again)
     _print_plan(the_plan)
     if dry_run:
-        summary = campaign.dry_run(settings, newsletter, segments, transport=url)
+        summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
         console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
                       "nothing sent, nothing journaled")
         return
@@ -84,9 +101,12 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     if nothing:
         console.print(nothing)
         return
-    _confirm(yes, the_plan)
+    _confirm(yes, the_plan, send_at)
+    if send_at is not None:
+        return _schedule(settings, newsletter, segments, url, send_at, new_campaign, again)
     _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
-                                  resend_unknown=resend_unknown, new_campaign=new_campaign))
+                                  resend_unknown=resend_unknown, new_campaign=new_campaign,
+                                  again=again))
 
 
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
@@ -131,6 +151,10 @@ def _transport_url(flag: str | None, settings: Settings) -> str:
 def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None:
     """List campaigns, or show one campaign's counts by state and locale.
 
+    For one campaign: each transport it went through and when (in [i18n] timezone),
+    who was left out because they already had the newsletter, counts by state per
+    locale and per segment.
+
     \b
     Examples:
       python send.py report
@@ -142,15 +166,15 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
     conn = store.connect(ctx.settings)
     try:
         if not campaign_id:
-            _print_campaigns(conn)
+            _print_campaigns(conn, ctx.settings)
             return
         from postbode.cli.bounces import print_campaign_feedback
 
         found = journal.require_campaign(conn, campaign_id)
-        _print_campaign(conn, found)
+        _print_campaign(conn, found, ctx.settings)
         print_campaign_feedback(conn, found.id)
         if csv_path:
-            n = journal.write_report_csv(conn, found.id, csv_path)
+            n = journal.write_report_csv(conn, found.id, csv_path, zone=ctx.settings.timezone)
             console.print(f"wrote {n} recipients to {csv_path}")
     finally:
         conn.close()
@@ -170,13 +194,34 @@ def _import_samples_if_empty(settings: Settings) -> None:
                       f"imported the sample lists {lists}")
 
 
-def _confirm(yes: bool, the_plan: campaign.Plan) -> None:
+def _parse_at(at: str | None, settings: Settings) -> float | None:
+    if at is None:
+        return None
+    from postbode.campaign import schedule
+
+    return schedule.parse_at(at, settings)
+
+
+def _schedule(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+              send_at: float, new_campaign: bool, again: bool) -> None:
+    """Record the campaign for the worker, its newsletter's files frozen as they are now."""
+    from postbode.campaign import schedule
+
+    done = schedule.schedule_send(settings, newsletter, segments, url, send_at, new_campaign, again)
+    when = datetime.fromtimestamp(done.send_at).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    console.print(f"scheduled campaign {done.id} for {when}: a running `worker` sends it then "
+                  "(`schedule list` shows it, `schedule cancel "
+                  f"{done.id}` cancels it); if the newsletter changes before then, the worker refuses to send it")
+
+
+def _confirm(yes: bool, the_plan: campaign.Plan, send_at: float | None = None) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
         raise CampaignError("not sending: confirmation needs a terminal; add --yes to send "
                             "without asking (check the plan above first, or use --dry-run)")
-    if not click.confirm(f"Send to {the_plan.total} recipients via {the_plan.transport}?"):
+    verb = "Schedule sending" if send_at is not None else "Send"
+    if not click.confirm(f"{verb} to {the_plan.total} recipients via {the_plan.transport}?"):
         raise CampaignError("not sent: you declined; nothing was sent or journaled")
 
 
@@ -232,6 +277,7 @@ def _print_plan(p: campaign.Plan) -> None:
     if p.left_out:
         left = ", ".join(f"{n} {why}" for why, n in p.left_out.items())
         console.print(f"left out: {left}")
+    _print_holders(p)
     console.print(f"transport: {p.transport}")
     if p.development_key:
         console.print("note: POSTBODE_SECRET_KEY is not set; unsubscribe links are signed with "
@@ -242,6 +288,40 @@ def _print_plan(p: campaign.Plan) -> None:
                       f"rejected, {r['unknown']} unknown, {r['pending'] + r['retry']} to send")
     else:
         console.print(f"campaign: {p.campaign_id} (new)")
+
+
+def _by_campaign(counts: dict[str, int]) -> str:
+    """`12 (campaign a), 3 (campaign b)`: how many, from which campaign."""
+    return ", ".join(f"{n} (campaign {printable(cid)})" for cid, n in counts.items())
+
+
+def _print_holders(p: campaign.Plan) -> None:
+    """Who in the segments already has this newsletter, and what this send does about them."""
+    if p.resume is not None:
+        if p.already:
+            console.print("left out when this campaign began, because they already had this "
+                          f"newsletter: {_by_campaign(p.already)}")
+        if p.again:
+            console.print("note: --again applies when a campaign begins; this one is resumed "
+                          "as it began")
+        return
+    if p.already:
+        n = sum(p.already.values())
+        earlier = [c for c in p.already if c in p.earlier_versions]
+        if p.again:
+            console.print(f"--again: sending again to {n} who already received this newsletter: "
+                          f"{_by_campaign(p.already)}")
+        else:
+            console.print(f"already received this newsletter: {_by_campaign(p.already)}; left "
+                          "out (add --again to send to them too)")
+        if earlier:
+            console.print(f"{sum(p.already[c] for c in earlier)} of them received an earlier "
+                          f"version ({', '.join(earlier)})"
+                          + ("" if p.again else "; --again reaches them with this one"))
+    if p.queued:
+        verb = "sending to them as well (--again)" if p.again else "left out"
+        console.print(f"still to be sent this newsletter by an unfinished campaign: "
+                      f"{_by_campaign(p.queued)}; {verb}")
 
 
 def _locale_table(title: str, by_locale: dict[str | None, journal.Tally]) -> Table:
@@ -310,24 +390,37 @@ def _print_tests(summary: campaign.TestSendSummary) -> None:
     console.print(table)
 
 
-def _when(stamp: float | None) -> str:
-    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds") if stamp else ""
+def _when(stamp: float | None, zone: str, *, seconds: bool = True) -> str:
+    """A time in the configured time zone, with its offset: 2026-12-01 13:45:02 +01:00."""
+    if not stamp:
+        return ""
+    moment = datetime.fromtimestamp(stamp, ZoneInfo(zone))
+    offset = moment.strftime("%z")  # +0100
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{shown} {offset[:3]}:{offset[3:]}"
 
 
-def _print_campaigns(conn) -> None:
+def _number(settings: Settings, n: int) -> str:
+    """A count as the operator reads numbers (the source locale: 1.234 in Dutch)."""
+    from babel.numbers import format_decimal  # only `report` needs Babel
+
+    return format_decimal(n, locale=settings.source_locale)
+
+
+def _print_campaigns(conn, settings: Settings) -> None:
     campaigns = journal.list_campaigns(conn)
     if not campaigns:
         console.print("no campaigns yet; start one with `send NEWSLETTER --segment NAME`")
         return
-    table = Table(title="campaigns", box=box.SIMPLE_HEAD)
+    table = Table(title=f"campaigns (times in {settings.timezone})", box=box.SIMPLE_HEAD)
     table.add_column("campaign", no_wrap=True)
     for name in ("status", "total", "sent", "unknown", "created"):
         table.add_column(name, no_wrap=True,
                          justify="left" if name in ("status", "created") else "right")
     for c in campaigns:
         t = journal.tally(conn, c.id)
-        table.add_row(c.id, c.status, str(t.total), str(t["sent"]), str(t["unknown"]),
-                      _when(c.created_at)[:16])
+        table.add_row(c.id, c.status, *(_number(settings, n) for n in (t.total, t["sent"], t["unknown"])),
+                      _when(c.created_at, settings.timezone, seconds=False))
     _print_wide(table)
 
 
@@ -339,17 +432,44 @@ def _print_wide(table: Table) -> None:
         Console(highlight=False, width=120).print(table)
 
 
-def _print_campaign(conn, c: journal.Campaign) -> None:
-    console.print(f"campaign {c.id}: {c.newsletter_id} → {', '.join(c.segments)} via "
-                  f"{c.transport}; {c.status}; created {_when(c.created_at)}"
-                  + (f", finished {_when(c.finished_at)}" if c.finished_at else ""))
-    by_locale = journal.tally_by_locale(conn, c.id)
-    table = Table(title="recipients by state and locale")
-    table.add_column("locale")
+def _print_campaign(conn, c: journal.Campaign, settings: Settings) -> None:
+    zone = settings.timezone
+    console.print(f"campaign {c.id}: {c.newsletter_id} → {', '.join(c.segments)}; {c.status}; "
+                  f"created {_when(c.created_at, zone)}"
+                  + (f", finished {_when(c.finished_at, zone)}" if c.finished_at else "")
+                  + f" (times in {zone})")
+    _print_transports(conn, c, settings)
+    if c.already_received:
+        console.print("left out, because they already had this newsletter: " + ", ".join(
+            f"{_number(settings, n)} (campaign {printable(cid)})"
+            for cid, n in c.already_received.items()))
+    if c.sent_again:
+        console.print(f"sent again (--again) to {_number(settings, c.sent_again)} who already "
+                      "had this newsletter")
+    for column in ("locale", "segment"):
+        _print_wide(_state_table(settings, column, journal.tally_by(conn, c.id, column)))
+
+
+def _print_transports(conn, c: journal.Campaign, settings: Settings) -> None:
+    """Each transport the campaign went through, when, and how many mails left through it."""
+    attempts = journal.sends(conn, c.id)
+    if not attempts:
+        console.print(f"transport: {printable(c.transport)} (nothing sent yet)")
+        return
+    console.print("sent through:")
+    for a in attempts:
+        until = _when(a.ended_at, settings.timezone) if a.ended_at else "still running or stopped"
+        console.print(f"  {printable(a.transport)}  {_when(a.started_at, settings.timezone)} → "
+                      f"{until}: {_number(settings, a.sent)} sent")
+
+
+def _state_table(settings: Settings, column: str, by: dict[str | None, journal.Tally]) -> Table:
+    table = Table(title=f"recipients by state and {column}")
+    table.add_column(column)
     for state in journal.STATES:
         table.add_column(state, justify="right")
     table.add_column("retried", justify="right")
-    for key, t in [(k, t) for k, t in by_locale.items() if k is not None] + [("total", by_locale[None])]:
-        table.add_row(key, *(str(t[s]) for s in journal.STATES), str(t.retried),
-                      style="bold" if key == "total" else None)
-    console.print(table)
+    for key, t in [(k, t) for k, t in by.items() if k is not None] + [("total", by[None])]:
+        table.add_row(printable(key), *(_number(settings, t[s]) for s in journal.STATES),
+                      _number(settings, t.retried), style="bold" if key == "total" else None)
+    return table

@@ -1,6 +1,7 @@
 """`subscribers …`: import, suppress, list, export, forget and unsubscribe; each delegates to postbode.audience."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -244,16 +245,25 @@ def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
 @click.argument("email", type=EMAIL)
 @pass_context
 def forget(ctx: Context, email: str) -> None:
-    """Erase a person (right to erasure): their data is deleted, only a hash that blocks re-import stays.
+    """Erase a person (right to erasure): address and name leave every table and outbox file.
+
+    Only the address's hash stays, on the suppression list (a later import cannot add it
+    again) and on their journal rows (reports still add up; the row shows `erased`).
 
     \b
     Example:
       python send.py subscribers forget someone@example.org
     """
+    from postbode import erasure
+
     with _db(ctx) as conn:
-        known = audience.forget(conn, email, source="cli forget")
-    state = "deleted" if known else "was not in the database"
-    console.print(f"{email}: {state}; a later import cannot add it again")
+        done = erasure.forget(conn, email, ctx.settings, source="cli forget")
+    state = "deleted" if done.known else "was not a subscriber"
+    console.print(f"{printable(email)}: {state}; {done.journal_rows} journal row(s) made anonymous, "
+                  f"{done.files} outbox file(s) deleted; a later import cannot add it again")
+    if not done.log_emptied:
+        console.print("note: another program has the database open, so its write-ahead log "
+                      "could not be emptied yet; it is emptied when that program closes it")
 
 
 @subscribers.command("unsubscribe")
@@ -287,6 +297,79 @@ def segments_(ctx: Context) -> None:
             table.add_row(name, segment.view or "(public)", segment.formality or "(own)", str(total),
                           segment.description)
     console.print(table)
+
+
+@subscribers.command("show")
+@click.argument("email", type=EMAIL)
+@click.option("--json", "as_json", is_flag=True, help="Print the data as JSON (what the person downloads).")
+@pass_context
+def show(ctx: Context, email: str, as_json: bool) -> None:
+    """Everything held on one person: row, lists, consent, events, every mail (right of access).
+
+    \b
+    Example:
+      python send.py subscribers show someone@example.org --json > someone.json
+    """
+    from postbode.audience.rights import person_data
+
+    with _db(ctx) as conn:
+        data = person_data(conn, email)
+    if data is None:
+        raise audience.AudienceError(f"{email}: nothing is held on this address")
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    for part, value in data.items():
+        console.print(f"[bold]{part}[/]")
+        for line in json.dumps(value, ensure_ascii=False, indent=2, default=str).splitlines():
+            console.print("  " + printable(line), highlight=False)
+
+
+@subscribers.command("consent")
+@click.argument("email", type=EMAIL)
+@pass_context
+def consent(ctx: Context, email: str) -> None:
+    """The proof of one person's consent: when, where, which text (and version), which language.
+
+    \b
+    Example:
+      python send.py subscribers consent someone@example.org
+    """
+    from postbode.audience.rights import consent_proof
+
+    with _db(ctx) as conn:
+        records = consent_proof(conn, email)
+        row = audience.find_subscriber(conn, email)
+    if not records:
+        known = f"consent {row['consent']} since {row['consent_at']} ({row['consent_source']})" if row else \
+            "not in the database"
+        console.print(printable(f"{email}: no sign-up confirmation recorded; {known}"))
+        return
+    for r in records:
+        console.print(printable(f"{r['at']}  {r['source']}  lists {', '.join(r['lists'])}  "
+                                f"text version {r['consent_version']}  language {r['locale']}  "
+                                f"IP hash {r['ip_hash'][:16]}…"), highlight=False)
+        console.print("  " + printable(r["consent_text"]), highlight=False)
+
+
+@subscribers.command("purge-unconfirmed")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Age in days (default: [signup] unconfirmed_days, 30).")
+@pass_context
+def purge_unconfirmed(ctx: Context, days: int | None) -> None:
+    """Erase sign-ups never confirmed within a number of days (retention).
+
+    \b
+    Example:
+      python send.py subscribers purge-unconfirmed --days 30
+    """
+    from postbode.audience.signup import forget_old_rate_events, purge_unconfirmed as purge
+
+    days = days or ctx.settings.unconfirmed_days
+    with _db(ctx) as conn:
+        n = purge(conn, days)
+        forget_old_rate_events(conn)
+    console.print(f"{n} unconfirmed sign-up(s) older than {days} days erased")
 
 
 def register(cli: click.Group) -> None:

@@ -21,6 +21,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, normalize, read_po, write_po
 
+from postbode.audience.segments import load_lists
 from postbode.config import Settings
 from postbode.content import Newsletter, load_newsletter
 from postbode.errors import Problem, TranslationError
@@ -425,9 +426,34 @@ def extract_messages(settings: Settings, *, locations: bool = True) -> Catalog:
         notes = [*comments, HTML_NOTE.format(tags=tags)] if tags else comments
         catalog.add(message, None, [(filename, lineno)] if locations else [], auto_comments=notes,
                     context=context)
+    _add_list_texts(settings, catalog, locations)
     for message in catalog:  # one note per entry, however often the string occurs
         message.auto_comments = list(dict.fromkeys(message.auto_comments))
     return catalog
+
+
+# segments.yaml texts readers see: (ListSpec attribute, msgctxt, note for translators)
+LIST_TEXTS = (
+    ("reason", "list reason", "Why members of the list {name} get mail (segments.yaml); it "
+                              "completes the footer's sentence \"You receive this e-mail from … ___.\""),
+    ("consent", "list consent", "What a person agrees to when signing up for the list {name} "
+                                "(segments.yaml), shown next to its tick box on the sign-up form."),
+)
+
+
+def _add_list_texts(settings: Settings, catalog: Catalog, locations: bool) -> None:
+    """The reason and consent text of each list in segments.yaml (when the project has one)."""
+    path = Path(settings.segments_file)
+    if not path.is_file():
+        return
+    shown = _relative(path, settings.root)
+    for spec in load_lists(settings).values():
+        for attribute, context, note in LIST_TEXTS:
+            text = getattr(spec, attribute)
+            if text:
+                where = [(shown, _line_of(path, text) or 1)] if locations else []
+                catalog.add(text, None, where, auto_comments=[note.format(name=spec.name)],
+                            context=context)
 
 
 def _mapping(settings: Settings) -> tuple[list, dict]:

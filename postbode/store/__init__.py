@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from postbode.store.engine import Target, database_url, engine_for, open_connection
-from postbode.store.upgrade import migrate
+from postbode.store.engine import (Target, checkpoint, database_url, engine_for, open_connection,
+                                   wait_briefly)
+from postbode.store.upgrade import current, head, migrate
 from postbode.store.sql import execute_many, insert_ignore, json_items, json_number, json_text
-from postbode.store.transaction import atomic, in_atomic
+from postbode.store.transaction import atomic, in_atomic, read_snapshot
 
-__all__ = ["Connection", "atomic", "connect", "database_url", "engine_for", "execute_many", "in_atomic",
-           "insert_ignore", "json_items", "json_number", "json_text", "migrate"]
+from postbode.store.engine import (Target, checkpoint, database_url, engine_for, open_connection,
+                                   wait_briefly)
+from postbode.store.upgrade import current, head, migrate
 
 
 def connect(target: Target, *, migrate: bool = True, read_only: bool = False) -> Connection:
@@ -39,3 +41,14 @@ def connect(target: Target, *, migrate: bool = True, read_only: bool = False) ->
 
 
 _migrate = migrate
+
+
+def upgrade_schema(target: Target) -> tuple[str | None, str | None]:
+    """Migrate the database explicitly (`db upgrade`); its revision before and after."""
+    conn = open_connection(target)
+    try:
+        before = current(conn)
+        _migrate(conn)
+        return before, current(conn)
+    finally:
+        conn.close()

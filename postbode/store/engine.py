@@ -41,11 +41,20 @@ def database_url(target: Target, *, read_only: bool = False) -> str:
     value = getattr(target, "database", target)
     text = os.fspath(value)
     if "://" in text:
-        return text
+        return _with_driver(text)
     path = Path(text).resolve()
     if read_only:
         return f"sqlite:///file:{path}?mode=ro&uri=true"
     return f"sqlite:///{path}"
+
+
+# A plain PostgreSQL URL means psycopg 3 (SQLAlchemy alone would pick psycopg2).
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def _with_driver(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
 
 
 def engine_for(url: str) -> Engine:
@@ -60,7 +69,10 @@ def engine_for(url: str) -> Engine:
 def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        # a server that does not answer fails within seconds, not after the OS's TCP timeout
+        options = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                             connect_args=options)
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
                            connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -92,19 +104,49 @@ def open_connection(target: Target, *, read_only: bool = False) -> Connection:
     url = database_url(target, read_only=read_only)
     try:
         _prepare_file(url)
-        return engine_for(url).connect()
+        conn = engine_for(url).connect()
     except (OSError, exc.SQLAlchemyError) as err:
-        cause = getattr(err, "orig", None) or err
-        shown = make_url(url).render_as_string(hide_password=True)
-        raise PostbodeError(
-            f"{_display(shown)}: cannot open the state database ({cause}); check the path "
-            "(POSTBODE_DB or [paths] database in postbode.toml) and its permissions"
-        ) from err
+        raise _cannot_open(url, err) from err
+    if read_only and conn.dialect.name == "postgresql":
+        # what mode=ro is for a SQLite file: every statement of this connection may only read
+        conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    return conn
+
+
+def _cannot_open(url: str, err: BaseException) -> PostbodeError:
+    cause = getattr(err, "orig", None) or err
+    shown = make_url(url).render_as_string(hide_password=True)
+    return PostbodeError(
+        f"{_display(shown)}: cannot open the state database ({cause}); check the path or URL "
+        "(POSTBODE_DB or [paths] database in postbode.toml), that the database server runs, "
+        "and the permissions")
 
 
 def _display(url: str) -> str:
     return url.removeprefix("sqlite:///").removeprefix("file:").split("?mode=")[0]
 
 
+def is_postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
 def is_sqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
+
+
+def checkpoint(conn: Connection) -> bool:
+    """Copy the SQLite write-ahead log into the database file and empty it (after an erasure,
+    so erased bytes stay in neither file). True when the log is empty now; other engines: True."""
+    if not is_sqlite(conn):
+        return True
+    busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+def wait_briefly(conn: Connection, seconds: float) -> None:
+    """Let this connection wait at most `seconds` for another writer's lock (web requests:
+    a busy database is answered 503 quickly rather than after half a minute)."""
+    if is_sqlite(conn):
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    else:
+        conn.exec_driver_sql(f"SET lock_timeout = '{int(seconds * 1000)}ms'")

@@ -9,6 +9,8 @@ segments and content fingerprint); on SQLite they are stored as text.
 """
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (JSON, CheckConstraint, Column, Float, ForeignKey, Index, Integer, MetaData,
                         Table, Text, UniqueConstraint, text)
 
@@ -16,6 +18,11 @@ metadata = MetaData()
 
 CONSENTS = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
+
+
+def new_subscriber_key() -> str:
+    """A random, url-safe subscriber key: what links carry instead of the address."""
+    return secrets.token_urlsafe(16)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -44,6 +51,9 @@ subscribers = Table(
     Column("consent", Text, CheckConstraint(_one_of("consent", CONSENTS)), nullable=False),
     Column("consent_at", Text, nullable=False),
     Column("consent_source", Text, nullable=False),
+    # the opaque key personal links carry (never the address); made on insert
+    Column("subscriber_key", Text, default=new_subscriber_key),
+    Index("subscribers_by_key", "subscriber_key", unique=True),
 )
 
 memberships = Table(
@@ -110,6 +120,12 @@ campaigns = Table(
     Column("created_at", Float, nullable=False),
     Column("started_at", Float),
     Column("finished_at", Float),
+    # Written with the snapshot: who was left out because they already had this newsletter
+    # ({campaign id: n}), and how many of them --again sent to anyway.
+    Column("already_received", JSON, nullable=False, server_default=text("'{}'")),
+    Column("sent_again", Integer, nullable=False, server_default=text("0")),
+    # newsletter, or confirmation (the sign-up's double opt-in mails, one campaign per hour)
+    Column("kind", Text, nullable=False, server_default=text("'newsletter'")),
     UniqueConstraint("base_id", "sequence"),
 )
 
@@ -138,6 +154,11 @@ journal = Table(
     # what a bounce mail said about the row's mail: RFC 3463 status (5.1.1) and diagnostic
     Column("bounce_status", Text),
     Column("bounce_diagnostic", Text),
+    # SHA-256 of the address's comparison key (as subscribers.email_hash): who had which
+    # newsletter is found by it, so it holds after the address itself is erased.
+    Column("address_hash", Text),
+    # the subscriber's opaque key when the row was written: the mail's links carry it
+    Column("subscriber_key", Text),
     UniqueConstraint("campaign_id", "email"),
     Index("journal_due", "campaign_id", "state", "next_at"),
     # Rows of one state in id order straight from the index: claiming stays O(batch).
@@ -151,6 +172,19 @@ journal = Table(
           postgresql_where=text("message_id IS NOT NULL")),
     Index("journal_provider_id", "provider_id", sqlite_where=text("provider_id IS NOT NULL"),
           postgresql_where=text("provider_id IS NOT NULL")),
+    # "Already received this newsletter": one index probe per recipient of a snapshot.
+    Index("journal_by_address", "address_hash", "campaign_id", "state"),
+)
+
+# Each time `send` worked on a campaign: through which transport (secrets left out), when.
+campaign_sends = Table(
+    "campaign_sends", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Text, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("transport", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("campaign_sends_by_campaign", "campaign_id", "started_at"),
 )
 
 # Each bounce mail read (by Message-ID or hash), so reading it again changes nothing.
@@ -180,4 +214,77 @@ bounce_events = Table(
     Index("bounce_events_by_hash", "email_hash", "class", "at"),
     Index("bounce_events_by_campaign", "campaign_id", "class"),
     Index("bounce_events_by_at", "at"),
+)
+
+# When a fresh preferences link was last mailed to an address (by hash): at most one an hour.
+link_requests = Table(
+    "link_requests", metadata,
+    Column("email_hash", Text, primary_key=True),
+    Column("requested_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# A sign-up waiting for its confirmation (double opt-in): the confirmation link names `key`.
+signups = Table(
+    "signups", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("lists", JSON, nullable=False),
+    Column("source", Text, nullable=False),            # form:<list> or the origin's host
+    Column("consent_version", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("ip_hash", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float),
+    Index("signups_by_subscriber", "subscriber_id"),
+)
+
+# Proof of consent (GDPR art. 7): when, where, which text, in which language, from which IP (hash).
+consent_records = Table(
+    "consent_records", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("lists", JSON, nullable=False),
+    Column("consent_version", Text, nullable=False),
+    Column("consent_text", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("ip_hash", Text, nullable=False),
+    Index("consent_records_by_subscriber", "subscriber_id"),
+)
+
+# Rate limits shared by every web worker: one row per counted act (bucket, hashed key, time).
+rate_events = Table(
+    "rate_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("bucket", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("rate_events_by_key", "bucket", "key", "at"),
+)
+
+# Campaigns to start later (`send … --at`): the worker starts each when it is due, with the
+# newsletter's fingerprint frozen when it was scheduled.
+schedules = Table(
+    "schedules", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("newsletter_path", Text, nullable=False),   # relative to the project folder
+    Column("newsletter_id", Text, nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("content_parts", JSON, nullable=False),
+    Column("transport", Text, nullable=False),         # as shown: secrets masked
+    Column("new_campaign", Integer, nullable=False, server_default=text("0")),
+    Column("again", Integer, nullable=False, server_default=text("0")),  # send --again
+    Column("send_at", Float, nullable=False),
+    Column("status", Text, nullable=False),            # campaign.schedule.ScheduleStatus
+    Column("reason", Text),
+    Column("campaign_id", Text),
+    Column("resume_at", Float),                        # a paused campaign is resumed then
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Index("schedules_due", "status", "send_at"),
 )

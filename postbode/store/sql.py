@@ -30,7 +30,8 @@ def _json_items_default(element: json_items, compiler: Any, **kw: Any) -> str:
 def insert_ignore(conn: Connection, table: Table) -> Insert:
     """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    # rowcount says whether the row was new: SQLAlchemy keeps it for INSERT only when asked
+    return dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
 class json_text(FunctionElement):
@@ -94,4 +95,4 @@ def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: b
     else:
         params = [tuple(row[name] if name in row else defaults[name] for name in order)
                   for row in rows]
-    return conn.exec_driver_sql(sql, params)
+    return conn.exec_driver_sql(sql, params, execution_options={"preserve_rowcount": True})

@@ -60,3 +60,18 @@ def _statements(conn: Connection, depth: int) -> tuple[str, str, tuple[str, ...]
 def in_atomic(conn: Connection) -> bool:
     """True inside an `atomic()` block of this connection."""
     return conn.info.get(_DEPTH, 0) > 0
+
+
+@contextmanager
+def read_snapshot(conn: Connection) -> Iterator[Connection]:
+    """Every read in the block sees the database as it was at its first read (no writes).
+
+    SQLite (WAL) keeps one snapshot for a deferred transaction; PostgreSQL needs
+    REPEATABLE READ for that.
+    """
+    begin = "BEGIN" if conn.dialect.name == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    conn.exec_driver_sql(begin)
+    try:
+        yield conn
+    finally:
+        conn.exec_driver_sql("ROLLBACK")

@@ -15,8 +15,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
+from postbode.errors import PostbodeError
 from postbode.store.schema import metadata
 from postbode.store.transaction import atomic
 
@@ -51,13 +52,36 @@ def is_current(conn: Connection) -> bool:
     return current(conn) == head()
 
 
+@lru_cache(maxsize=1)
+def known() -> frozenset[str]:
+    """Every revision this version of postbode knows."""
+    return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
+def refuse_newer(revision: str | None) -> None:
+    """A database a newer postbode migrated is left alone: this one would misread it."""
+    if revision is not None and revision not in known():
+        raise PostbodeError(
+            f"the state database has schema revision {revision}, newer than this postbode "
+            f"knows (newest: {head()}); upgrade postbode on this machine before using it")
+
+
+# Any fixed number: the PostgreSQL advisory lock that lets one program migrate at a time.
+MIGRATION_LOCK = 0x706F7374
+
+
 def migrate(conn: Connection) -> bool:
     """Upgrade the database to the newest schema; True if anything was done."""
     if is_current(conn):
         return False
     with atomic(conn):
+        if conn.dialect.name == "postgresql":
+            # SQLite's BEGIN IMMEDIATE already lets one writer in; PostgreSQL needs this
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         # checked again under the write lock: another program may just have done it
-        if current(conn) == head():
+        found = current(conn)
+        refuse_newer(found)
+        if found == head():
             return False
         if inspect(conn).get_table_names():
             command.upgrade(_config(conn), "head")

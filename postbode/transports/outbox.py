@@ -5,7 +5,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from postbode import files
 from postbode.errors import TransportError
@@ -109,3 +109,37 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def remove_messages(folder: Path, campaign: str | None, message_ids: Iterable[str]) -> int:
+    """Delete the files of these messages of one campaign (erasure); returns how many were there."""
+    target = folder / campaign_folder_name(campaign)
+    removed = 0
+    for message_id in message_ids:
+        try:
+            (target / file_name(message_id)).unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
+
+
+def remove_mentioning(folder: Path, needles: Iterable[str]) -> int:
+    """Delete every .eml file under `folder` that names one of `needles` (ignoring case).
+
+    Catches what no journal row points to: test mails, and files of campaigns whose
+    journal is gone. Returns how many files were deleted.
+    """
+    wanted = [n.lower().encode("utf-8") for n in needles if n]
+    if not wanted or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.rglob("*.eml"):
+        try:
+            content = path.read_bytes().lower()
+            if any(n in content for n in wanted):
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

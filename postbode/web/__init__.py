@@ -17,7 +17,7 @@ from flask import Flask
 
 from postbode import tokens
 from postbode.config import Settings, load_settings
-from postbode.web import db, guard, hooks, pages, preview, public, subscription, webhooks
+from postbode.web import db, guard, health, hooks, pages, preview, public, signup, subscription, webhooks
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -45,9 +45,11 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public.bp)
+    app.register_blueprint(health.bp)
     if not app.config["READ_ONLY"]:
         # the only routes that act on a person or write state
         app.register_blueprint(subscription.bp)
+        app.register_blueprint(signup.bp)    # /subscribe, /confirm/<token>, own-rights pages
         app.register_blueprint(webhooks.bp)
         app.register_blueprint(hooks.bp)   # /webhooks/ses, brevo, mailjet, sendgrid
     if app.config["PREVIEW"]:

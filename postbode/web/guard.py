@@ -62,8 +62,16 @@ def redact(path: str) -> str:
     return TOKEN_SEGMENT.sub("[token]", path)
 
 
+def signup_origin_allowed(path: str, origin: str | None, settings: Settings) -> bool:
+    """A sign-up form on one of the organisation's own sites ([signup] origins) may post here."""
+    return path.rstrip("/").split("/")[1:2] == ["subscribe"] and origin is not None \
+        and origin.lower().rstrip("/") in {o.lower() for o in settings.signup_origins}
+
+
 def _refuse_cross_site() -> Response | None:
     settings = current_app.config["POSTBODE_SETTINGS"]
+    if signup_origin_allowed(request.path, request.headers.get("Origin"), settings):
+        return None
     if is_cross_site(request.method, request.headers.get("Sec-Fetch-Site"),
                      request.headers.get("Origin"), settings):
         current_app.logger.warning("refused a cross-site %s to %s", request.method, redact(request.path))

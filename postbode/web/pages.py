@@ -132,7 +132,7 @@ def _not_allowed(err: HTTPException) -> Response:
 
 def _busy(err: OperationalError) -> Response:
     """A locked database is a moment's wait: 503 + Retry-After (providers retry), never a 500."""
-    if "locked" not in str(err) and "busy" not in str(err):
+    if not any(word in str(err) for word in ("locked", "busy", "lock timeout")):  # SQLite, PostgreSQL
         raise err
     current_app.logger.warning("database busy, answered 503: %s", err)
     response = render_page("unavailable.html", status=503)

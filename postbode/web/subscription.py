@@ -8,15 +8,19 @@ An expired preferences link offers to ask for a fresh one (`/p/<token>/renew`).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from postbode import audience, tokens
+from postbode.audience.segments import self_service_lists
+from postbode.web import renewal
 from postbode.web.db import get_db
 from postbode.web.pages import locale_name, match_locale, render_page, settings
 
 bp = Blueprint("subscription", __name__)
 
 SOURCE = "web"
+# A genuine link of a person no longer in the database (forgotten): nothing to show or change.
+FORGOTTEN = ""
 FORMALITIES = ("formal", "informal")
 
 
@@ -26,7 +30,7 @@ def confirm_unsubscribe(token: str) -> Response:
     email = _email_from(token, "unsubscribe")
     if email is None:
         return _damaged()
-    subscriber = audience.get_subscriber(get_db(), email)
+    subscriber = audience.get_subscriber(get_db(), email) if email else None
     return _private(render_page(
         "unsubscribe.html", locale=_locale_of(subscriber), formal=_formal(subscriber), email=email,
         already=subscriber is None or subscriber.consent != "subscribed",
@@ -40,8 +44,9 @@ def unsubscribe(token: str) -> Response:
     if email is None:
         return _damaged()
     conn = get_db()
-    subscriber = audience.get_subscriber(conn, email)
-    _unsubscribe(conn, email)
+    subscriber = audience.get_subscriber(conn, email) if email else None
+    if email:
+        _unsubscribe(conn, email)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
@@ -58,20 +63,19 @@ def preferences(token: str) -> Response:
 
 @bp.post("/p/<token>/renew")
 def renew(token: str) -> Response:
-    """An expired preferences link's "send me a new one" button.
+    """An expired preferences link's "send me a new one" button: mails a fresh link.
 
-    The request is logged for the operator (by address hash); mailing the fresh
-    link goes through the sending path, which this web app does not run.
+    The answer is the same whether a link was mailed, one was mailed within the hour,
+    or the person is no longer known, so the page tells a visitor nothing about anyone.
     """
     email = _email_from(token, "preferences", max_age=None)
     if email is None:
         return _damaged()
-    current_app.logger.warning("a fresh preferences link was requested for address %s…; "
-                               "send it with the next mail", audience.email_hash(
-                                   audience.address_key(email))[:12])
-    subscriber = audience.get_subscriber(get_db(), email)
-    return _private(render_page("renewal_requested.html", locale=_locale_of(subscriber),
-                                formal=_formal(subscriber)))
+    subscriber = audience.get_subscriber(get_db(), email) if email else None
+    locale, formal = _locale_of(subscriber) or settings().default_locale, _formal(subscriber)
+    if email:
+        renewal.request_fresh_link(get_db(), settings(), email, locale, formal)
+    return _private(render_page("renewal_requested.html", locale=locale, formal=formal))
 
 
 @bp.post("/p/<token>")
@@ -81,7 +85,7 @@ def save_preferences(token: str) -> Response:
     if email is None:
         return _damaged_or_expired(token)
     conn = get_db()
-    subscriber = audience.get_subscriber(conn, email)
+    subscriber = audience.get_subscriber(conn, email) if email else None
     if subscriber is None:
         return _preferences_page(email)
     if request.form.get("action") == "unsubscribe":
@@ -89,9 +93,10 @@ def save_preferences(token: str) -> Response:
         return _private(render_page("unsubscribed.html", locale=_locale_of(subscriber),
                                     formal=_formal(subscriber), email=email))
     choice = _read_form(conn)
-    if choice is None:
+    if choice is None:  # a list nobody may join themselves, or a value not offered: nothing changes
         return _preferences_page(email, status=400, invalid=True)
-    locale, formality, lists = choice
+    locale, formality, chosen = choice
+    lists = lists_after(subscriber, chosen)
     if match_locale(subscriber.locale, settings()) == locale:
         locale = None  # same language: keep a regional locale such as nl_BE
     changed = audience.update_preferences(conn, email, locale=locale, formality=formality,
@@ -113,14 +118,25 @@ def _read_form(conn) -> tuple[str, str, list[str]] | None:
     lists = request.form.getlist("lists")
     if locale not in s.locales or formality not in FORMALITIES:
         return None
-    if not set(lists) <= set(audience.list_names(conn)):
+    if not set(lists) <= set(offered_lists()):
         return None
     return locale, formality, sorted(set(lists))
 
 
+def offered_lists() -> list[str]:
+    """The lists a person may join or leave here: the self-service lists of segments.yaml."""
+    return sorted(self_service_lists(settings()))
+
+
+def lists_after(subscriber: audience.Subscriber, chosen: list[str]) -> list[str]:
+    """The person's lists after choosing among the offered ones; lists they cannot choose stay."""
+    offered = set(offered_lists())
+    return sorted(set(chosen) | {name for name in subscriber.lists if name not in offered})
+
+
 def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Response:
     conn = get_db()
-    subscriber = audience.get_subscriber(conn, email)
+    subscriber = audience.get_subscriber(conn, email) if email else None
     if subscriber is None:
         return _private(render_page("unknown_subscriber.html", status=404, email=email))
     s = settings()
@@ -130,18 +146,25 @@ def _preferences_page(email: str, *, status: int = 200, **flags: object) -> Resp
         subscriber=subscriber,
         current_locale=match_locale(subscriber.locale, s) or s.default_locale,
         locales=[(code, locale_name(code)) for code in s.locales],
-        all_lists=audience.list_names(conn),
+        all_lists=offered_lists(),
         saved=flags.get("saved", False), invalid=flags.get("invalid", False),
     ))
 
 
 def _email_from(token: str, purpose: str, **max_age: int | None) -> str | None:
-    """The address a valid token was signed for; None when the link is damaged or expired."""
+    """The address of the person a valid token names; None when the link is damaged or expired.
+
+    A token carries the subscriber's opaque key, looked up here; `FORGOTTEN` ("") when
+    nobody has that key any more. Tokens in mail sent before keys existed carry the
+    address itself, and keep working.
+    """
     try:
-        # a token with only a subscriber key (no address) is looked up once the store offers it
-        return tokens.verify(settings(), purpose, token, **max_age)["email"]
+        payload = tokens.verify(settings(), purpose, token, **max_age)
     except tokens.InvalidToken:
         return None
+    if payload["subscriber_key"]:
+        return audience.email_for_key(get_db(), payload["subscriber_key"]) or FORGOTTEN
+    return payload["email"]
 
 
 def _damaged_or_expired(token: str) -> Response:
@@ -149,7 +172,7 @@ def _damaged_or_expired(token: str) -> Response:
     email = _email_from(token, "preferences", max_age=None)
     if email is None:
         return _damaged()
-    subscriber = audience.get_subscriber(get_db(), email)
+    subscriber = audience.get_subscriber(get_db(), email) if email else None
     return _private(render_page("expired.html", status=410, locale=_locale_of(subscriber),
                                 formal=_formal(subscriber),
                                 renew_url=f"{settings().base_url}/p/{token}/renew"))

@@ -9,6 +9,9 @@ from sqlalchemy import event
 from postbode import audience
 from postbode.audience.segments import MAX_REFERENCE_DEPTH, SegmentsError, load_segments
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def samples(db, settings):

@@ -10,6 +10,9 @@ import pytest
 from postbode import audience
 from postbode.audience.segments import SegmentsError, load_segments, parse_locale
 
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def samples(db, settings):

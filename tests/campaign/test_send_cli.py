@@ -124,9 +124,9 @@ def test_a_changed_newsletter_needs_new_campaign(invoke, project, send_settings)
     refused = invoke("send", SAMPLE, "--segment", "everyone", "--yes")
     assert refused.exit_code == 1
     assert SAMPLE in flat(refused.output) and "--new-campaign" in refused.output
-    again = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--new-campaign")
+    again = invoke("send", SAMPLE, "--segment", "everyone", "--yes", "--new-campaign", "--again")
     assert again.exit_code == 0, again.output
-    assert f"{CAMPAIGN}--2" in flat(again.output)
+    assert f"{CAMPAIGN}--2" in flat(again.output) and "--again: sending again to" in flat(again.output)
 
 
 def test_real_transports_need_a_signing_key(invoke, project, monkeypatch):

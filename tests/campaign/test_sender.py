@@ -6,6 +6,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from postbode import campaign, journal, message, store
 from postbode.audience import Recipient
@@ -17,6 +18,9 @@ from postbode.transports import SendResult, Status
 from postbode.transports.outbox import OutboxTransport
 
 from conftest import SAMPLE
+
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
 
 ONE = Policy(concurrency=1, backoff_base=0.01, backoff_cap=0.05, max_wait=5)
 
@@ -167,6 +171,7 @@ def test_a_transport_that_fails_mid_batch_leaves_that_batch_unknown(send_setting
     assert campaigns(send_settings)[0].status == "paused"
 
 
+@pytest.mark.sqlite_only
 def test_messages_are_built_while_no_write_lock_is_held(send_settings, populate, monkeypatch):
     """Another connection can take the write lock while a worker builds its batch."""
     populate(6)
@@ -196,8 +201,8 @@ def test_a_claimed_row_carries_its_message_id_before_the_mail_is_built(send_sett
 
     def build(variant, recipient, campaign_id, settings, **kw):
         with closing(store.connect(send_settings, migrate=False)) as conn:
-            row = conn.exec_driver_sql("SELECT state, message_id FROM journal WHERE email = ?",
-                               (recipient.email,)).mappings().first()
+            row = conn.execute(text("SELECT state, message_id FROM journal WHERE email = :e"),
+                               {"e": recipient.email}).mappings().first()
         mail = real_build(variant, recipient, campaign_id, settings, **kw)
         seen.append((row["state"], row["message_id"], mail.message_id))
         return mail

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from postbode import audience, store, tokens
 from postbode.config import Settings
+
+from fixtures.state import read_rows
+
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
+
 
 NEWSLETTER = "2018-07-resultaten"
 SAMPLE = f"newsletters/{NEWSLETTER}.yaml"
@@ -27,23 +32,15 @@ def add_subscriber(settings: Settings, tmp_path: Path, email: str, *, locale: st
         conn.close()
 
 
-def stored(settings: Settings, email: str) -> sqlite3.Row:
-    """The subscriber's row, read from the database file by a connection of its own."""
-    conn = sqlite3.connect(settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM subscribers WHERE email_key = ?", (email.lower(),)).fetchone()
-    finally:
-        conn.close()
+def stored(settings: Settings, email: str):
+    """The subscriber's row, read from the database by a connection of its own."""
+    found = read_rows(settings, "SELECT * FROM subscribers WHERE email_key = ?", email.lower())
+    return found[0] if found else None
 
 
 def web_events(settings: Settings) -> list[str]:
-    conn = sqlite3.connect(settings.database)
-    try:
-        return [r[0] for r in conn.execute(
-            "SELECT kind FROM audience_events WHERE source = 'web' ORDER BY id")]
-    finally:
-        conn.close()
+    return [r[0] for r in read_rows(
+        settings, "SELECT kind FROM audience_events WHERE source = 'web' ORDER BY id")]
 
 
 def html_tag(page: str) -> str:
@@ -148,23 +145,20 @@ def test_preferences_change_language_formality_and_lists(client, web_settings, s
     token = tokens.sign(web_settings, "preferences", subscriber)
     form = client.get(f"/p/{token}").get_data(as_text=True)
     assert 'value="nl" checked' in form and 'value="de"' in form
-    assert 'value="subscribers" checked' in form and 'value="donors">' in form
+    # only self-service lists are offered (segments.yaml): donors is not one
+    assert 'value="subscribers" checked' in form and 'value="donors"' not in form
 
     response = client.post(f"/p/{token}", data={
-        "action": "save", "locale": "de", "formality": "informal", "lists": ["subscribers", "donors"]})
+        "action": "save", "locale": "de", "formality": "informal"})  # leaves the newsletter list
     assert response.status_code == 200
     assert html_tag(response.get_data(as_text=True)) == '<html lang="de" dir="ltr">'
     row = stored(web_settings, subscriber)
     assert (row["locale"], row["formality"]) == ("de", "informal")
     assert web_events(web_settings) == ["locale_changed", "formality_changed", "lists_changed"]
     assert 'value="de" checked' in client.get(f"/p/{token}").get_data(as_text=True)
-    conn = store.connect(web_settings)
-    try:
-        lists = {r[0] for r in conn.exec_driver_sql(
-            "SELECT list FROM memberships WHERE subscriber_id = ?", (row["id"],))}
-    finally:
-        conn.close()
-    assert lists == {"subscribers", "donors"}
+    lists = {r[0] for r in read_rows(
+        web_settings, "SELECT list FROM memberships WHERE subscriber_id = ?", row["id"])}
+    assert lists == set()
 
 
 def test_preferences_refuse_a_language_not_offered(client, web_settings, subscriber):
@@ -315,6 +309,7 @@ def test_page_texts_come_from_the_messages_catalog(client, web_settings, tmp_pat
     assert "Ja, abmelden" in page and "<script>" not in page
 
 
+@pytest.mark.sqlite_only
 def test_a_setup_problem_shows_a_calm_page(subscriber, web_settings, tmp_path):
     from postbode.web import create_app
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 from email.utils import parseaddr
 from pathlib import Path
@@ -17,6 +16,11 @@ from postbode.audience import Recipient
 from postbode.config import Settings
 
 from conftest import SAMPLE
+
+from fixtures.state import read_rows
+
+# state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
+pytestmark = pytest.mark.both_engines
 
 HOOK_USER = "postmark-hooks"
 HOOK_PASSWORD = "hook-password-not-secret"
@@ -43,14 +47,9 @@ def readers(invoke, tmp_path: Path, hook_env) -> Path:
     return csv
 
 
-def read(settings: Settings, sql: str, *params) -> list[sqlite3.Row]:
+def read(settings: Settings, sql: str, *params) -> list:
     """Rows read by a connection of its own, so nothing the app holds can hide a change."""
-    conn = sqlite3.connect(settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return read_rows(settings, sql, *params)
 
 
 def consent(settings: Settings, email: str) -> str:
@@ -315,8 +314,9 @@ def test_a_postmark_bounce_keeps_the_address_out_of_the_next_campaign(
     noted = read(send_settings, "SELECT * FROM journal WHERE id = ?", row["id"])[0]
     assert noted["state"] == "sent" and noted["last_text"].startswith("bounced after sending")
 
+    # --again: everyone had it already; the suppression alone keeps the bounced one out
     result = invoke("send", SAMPLE, "--segment", "everyone", "--transport", "postmark://",
-                    "--new-campaign", "--yes")
+                    "--new-campaign", "--again", "--yes")
     assert result.exit_code == 0, result.output
     assert len(batches) == 2
     second = sorted(parseaddr(m["To"])[1] for m in batches[1])
