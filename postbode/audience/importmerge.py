@@ -24,7 +24,8 @@ from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.statuses import SUPPRESSING, FileStatus
 from postbode.errors import Problem
 from postbode.store import execute_many, insert_ignore
-from postbode.store.schema import audience_events, lists, memberships, subscribers, suppressions
+from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_key, subscribers,
+                                   suppressions)
 
 # Duplicate notes kept for the summary; the rest are only counted.
 MAX_MERGED_SHOWN = 1000
@@ -74,8 +75,9 @@ def _json(value: Any) -> Any:
 
 
 _INSERTS: dict[tuple[str, tuple[str, ...], str], tuple[str, Any]] = {}
+# Every column a new subscriber gets, its opaque key included (no column default applies here).
 SUBSCRIBER_COLUMNS = ("email", "email_key", "email_hash", "name", "formality", "locale", "attributes", "tags",
-                      "source", "created", "consent", "consent_at", "consent_source")
+                      "source", "created", "consent", "consent_at", "consent_source", "subscriber_key")
 EVENT_COLUMNS = ("at", "kind", "email_hash", "source", "detail")
 MEMBER_COLUMNS = ("subscriber_id", "list", "added", "source")
 
@@ -264,7 +266,7 @@ class Merge:
         consents = [self.new_consent(r) for r in rows]
         insert_rows(self.conn, subscribers, SUBSCRIBER_COLUMNS, [
             (r.email, r.key, hashes[r.key], r.name, r.formality, r.locale, json.dumps(r.attributes),
-             json.dumps(sorted(r.tags)), self.source, self.at, str(c), self.at, source)
+             json.dumps(sorted(r.tags)), self.source, self.at, str(c), self.at, source, new_subscriber_key())
             for r, c in zip(rows, consents)])
         for consent in (Consent.SUBSCRIBED, Consent.UNCONFIRMED):
             self.events(consent, [hashes[r.key] for r, c in zip(rows, consents) if c == consent],
