@@ -372,7 +372,8 @@ def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
     console.print(f"{count} unknown (not resent; check with your mail server or provider, "
                   "then run the same command with --resend-unknown to send them again):")
     for entry in shown:
-        console.print(f"  {printable(journal.shown_address(entry.recipient.email))}  {printable(entry.message_id or '')}")
+        address = journal.shown_address(entry.recipient.email)
+        console.print(f"  {printable(address)}  {printable(entry.message_id or '')}")
     if count > len(shown):
         console.print(f"  … and {count - len(shown)} more (report {campaign_id} --csv FILE)")
 
