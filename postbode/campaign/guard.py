@@ -39,6 +39,19 @@ class SenderLock:
             self.alone = False
 
 
+def senders(conn: store.Connection, key: int) -> int:
+    """How many processes hold the campaign's advisory lock now (PostgreSQL), at least 1.
+
+    PostgreSQL shows a bigint advisory key as two unsigned 32-bit halves (classid, objid).
+    """
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    found = conn.execute(text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND objsubid = 1 AND classid::bigint = :high AND objid::bigint = :low"),
+        {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF}).scalar()
+    return max(1, int(found or 0))
+
+
 def lock_key(base_id: str) -> int:
     """The advisory lock number of a campaign (a signed 64-bit integer)."""
     return int.from_bytes(hashlib.sha256(base_id.encode()).digest()[:8], "big", signed=True)

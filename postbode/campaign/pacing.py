@@ -20,6 +20,7 @@ from postbode.campaign.states import RowState
 from postbode.config import Settings
 from postbode.transports import SendResult
 
+SENDERS_READ_EVERY = 1.0            # seconds between two counts of a campaign's senders
 CountSent = Callable[[float], int]   # mails sent by any campaign since a time (journal.sent_since)
 
 
@@ -56,6 +57,7 @@ class TokenBucket:
         self.tokens = self.capacity
         self.stamp = clock()
         self.lock = threading.Lock()
+        self.share = 1              # senders (processes) the rate is divided between
 
     def batch_size(self, most: int) -> int:
         """How many messages one batch may hold: never more than a full bucket."""
@@ -66,13 +68,14 @@ class TokenBucket:
         if self.rate <= 0:
             return
         with self.lock:
+            rate = self.rate / self.share
             now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * rate)
             self.stamp = now
             self.tokens -= n
             shortfall = -self.tokens
         if shortfall > 0:
-            stop.wait(shortfall / self.rate)
+            stop.wait(shortfall / rate)
 
     def refund(self, n: int) -> None:
         """Give back tokens taken for messages that were not there to send."""
@@ -157,9 +160,21 @@ class Gate:
         self.error: BaseException | None = None
         self._lock = threading.Lock()        # guards the counters above
         self._claiming = threading.Lock()    # one claim at a time: quotas hold across workers
+        self._senders_read = float("-inf")   # when share_rate last counted the senders
         self.counts = {quota.name: SentCount(self._lock) for quota in self.quotas}
 
     # ------------------------------------------------------------ asking
+
+    def share_rate(self, count_senders: Callable[[], int]) -> None:
+        """Divide the rate between the processes sending this campaign (read once a second)."""
+        if self.policy.rate <= 0:
+            return
+        now = self.now()
+        with self._lock:
+            if now - self._senders_read < SENDERS_READ_EVERY:
+                return
+            self._senders_read = now
+        self.bucket.share = max(1, count_senders())
 
     @contextmanager
     def reserve(self, most: int, count_sent: CountSent) -> Iterator[Slot]:

@@ -94,7 +94,8 @@ def run(settings: Settings, newsletter_path: Path, segments: Sequence[str], *,
         summary = recover(session, campaign, resend_unknown) if lock.alone \
             else SendSummary(campaign.id)
         lock.share()
-        send(session, campaign, variants, policy, progress, stop or threading.Event())
+        send(session, campaign, variants, policy, progress, stop or threading.Event(),
+             lock.key if lock.conn is not None else None)
         return report(session, summary)
 
 
@@ -229,12 +230,13 @@ def recover(session: Session, campaign: journal.Campaign, resend_unknown: bool) 
 
 
 def send(session: Session, campaign: journal.Campaign, variants: Prepared, policy: Policy,
-         progress: Callable[[int, int], None] | None, stop: threading.Event) -> None:
+         progress: Callable[[int, int], None] | None, stop: threading.Event,
+         lock_key: int | None = None) -> None:
     """Send every open row (pending or due for a retry), then mark the campaign finished."""
     conn = session.conn
     if journal.open_count(conn, campaign.id):
         gate = Gate(policy, stop)
-        job = Job(session.settings, campaign.id, variants, policy, gate, Progress(progress))
+        job = Job(session.settings, campaign.id, variants, policy, gate, Progress(progress), lock_key)
         attempt = journal.begin_send(conn, campaign.id, transport_label(session.url))
         try:
             with guard.interrupts(stop):

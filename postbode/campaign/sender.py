@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from postbode import audience, journal, message, store
+from postbode.campaign import guard
 from postbode.campaign.pacing import Gate, Policy, backoff
 from postbode.campaign.states import CampaignState, RowState
 from postbode.campaign.variants import Prepared, variant_key
@@ -73,6 +74,7 @@ class Job:
     policy: Policy
     gate: Gate
     progress: Progress
+    lock_key: int | None = None      # PostgreSQL: the advisory lock every sender of it holds
 
 
 # ---------------------------------------------------------------- results → outcomes
@@ -159,6 +161,8 @@ class Worker:
 
     def claim(self) -> list[journal.Entry] | None:
         """Commit the last batch's outcomes and claim the next batch (None: stopped or paused)."""
+        if self.job.lock_key is not None:   # other processes may send it too: share the rate
+            self.job.gate.share_rate(lambda: guard.senders(self.conn, self.job.lock_key))
         with self.job.gate.reserve(self.transport.max_batch, self.count_sent) as slot:
             if not slot:
                 return None

@@ -41,6 +41,35 @@ def test_token_bucket_asks_to_wait_for_the_shortfall():
     assert waits and 0.4 < waits[0] <= 0.5
 
 
+def test_a_rate_shared_by_two_senders_waits_twice_as_long():
+    waits: list[float] = []
+
+    class Recorder(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            return False
+
+    gate = Gate(Policy(rate=10), now=lambda: 100.0)
+    counted: list[int] = []
+
+    def two_senders() -> int:
+        counted.append(2)
+        return 2
+
+    gate.share_rate(two_senders)
+    gate.share_rate(two_senders)          # within the second: not counted again
+    assert counted == [2] and gate.bucket.share == 2
+    gate.bucket.acquire(10, Recorder())
+    gate.bucket.acquire(5, Recorder())
+    assert waits and 0.9 < waits[0] <= 1.0   # 5 tokens at 10/2 per second
+
+
+def test_an_unlimited_rate_never_counts_the_senders():
+    gate = Gate(Policy(rate=0))
+    gate.share_rate(lambda: 1 / 0)
+    assert gate.bucket.share == 1
+
+
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     policy = Policy(backoff_base=1, backoff_cap=100)
     assert 0.5 <= backoff(1, None, policy) <= 1

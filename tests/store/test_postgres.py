@@ -123,3 +123,21 @@ def test_subscribers_json_and_case_of_email_work_on_postgresql(postgres_url):
     assert row.attributes == {"n": 3} and row.tags == ["x"]
     conn.execute(update(subscribers).values(tags=["y"]))
     assert conn.execute(select(subscribers.c.tags)).scalar() == ["y"]
+
+
+def test_the_senders_of_a_campaign_are_the_holders_of_its_advisory_lock(postgres_url):
+    """The rate is divided by this count: each process holding the shared lock is one sender."""
+    from postbode.campaign import guard
+
+    key = guard.lock_key("2018-07-resultaten@everyone")
+    holders = [connect(postgres_url) for _ in range(3)]
+    try:
+        for conn in holders[:2]:
+            conn.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": key})
+        assert guard.senders(holders[2], key) == 2
+        assert guard.senders(holders[2], guard.lock_key("another")) == 1
+        holders[0].execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key})
+        assert guard.senders(holders[2], key) == 1
+    finally:
+        for conn in holders:
+            conn.close()
