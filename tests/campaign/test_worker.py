@@ -146,3 +146,35 @@ def test_a_round_purges_unconfirmed_sign_ups_past_their_age(project, settings):
     with closing(store.connect(settings)) as conn:
         left = set(conn.execute(select(subscribers.c.email_key)).scalars())
     assert left == {"nieuw@example.org"}
+
+
+def test_a_campaign_paused_by_its_quota_is_resumed_by_the_worker_when_due(invoke, project, send_settings):
+    toml = project / "postbode.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 0", "hourly_quota = 3"),
+                    encoding="utf-8")
+    assert invoke("send", SAMPLE, "--segment", "everyone", "--yes",
+                  "--at", at_text(send_settings, 3600)).exit_code == 0
+    conn = connect(send_settings)
+    conn.execute(update(schedules).values(send_at=time.time() - 1))   # due now
+    first = worker_process(project, "--once")
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    paused = schedule_rows(send_settings)[1]
+    assert paused["status"] == "paused" and "quota" in paused["reason"]
+    assert paused["resume_at"] > time.time() + 60          # not before the quota frees up
+    assert "campaign.paused" in [e["event"] for e in events(out)]
+    sent = select(func.count()).select_from(journal).where(journal.c.state == "sent")
+    assert conn.execute(sent).scalar() == 3
+
+    # an hour later (the quota raised meanwhile): the worker resumes the same campaign
+    toml.write_text(toml.read_text(encoding="utf-8").replace("hourly_quota = 3", "hourly_quota = 0"),
+                    encoding="utf-8")
+    conn.execute(update(schedules).values(resume_at=time.time() - 1))
+    second = worker_process(project, "--once")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    done = schedule_rows(send_settings)[1]
+    assert done["status"] == "sent", done
+    assert conn.execute(select(campaigns.c.id)).scalars().all() == [paused["campaign_id"]]
+    total = conn.execute(select(func.count()).select_from(journal)).scalar()
+    assert total > 3 and conn.execute(sent).scalar() == total
