@@ -177,3 +177,27 @@ def test_fetch_refuses_a_password_in_the_url_and_a_missing_password(bounce_setti
     assert "secret" not in shown.output
     shown = invoke("bounces", "fetch", "--imap", "imaps://u@imap.example.org/INBOX", env={})
     assert shown.exit_code == 1 and "set POSTBODE_IMAP_PASSWORD" in shown.output
+
+
+@pytest.mark.slow
+def test_the_worker_fetches_bounces_in_its_round(bounce_settings, subscribe, postfix, dovecot,
+                                                 monkeypatch, invoke):
+    settings = bounce_settings
+    subscribe(settings, [EXISTING, MISSING])
+    mta = postfix(maildir_domains=(BOUNCE_DOMAIN,))
+    monkeypatch.setenv("POSTBODE_SECRET_KEY", TEST_SECRET_KEY)
+    outcome = campaign.run(settings, Path(SAMPLE), ["everyone"], transport=mta.smtp_url,
+                           policy=FAST)
+    assert outcome.totals["sent"] == 2
+    wait_for(lambda: len(mta.delivered(BOUNCE_MAILBOX)) == 1, "the Postfix DSN", mta)
+    imap_server = dovecot(mta.maildir)
+    env = {"POSTBODE_SECRET_KEY": TEST_SECRET_KEY, "POSTBODE_IMAP_PASSWORD": imap_server.password}
+    result = invoke("worker", "--once", "--log-format", "json", "--imap", imap_server.url(), env=env)
+    assert result.exit_code == 0, result.output
+    assert '"bounces.fetched"' in result.output
+    conn = store.connect(settings)
+    try:
+        assert audience.get_subscriber(conn, MISSING).consent == "bounced"
+        assert audience.get_subscriber(conn, EXISTING).consent == "subscribed"
+    finally:
+        conn.close()
