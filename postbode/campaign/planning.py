@@ -64,7 +64,8 @@ class Plan:
                     f"{', '.join(self.segments)} (see `subscribers list --segment NAME`)")
         if self.finished and not resend_unknown:
             return (f"campaign {self.campaign_id} is finished; nothing left to send "
-                    "(see `report`, or add --new-campaign to send it again to everyone)")
+                    "(see `report`; --new-campaign --again sends it again to everyone, "
+                    "--new-campaign alone reaches only people who do not have it yet)")
         return None
 
 

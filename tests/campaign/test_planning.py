@@ -24,6 +24,7 @@ def test_a_finished_campaign_sends_nothing_unless_unknown_rows_are_resent():
     finished = a_plan(lines=[PlanLine("everyone", "nl", 3)], resume=journal.Tally(),
                       finished=True)
     assert "x--everyone is finished; nothing left to send" in finished.nothing_to_do()
+    assert "--new-campaign --again" in finished.nothing_to_do()
     assert finished.nothing_to_do(resend_unknown=True) is None
 
 
