@@ -93,7 +93,7 @@ def test_preheader_is_hidden_and_footer_is_visible(open_mail, mail_html: str) ->
     page = open_mail(mail_html, 375)
     assert page.locator(".preheader").count() == 1
     assert not page.locator(".preheader").is_visible()
-    assert page.get_by_text("U ontvangt deze e-mail omdat").is_visible()
+    assert page.get_by_text("U ontvangt deze e-mail van").is_visible()
     assert page.locator("a[href='__PB_UNSUBSCRIBE_URL__']").is_visible()
 
 

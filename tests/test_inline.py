@@ -27,6 +27,7 @@ p { color: #333333; mso-line-height-rule: exactly; }
 <body><div class="wrapper" lang="nl" dir="ltr">
 <!--[if mso]><table role="presentation" width="600"><tr><td><![endif]-->
 <p>__PB_GREETING__</p>
+<p>__PB_REASON__</p>
 <p>Café – € 1.234,50</p>
 <a class="button" href="__PB_WEB_URL__">web</a>
 <a href="__PB_PREFERENCES_URL__">voorkeuren</a>
