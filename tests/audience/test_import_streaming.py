@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
-
 from postbode import audience
 from postbode.audience import importer
 
 
-def _commits(conn) -> list[str]:
-    seen: list[str] = []
+def _commits(monkeypatch) -> list[str]:
+    """Every COMMIT the transaction helper sends (it runs them on the driver's own cursor)."""
+    from postbode.store import transaction
 
-    @event.listens_for(conn, "before_cursor_execute")
-    def count(_conn, _cursor, statement, *_args) -> None:
+    seen: list[str] = []
+    original = transaction.driver_sql
+
+    def counting(conn, statement, *args, **kwargs):
         if statement.strip().upper() == "COMMIT":
             seen.append(statement)
+        return original(conn, statement, *args, **kwargs)
 
+    monkeypatch.setattr(transaction, "driver_sql", counting)
     return seen
 
 
@@ -27,12 +30,12 @@ def _people(path: Path, count: int, extra: list[str] = ()) -> Path:
     return path
 
 
-def test_rows_are_committed_in_chunks_and_duplicates_merge_across_them(db, settings, tmp_path):
+def test_rows_are_committed_in_chunks_and_duplicates_merge_across_them(db, settings, tmp_path, monkeypatch):
     # line 2 is p0; the same person comes back 2,500 rows later, in another chunk, with a new name
     path = _people(tmp_path / "groot.csv", 2_500)
     with path.open("a", encoding="utf-8") as fh:
         fh.write("P0@example.org;Persoon Nul;extra\n")
-    commits = _commits(db)
+    commits = _commits(monkeypatch)
     summary = audience.import_csv(db, path, "subscribers", settings)
     assert len(commits) >= 2_500 // importer.CHUNK + 1  # one per chunk (and the summary's own)
     assert (summary.rows, summary.new, summary.duplicates, summary.existing) == (2_501, 2_500, 1, 0)
