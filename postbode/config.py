@@ -11,7 +11,6 @@ from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from email_validator import EmailNotValidError, validate_email
 
 from postbode.errors import ConfigError
 from postbode.transports.defaults import default_concurrency
@@ -47,6 +46,7 @@ class Settings:
     transport: str = "outbox://outbox"
     rate: float = 0
     concurrency: int = 1            # unless set: transports.default_concurrency(transport)
+    concurrency_set: bool = True    # False: postbode.toml left it to the transport's default
     hourly_quota: int = 0
     daily_quota: int = 0
     secret_key: str | None = None
@@ -217,9 +217,23 @@ def _filled(value: Any) -> str | None:
     return _text(value) or (None if value.strip() else "must not be empty")
 
 
+# A plain ASCII address that email-validator accepts for certain: dot-atom local part, a
+# domain of letter-digit-hyphen labels under an alphabetic top level that is not one of
+# its special-use names. Only other addresses load email-validator, so commands that do
+# not send start without it.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?!(?:arpa|invalid|local|localhost|onion|test)$)[A-Za-z]{2,63}")
+
+
 def _email(value: Any) -> str | None:
     if _filled(value):
         return "must be an email address in quotes, e.g. \"news@example.org\""
+    if len(value) <= 254 and len(value.partition("@")[0]) <= 64 and _PLAIN_ADDRESS.fullmatch(value):
+        return None
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as err:
@@ -412,4 +426,5 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         changes["secret_key"] = env["POSTBODE_SECRET_KEY"]
     if settings.concurrency is None:   # not in postbode.toml: what suits the transport
         changes["concurrency"] = default_concurrency(changes.get("transport", settings.transport))
+        changes["concurrency_set"] = False
     return replace(settings, **changes)

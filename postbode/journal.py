@@ -27,7 +27,7 @@ from postbode.audience.addresses import address_key, email_hash
 from postbode.audience.model import Recipient
 from postbode.errors import CampaignError
 from postbode.files import write_csv
-from postbode.store import atomic, execute_many, insert_ignore
+from postbode.store import atomic, driver_many, driver_rows, execute_many, insert_ignore
 from postbode.store.schema import campaign_sends, campaigns, journal
 
 
@@ -417,31 +417,27 @@ _ENTRY_COLUMNS = (journal.c.id, journal.c.subscriber_id, journal.c.email, journa
                   journal.c.state, journal.c.attempts, journal.c.message_id, journal.c.subscriber_key)
 
 
-def _entry(row: RowMapping) -> Entry:
-    recipient = Recipient(
-        subscriber_id=row["subscriber_id"], email=row["email"], name=row["name"],
-        locale=row["locale"], formality=row["formality"], view=row["view"],
-        segment=row["segment"], key=row["subscriber_key"],
-    )
-    return Entry(row["id"], recipient, row["state"], row["attempts"], row["message_id"])
+def _entry(row: tuple) -> Entry:
+    """An Entry from a row of _ENTRY_COLUMNS, in their order."""
+    row_id, subscriber_id, email, name, locale, formality, view, segment, state, attempts, mid, key = row
+    recipient = Recipient(subscriber_id=subscriber_id, email=email, name=name, locale=locale,
+                          formality=formality, view=view, segment=segment, key=key)
+    return Entry(row_id, recipient, state, attempts, mid)
 
 
-def _due(campaign_id: str, now: float, limit: int):
-    """Retries whose time has come, earliest first."""
-    return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
-                                          journal.c.state == State.RETRY, journal.c.next_at <= now)
-            .order_by(journal.c.next_at).limit(limit).with_for_update(skip_locked=True))
-
-
-def _pending(campaign_id: str, limit: int):
-    """Pending rows variant by variant (a provider's batch call is one call per variant)."""
-    return (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
-                                          journal.c.state == State.PENDING)
-            .order_by(journal.c.locale, journal.c.view, journal.c.id).limit(limit)
-            # PostgreSQL: rows another sender is claiming are skipped, not waited for
-            # (SQLite renders no FOR UPDATE: its write lock already lets one claim at a time)
-            .with_for_update(skip_locked=True))
-
+# The send loop's statements, built once and compiled once per dialect (store.driver_rows):
+# per message a claim is one short SELECT and one UPDATE, its settling one UPDATE, all in
+# the transaction of the next claim. On PostgreSQL the SELECTs lock the rows they return
+# and skip rows another worker holds (FOR UPDATE SKIP LOCKED; SQLite writes one at a time
+# and renders nothing for it).
+_DUE = (select(*_ENTRY_COLUMNS)
+        .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.RETRY,
+               journal.c.next_at <= bindparam("now"))
+        .order_by(journal.c.next_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_PENDING = (select(*_ENTRY_COLUMNS)
+            .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.PENDING)
+            .order_by(journal.c.locale, journal.c.view, journal.c.id)  # one variant per batch
+            .limit(bindparam("limit")).with_for_update(skip_locked=True))
 
 _CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
           .values(state=State.CLAIMED, attempts=journal.c.attempts + 1, claimed_at=bindparam("now"),
@@ -451,24 +447,29 @@ _CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
 
 def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None = None,
           stamp: Callable[[Entry], str | None] | None = None,
-          settle: Iterable[Outcome] = ()) -> list[Entry]:
-    """Claim up to `limit` due rows (pending, or retry whose time has come), committed.
+          settle: Iterable[Outcome] = (), retries_first: bool = True) -> list[Entry]:
+    """Claim up to `limit` due rows (retries whose time has come first, then pending), committed.
 
     `stamp(entry)` may return the Message-ID the entry's mail will carry; it is
     stored with the claim, so even a mail whose fate is unknown can be traced.
     `settle` are outcomes of an earlier batch, recorded in the same transaction.
+    `retries_first=False` takes pending rows first and looks for due retries only when
+    they run short: one statement in the steady state (the send loop puts retries
+    first now and then, not before every message).
     """
     now = time.time() if now is None else now
+    due = {"campaign": campaign_id, "now": now, "limit": limit}
     with atomic(conn):
         _record(conn, settle)
-        rows = conn.execute(_due(campaign_id, now, limit)).mappings().all()
+        rows = driver_rows(conn, _DUE, due) if retries_first else []
         if len(rows) < limit:
-            rows += conn.execute(_pending(campaign_id, limit - len(rows))).mappings().all()
+            rows += driver_rows(conn, _PENDING, {"campaign": campaign_id, "limit": limit - len(rows)})
+        if not retries_first and len(rows) < limit:
+            rows += driver_rows(conn, _DUE, {**due, "limit": limit - len(rows)})
         entries = [_entry(r) for r in rows]
         stamps = [stamp(entry) if stamp else None for entry in entries]
-        if entries:
-            execute_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
-                                        for e, m in zip(entries, stamps)])
+        driver_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
+                                   for e, m in zip(entries, stamps)])
     return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id)
             for e, m in zip(entries, stamps)]
 
@@ -488,6 +489,7 @@ _RECORD = (update(journal).where(journal.c.id == bindparam("row_id"))
 
 
 def _record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
+    """One UPDATE for all outcomes (executemany), inside the caller's transaction."""
     now = time.time()
     values = []
     for o in outcomes:
@@ -497,8 +499,7 @@ def _record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
                        "provider": o.provider_id, "next": o.next_at, "stamped": o.message_id,
                        "now": now, "sent": now if o.state == State.SENT else None,
                        "row_id": o.row_id})
-    if values:
-        execute_many(conn, _RECORD, values)
+    driver_many(conn, _RECORD, values)
 
 
 def release(conn: Connection, row_ids: Iterable[int]) -> None:
@@ -574,7 +575,7 @@ def unknown_entries(conn: Connection, campaign_id: str, limit: int = 50) -> list
     query = (select(*_ENTRY_COLUMNS).where(journal.c.campaign_id == campaign_id,
                                            journal.c.state == State.UNKNOWN)
              .order_by(journal.c.id).limit(limit))
-    return [_entry(r) for r in conn.execute(query).mappings()]
+    return [_entry(r) for r in conn.execute(query)]
 
 
 def iter_rows(conn: Connection, campaign_id: str,

@@ -47,6 +47,8 @@ _POLICY_UTF8 = email.policy.SMTPUTF8
 _MAX_SHORT = 78
 TEST_HEADER = "X-Postbode-Test"     # on test mails only: which variant this is
 _WORD_BYTES = 39                    # UTF-8 bytes per encoded word: 52 base64 chars, a line ≤ 78
+_NAME_WORD_BYTES = 45               # in an address header: 60 base64 chars, a line ≤ 74
+MAX_NAME_SHOWN = 200                # characters of a display name in To: (the rest is cut)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
         greetings={kind: Template.split(text, _NAME_SPLIT)
                    for kind, text in (rendered.greetings or {}).items()},
         web_url=web_url(settings, rendered.newsletter_id, rendered.locale, rendered.view),
-        subject=constant["Subject"], mail_from=settings.sender_email,
+        subject=constant["Subject"], mail_from=wire_address(settings.sender_email),
         from_header=constant["From"], reply_to=constant.get("Reply-To"),
         list_id=constant["List-Id"], content_language=constant["Content-Language"],
         domain=_domain(settings.sender_email), timezone=_timezone(settings),
@@ -167,7 +169,7 @@ def test_label(variant: PreparedVariant) -> str:
 def _constant_headers(rendered: "Rendered", settings: Settings, label: str) -> dict[str, str]:
     """The headers every recipient of a variant shares, each checked against injection."""
     headers = {
-        "From": _checked("From", _address(settings.sender_name, settings.sender_email),
+        "From": _checked("From", _address(settings.sender_name, wire_address(settings.sender_email)),
                          "[sender] name and email in postbode.toml"),
         "Subject": _checked("Subject", rendered.subject,
                             f"the subject of {label} (newsletter YAML or its translation)"),
@@ -186,6 +188,8 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
           *, test: bool = False) -> OutgoingMessage:
     """The personalised mail for one recipient: markers filled, personal headers added."""
     name = (recipient.name or "").strip()
+    shown = shown_name(name)
+    rcpt_to = wire_address(recipient.email)
     values = {
         GREETING: greeting(variant, recipient.formality, name),
         # the subscriber's opaque key when there is one (test and sample mails have none)
@@ -200,19 +204,19 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
     }
     html, text = fill(variant, values)
     who = f"subscriber {recipient.subscriber_id} ({recipient.email!r})"
-    to = _checked("To", _address(name, recipient.email), f"the name or address of {who}")
+    to = _checked("To", _address(shown, rcpt_to), f"the name or address of {who}")
     message_id = make_message_id(campaign_id, recipient.email, variant.domain)
     subject = f"[TEST {test_label(variant)}] {variant.subject}" if test else variant.subject
     unsubscribe = _checked("List-Unsubscribe", _list_unsubscribe(values, settings),
                            "base_url ([web] in postbode.toml or POSTBODE_BASE_URL) "
                            "or [mail] unsubscribe_mailto")
     return OutgoingMessage(recipient=recipient, message_id=message_id,
-                           mail_from=variant.mail_from, rcpt_to=recipient.email.strip(),
+                           mail_from=variant.mail_from, rcpt_to=rcpt_to,
                            subject=subject, html=html, text=text, variant=variant, values=values,
                            headers=_headers(variant, to, subject, message_id, unsubscribe, test)
                            + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
                            return_path=verp.envelope_sender(settings, message_id),
-                           _lines=_personal_lines(to, name, recipient.email, subject, test))
+                           _lines=_personal_lines(to, shown, rcpt_to, subject, test))
 
 
 def transactional(settings: Settings, recipient: Recipient, subject: str, html: str, text: str,
@@ -365,6 +369,30 @@ def _address(name: str | None, address: str) -> str:
     return f"{name} <{address}>"
 
 
+def shown_name(name: str) -> str:
+    """A display name as a header shows it: at most MAX_NAME_SHOWN characters."""
+    return name if len(name) <= MAX_NAME_SHOWN else name[:MAX_NAME_SHOWN - 1].rstrip() + "…"
+
+
+def wire_address(address: str) -> str:
+    """The address as it goes on the wire: an internationalised domain in punycode (IDNA).
+
+    `user@bücher.example` is sent as `user@xn--bcher-kva.example`, which every server
+    accepts without SMTPUTF8; reports and the journal keep the address as typed. A
+    domain IDNA refuses is left as it is (it then needs SMTPUTF8, as a non-ASCII local part does).
+    """
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        import idna  # email-validator's own IDNA 2008 / UTS #46 library
+
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return address
+
+
 def _list_unsubscribe(values: Mapping[str, str], settings: Settings) -> str:
     value = f"<{values[UNSUBSCRIBE_URL]}>"
     if settings.unsubscribe_mailto:
@@ -442,15 +470,19 @@ def _fold_at_spaces(name: str, value: str) -> bytes:
 
 
 def _address_line(name: str, display: str, address: str) -> bytes:
-    """An address header without the header parser: a non-ASCII name becomes RFC 2047 words."""
+    """An address header without the header parser; no line over 78 characters where it can fold.
+
+    An ASCII name folds at its spaces (a single word, at most MAX_NAME_SHOWN long, stays
+    whole: far below the 998 of RFC 5322); any other name becomes RFC 2047 encoded words,
+    one per line, with the address on a line of its own.
+    """
     address = address.strip()
     if not display:
         return f"{name}: {address}\r\n".encode("utf-8")
     if display.isascii():
-        line = f"{name}: {_address(display, address)}\r\n"
-        return line.encode("ascii") if len(line) <= 998 else _header_line(name, line[len(name) + 2:-2])
+        return _fold_at_spaces(name, _address(display, address))
     words = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(chunk.encode('utf-8')).decode('ascii')}?="
-                          for chunk in _chunks(display, 45))
+                          for chunk in _chunks(display, _NAME_WORD_BYTES))
     return f"{name}: {words}\r\n <{address}>\r\n".encode("utf-8")
 
 

@@ -14,8 +14,6 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterator
 
-from email_validator import EmailNotValidError, validate_email
-
 from postbode.errors import AudienceError
 
 
@@ -26,6 +24,9 @@ def now() -> str:
 
 def normalise(email: str) -> tuple[str, str]:
     """(address as shown, comparison key) of a valid address; AudienceError if invalid."""
+    # imported here: commands that only count or list never load email-validator
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as err:
@@ -51,8 +52,9 @@ def address_hash(email: str) -> str:
     return email_hash(address_key(email))
 
 
-# email-validator's own module (the package's `validate_email` attribute is the function).
-_VALIDATOR = importlib.import_module("email_validator.validate_email")
+def _validator():
+    """email-validator's own module (the package's `validate_email` attribute is the function)."""
+    return importlib.import_module("email_validator.validate_email")
 
 
 @contextmanager
@@ -63,12 +65,13 @@ def domains_checked_once() -> Iterator[None]:
     (IDNA, UTS-46) is most of validate_email's work; its answer depends on the
     domain alone, so it is remembered while the import reads its file.
     """
-    original = _VALIDATOR.validate_email_domain_name
+    validator = _validator()
+    original = validator.validate_email_domain_name
     if hasattr(original, "cache_info"):  # already inside such a block
         yield
         return
-    _VALIDATOR.validate_email_domain_name = lru_cache(maxsize=4096)(original)
+    validator.validate_email_domain_name = lru_cache(maxsize=4096)(original)
     try:
         yield
     finally:
-        _VALIDATOR.validate_email_domain_name = original
+        validator.validate_email_domain_name = original

@@ -97,6 +97,34 @@ class Quota:
     seconds: float
 
 
+class SentCount:
+    """A quota's count of sent mails as last read, plus every row settled since (cached).
+
+    Rows settled since the read are counted as if all were sent, so the cached figure
+    is never below the truth: the Gate reads the journal again when it is older than
+    `max_age` or would make it pause, and otherwise asks no query per claim.
+    """
+
+    max_age = 2.0
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock                 # the Gate's: settling adds to `settled` under it
+        self.read_at: float | None = None
+        self.sent = 0
+        self.settled = 0
+
+    def value(self, count_sent: CountSent, since: float, now: float, *, fresh: bool = False) -> int:
+        stale = self.read_at is None or not 0 <= now - self.read_at <= self.max_age
+        if fresh or stale:
+            with self.lock:
+                before = self.settled
+            sent = count_sent(since)     # holds every row settled before this read, maybe more
+            with self.lock:
+                self.sent, self.settled, self.read_at = sent, self.settled - before, now
+        with self.lock:
+            return self.sent + self.settled
+
+
 class Slot:
     """What one reservation allows: claim at most `size` rows, then say how many were claimed."""
 
@@ -109,7 +137,7 @@ class Slot:
     def use(self, claimed: int, settled: int = 0) -> None:
         """`claimed` rows are now in flight; `settled` earlier ones were recorded with the claim."""
         self.used = claimed
-        self.gate._move_in_flight(claimed - settled)
+        self.gate._move_in_flight(claimed - settled, settled=settled)
 
 
 class Gate:
@@ -129,6 +157,7 @@ class Gate:
         self.error: BaseException | None = None
         self._lock = threading.Lock()        # guards the counters above
         self._claiming = threading.Lock()    # one claim at a time: quotas hold across workers
+        self.counts = {quota.name: SentCount(self._lock) for quota in self.quotas}
 
     # ------------------------------------------------------------ asking
 
@@ -154,7 +183,7 @@ class Gate:
         """How many rows may be claimed now under every quota; 0 pauses the send."""
         now = self.now()
         for quota in self.quotas:
-            left = quota.limit - count_sent(now - quota.seconds) - self.in_flight
+            left = self._left(quota, count_sent, now)
             if left <= 0:
                 self.pause(f"the {quota.name} quota of {quota.limit} mails is used up; "
                            "wait until it frees up")
@@ -162,13 +191,24 @@ class Gate:
             want = min(want, left)
         return want
 
-    def _move_in_flight(self, delta: int) -> None:
+    def _left(self, quota: Quota, count_sent: CountSent, now: float) -> int:
+        """Room left in a quota; a cached count that says none is read again first."""
+        count = self.counts[quota.name]
+        left = quota.limit - count.value(count_sent, now - quota.seconds, now) - self.in_flight
+        if left <= 0:
+            left = quota.limit - count.value(count_sent, now - quota.seconds, now, fresh=True) \
+                - self.in_flight
+        return left
+
+    def _move_in_flight(self, delta: int, settled: int = 0) -> None:
         with self._lock:
             self.in_flight += delta
+            for count in self.counts.values():
+                count.settled += settled
 
     def settled(self, n: int) -> None:
         """`n` outcomes were committed outside a claim."""
-        self._move_in_flight(-n)
+        self._move_in_flight(-n, settled=n)
 
     @property
     def busy(self) -> bool:

@@ -39,6 +39,9 @@ from postbode.transports import SendResult, Status, Transport, open_transport
 Built = list[tuple[journal.Entry, message.OutgoingMessage]]
 SUPPRESSED = "not sent: unsubscribed, bounced or complained since the campaign began"
 NO_RESULT = "the transport gave no result for this message; it may have left"
+# While pending rows remain, a worker puts due retries first this often (seconds); in
+# between, a claim is one statement that looks at pending rows only.
+RETRIES_FIRST_EVERY = 1.0
 
 
 class Progress:
@@ -116,6 +119,7 @@ class Worker:
         self.job, self.transport = job, transport
         self.conn: store.Connection | None = None  # opened in the worker's own thread
         self.unsettled: list[journal.Outcome] = []   # outcomes not yet committed
+        self.retries_due_at = 0.0                      # monotonic time to put retries first
 
     def run(self) -> None:
         """Send until nothing is left or the Gate stops the send; a failure stops every worker."""
@@ -158,11 +162,19 @@ class Worker:
         with self.job.gate.reserve(self.transport.max_batch, self.count_sent) as slot:
             if not slot:
                 return None
-            batch = journal.claim(self.conn, self.job.campaign_id, slot.size,
-                                  stamp=self.stamp, settle=self.unsettled)
+            batch = journal.claim(self.conn, self.job.campaign_id, slot.size, stamp=self.stamp,
+                                  settle=self.unsettled, retries_first=self.retries_first())
             slot.use(len(batch), settled=len(self.unsettled))
             self.unsettled = []
         return batch
+
+    def retries_first(self) -> bool:
+        """True about once a second: due retries go before pending rows in this claim."""
+        now = time.monotonic()
+        if now < self.retries_due_at:
+            return False
+        self.retries_due_at = now + RETRIES_FIRST_EVERY
+        return True
 
     def stamp(self, entry: journal.Entry) -> str | None:
         """The Message-ID the entry's mail will carry, computed without building the mail."""

@@ -78,8 +78,8 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     # The sender brings the renderer, premailer and pydantic: loaded when sending, not for --help.
     from postbode import campaign
 
-    settings = ctx.settings.with_overrides(rate=rate, concurrency=concurrency)
-    url = _transport_url(transport, settings)
+    url = _transport_url(transport, ctx.settings)
+    settings = _send_settings(ctx.settings, url, rate, concurrency)
     send_at = _scheduled_at(at, transport, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
@@ -137,6 +137,15 @@ def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: s
         except CampaignPaused:
             _print_summary_of_latest(settings, campaign_id)
             raise
+
+
+def _send_settings(settings: Settings, url: str, rate: float | None,
+                   concurrency: int | None) -> Settings:
+    """The flags applied; without --concurrency or [send] concurrency, what suits `url` (--transport
+    included), not the configured transport."""
+    if concurrency is None and not settings.concurrency_set:
+        concurrency = transports.default_concurrency(url)
+    return settings.with_overrides(rate=rate, concurrency=concurrency)
 
 
 def _transport_url(flag: str | None, settings: Settings) -> str:

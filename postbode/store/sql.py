@@ -1,9 +1,10 @@
 """The few SQL constructs whose spelling differs between engines, compiled per dialect."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from sqlalchemy import Connection, Float, String, Table, bindparam
+from sqlalchemy import Connection, Float, String, Table, bindparam, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Insert
@@ -75,13 +76,8 @@ def _json_number_default(element: json_number, compiler: Any, **kw: Any) -> str:
 _COMPILED: dict[tuple[object, str], tuple[str, tuple[str, ...] | None, dict]] = {}
 
 
-def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: bool = True) -> Any:
-    """Run one Core statement for many rows of plain values (ints, floats, text, None).
-
-    The statement is compiled once for the connection's dialect and the rows handed to the
-    driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
-    journal claim otherwise. Values that need a type's processing (JSON) must not use it.
-    """
+def _compiled(conn: Connection, statement: Any, cache: bool) -> tuple[str, tuple[str, ...] | None, dict]:
+    """(SQL, parameter order or None for named parameters, default values) for the dialect."""
     key = (statement, conn.dialect.name)
     found = _COMPILED.get(key) if cache else None
     if found is None:
@@ -89,10 +85,67 @@ def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: b
         found = (str(compiled), compiled.positiontup, dict(compiled.params))
         if cache:
             _COMPILED[key] = found
-    sql, order, defaults = found
+    return found
+
+
+def _driver_params(found: tuple[str, tuple[str, ...] | None, dict], row: dict) -> Any:
+    _sql, order, defaults = found
     if order is None:
-        params: list = [{**defaults, **row} for row in rows]
-    else:
-        params = [tuple(row[name] if name in row else defaults[name] for name in order)
-                  for row in rows]
-    return conn.exec_driver_sql(sql, params, execution_options={"preserve_rowcount": True})
+        return {**defaults, **row}
+    return tuple(row[name] if name in row else defaults[name] for name in order)
+
+
+def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: bool = True) -> Any:
+    """Run one Core statement for many rows of plain values (ints, floats, text, None).
+
+    The statement is compiled once for the connection's dialect and the rows handed to the
+    driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
+    journal claim otherwise. Values that need a type's processing (JSON) must not use it.
+    """
+    found = _compiled(conn, statement, cache)
+    return conn.exec_driver_sql(found[0], [_driver_params(found, row) for row in rows],
+                                execution_options={"preserve_rowcount": True})
+
+
+def driver_rows(conn: Connection, statement: Any, values: dict) -> list[tuple]:
+    """Run a module-level Core statement on the driver's own cursor; its rows as plain tuples.
+
+    For the send loop's few statements, run once or more per message: building and
+    executing them through SQLAlchemy costs twenty to a hundred times what the
+    database does. Plain values only (no type processing), as for `execute_many`.
+    """
+    found = _compiled(conn, statement, True)
+    params = _driver_params(found, values)
+    with _driver_errors(conn, found[0], params) as cursor:
+        cursor.execute(found[0], params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def driver_many(conn: Connection, statement: Any, rows: list[dict]) -> int:
+    """`driver_rows` for many parameter rows of a statement that returns none; rows affected."""
+    if not rows:
+        return 0
+    found = _compiled(conn, statement, True)
+    params = [_driver_params(found, row) for row in rows]
+    with _driver_errors(conn, found[0], params) as cursor:
+        cursor.executemany(found[0], params)
+        return cursor.rowcount
+
+
+def driver_sql(conn: Connection, sql: str) -> None:
+    """One statement of plain SQL without parameters (BEGIN, COMMIT) on the driver's cursor."""
+    with _driver_errors(conn, sql, ()) as cursor:
+        cursor.execute(sql)
+
+
+@contextmanager
+def _driver_errors(conn: Connection, sql: str, params: Any) -> Iterator[Any]:
+    """A cursor of the connection's driver; its errors raised as SQLAlchemy's, as elsewhere."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        yield cursor
+    except dbapi.Error as err:
+        raise exc.DBAPIError.instance(sql, params, err, dbapi.Error, dialect=conn.dialect) from err
+    finally:
+        cursor.close()

@@ -65,7 +65,7 @@ def test_a_quota_counts_sent_mails_and_rows_in_flight_then_pauses():
     with gate.reserve(100, sent) as slot:
         assert slot.size == 15          # 25 - 0 sent - 10 in flight
         slot.use(15)
-    assert sent.asked == [10_000.0 - 3600] * 2
+    assert sent.asked == [10_000.0 - 3600]      # read once, then cached
     # the first batch is recorded as sent with the next claim: in flight → sent
     sent.count = 10
     with gate.reserve(100, sent) as slot:
@@ -74,6 +74,33 @@ def test_a_quota_counts_sent_mails_and_rows_in_flight_then_pauses():
     assert gate.in_flight == 15 and gate.stopped
     assert gate.pause_reason == ("the hourly quota of 25 mails is used up; "
                                  "wait until it frees up")
+
+
+def test_a_cached_count_adds_every_settled_row_and_is_read_again_when_stale():
+    clock = [10_000.0]
+    gate, sent = Gate(Policy(hourly_quota=30), now=lambda: clock[0]), Sent()
+    with gate.reserve(10, sent) as slot:
+        slot.use(10)
+    gate.settled(10)                     # recorded outside a claim (3 sent, 7 rejected)
+    sent.count = 3
+    with gate.reserve(100, sent) as slot:
+        assert slot.size == 20           # cached: 0 read + 10 settled, none in flight
+        slot.use(20)
+    assert len(sent.asked) == 1
+    clock[0] += 60                       # older than max_age: the journal is read again
+    with gate.reserve(100, sent) as slot:
+        assert slot.size == 7            # 30 - 3 sent - 20 in flight
+    assert len(sent.asked) == 2
+
+
+def test_a_cached_count_that_leaves_no_room_is_read_again_before_pausing():
+    gate, sent = Gate(Policy(hourly_quota=10), now=lambda: 10_000.0), Sent()
+    with gate.reserve(10, sent) as slot:
+        slot.use(10)
+    gate.settled(10)                     # the cached count now says 10: the quota looks full
+    with gate.reserve(10, sent) as slot:
+        assert slot.size == 10           # the journal, read again, says none was sent
+    assert not gate.stopped and len(sent.asked) == 2
 
 
 def test_the_daily_quota_holds_when_the_hourly_one_still_has_room():
