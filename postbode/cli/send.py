@@ -80,12 +80,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     url = _transport_url(transport, ctx.settings)
     settings = _send_settings(ctx.settings, url, rate, concurrency)
-    send_at = _parse_at(at, settings)
-    if send_at is not None and transport and transport != settings.transport:
-        # the worker sends through its own configured transport; a URL's secrets are not stored
-        raise click.UsageError("--at sends through the configured transport ([send] transport or "
-                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
-                               "or send now without --at")
+    send_at = _parse_at(at, settings, transport)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
@@ -203,9 +198,14 @@ def _import_samples_if_empty(settings: Settings) -> None:
                       f"imported the sample lists {lists}")
 
 
-def _parse_at(at: str | None, settings: Settings) -> float | None:
+def _parse_at(at: str | None, settings: Settings, transport: str | None) -> float | None:
     if at is None:
         return None
+    if transport and transport != settings.transport:
+        # the worker sends through its own configured transport; a URL's secrets are not stored
+        raise click.UsageError("--at sends through the configured transport ([send] transport or "
+                               "POSTBODE_TRANSPORT where the worker runs); leave out --transport, "
+                               "or send now without --at")
     from postbode.campaign import schedule
 
     return schedule.parse_at(at, settings)
