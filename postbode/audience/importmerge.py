@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Iterator, NamedTuple
 
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, Text, bindparam, insert, select, update
@@ -23,7 +24,8 @@ from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.statuses import SUPPRESSING, FileStatus
 from postbode.errors import Problem
 from postbode.store import execute_many, insert_ignore
-from postbode.store.schema import audience_events, lists, memberships, subscribers, suppressions
+from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_key, subscribers,
+                                   suppressions)
 
 # Duplicate notes kept for the summary; the rest are only counted.
 MAX_MERGED_SHOWN = 1000
@@ -72,10 +74,32 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-_INSERT_SUBSCRIBER = insert(subscribers)
-_INSERT_EVENT = insert(audience_events)
-_INSERT_MEMBER = insert(memberships)
-_INSERT_SEEN = insert(seen)
+_INSERTS: dict[tuple[str, tuple[str, ...], str], tuple[str, Any]] = {}
+# Every column a new subscriber gets, its opaque key included (no column default applies here).
+SUBSCRIBER_COLUMNS = ("email", "email_key", "email_hash", "name", "formality", "locale", "attributes", "tags",
+                      "source", "created", "consent", "consent_at", "consent_source", "subscriber_key")
+EVENT_COLUMNS = ("at", "kind", "email_hash", "source", "detail")
+MEMBER_COLUMNS = ("subscriber_id", "list", "added", "source")
+
+
+def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT of plain-value tuples (in `columns` order), compiled once and handed to the driver as
+    they are: building a mapping per row costs more than the insert (JSON given as text)."""
+    key = (table.name, columns, conn.dialect.name)
+    if key not in _INSERTS:
+        statement = insert(table).values({c: bindparam(f"p_{c}") for c in columns})
+        compiled = statement.compile(dialect=conn.dialect)
+        order = compiled.positiontup
+        if order is None:  # a dialect with named parameters
+            names = [f"p_{c}" for c in columns]
+            arrange: Any = lambda row: dict(zip(names, row))  # noqa: E731
+        else:
+            indices = [columns.index(name[2:]) for name in order]
+            arrange = itemgetter(*indices) if len(indices) > 1 else (lambda row: (row[indices[0]],))
+        _INSERTS[key] = (str(compiled), arrange)
+    sql, arrange = _INSERTS[key]
+    if rows:
+        conn.exec_driver_sql(sql, [arrange(row) for row in rows])
 _UPDATE_SUBSCRIBER = update(subscribers).where(subscribers.c.id == bindparam("b_id")).values(
     name=bindparam("b_name"), formality=bindparam("b_formality"), locale=bindparam("b_locale"),
     attributes=bindparam("b_attributes"), tags=bindparam("b_tags"))
@@ -137,9 +161,8 @@ class Merge:
         earlier = dict(select_in(self.conn, "seen", list(unique)))
         for key, line in earlier.items():
             self.note(unique[key].line, line)
-        first_seen = [{"email_key": k, "line": r.line} for k, r in unique.items() if k not in earlier]
-        if first_seen:
-            execute_many(self.conn, _INSERT_SEEN, first_seen)
+        insert_rows(self.conn, seen, ("email_key", "line"),
+                    [(k, r.line) for k, r in unique.items() if k not in earlier])
         self.write(list(unique.values()), earlier)
 
     def dedupe(self, rows: list[Row]) -> dict[str, Row]:
@@ -241,11 +264,9 @@ class Merge:
             return
         source = self.confirmed_by or self.source
         consents = [self.new_consent(r) for r in rows]
-        execute_many(self.conn, _INSERT_SUBSCRIBER, [
-            {"email": r.email, "email_key": r.key, "email_hash": hashes[r.key], "name": r.name,
-             "formality": r.formality, "locale": r.locale, "attributes": json.dumps(r.attributes),
-             "tags": json.dumps(sorted(r.tags)), "source": self.source, "created": self.at,
-             "consent": str(c), "consent_at": self.at, "consent_source": source}
+        insert_rows(self.conn, subscribers, SUBSCRIBER_COLUMNS, [
+            (r.email, r.key, hashes[r.key], r.name, r.formality, r.locale, json.dumps(r.attributes),
+             json.dumps(sorted(r.tags)), self.source, self.at, str(c), self.at, source, new_subscriber_key())
             for r, c in zip(rows, consents)])
         for consent in (Consent.SUBSCRIBED, Consent.UNCONFIRMED):
             self.events(consent, [hashes[r.key] for r, c in zip(rows, consents) if c == consent],
@@ -260,17 +281,14 @@ class Merge:
             already = set(self.conn.execute(select(memberships.c.subscriber_id).where(
                 memberships.c.list == name, memberships.c.subscriber_id.in_(ids))).scalars())
         added = [i for i, _ in select_in(self.conn, "ids", fresh + existing) if i not in already]
-        if added:
-            execute_many(self.conn, _INSERT_MEMBER, [
-                {"subscriber_id": i, "list": name, "added": self.at, "source": self.source} for i in added])
+        insert_rows(self.conn, memberships, MEMBER_COLUMNS, [(i, name, self.at, self.source) for i in added])
         self.summary.added_to_list += len(added)
 
     def events(self, kind: str, hashes: list[str], confirmed_by: str | None = None) -> None:
         if hashes:
             detail = json.dumps({"confirmed_by": confirmed_by} if confirmed_by else {})
-            execute_many(self.conn, _INSERT_EVENT, [
-                {"at": self.at, "kind": str(kind), "email_hash": h, "source": self.source, "detail": detail}
-                for h in hashes])
+            insert_rows(self.conn, audience_events, EVENT_COLUMNS,
+                        [(self.at, str(kind), h, self.source, detail) for h in hashes])
 
     def finish(self) -> None:
         """The import's own line in the event log, with its counts."""

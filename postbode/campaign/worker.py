@@ -253,19 +253,14 @@ class Worker:
 
 
 def purge_unconfirmed(settings: Settings) -> int:
-    """Remove unconfirmed sign-ups past their age; 0 while this version has no sign-ups to purge.
+    """Erase sign-ups never confirmed within [signup] unconfirmed_days; returns how many."""
+    from postbode.audience.signup import forget_old_rate_events, purge_unconfirmed as purge
 
-    The hook the worker calls: it uses `postbode.audience.consent.purge_unconfirmed(conn,
-    settings)` when that exists.
-    """
-    from postbode.audience import consent
-
-    purge = getattr(consent, "purge_unconfirmed", None)
-    if purge is None:
-        return 0
     conn = store.connect(settings)
     try:
-        return int(purge(conn, settings) or 0)
+        n = purge(conn, settings.unconfirmed_days)
+        forget_old_rate_events(conn)
+        return n
     finally:
         conn.close()
 

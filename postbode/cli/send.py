@@ -80,7 +80,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
 
     url = _transport_url(transport, ctx.settings)
     settings = _send_settings(ctx.settings, url, rate, concurrency)
-    send_at = _parse_at(at, settings, transport)
+    send_at = _parse_at(at, transport, settings)
     _import_samples_if_empty(settings)
     if test_to or locales:
         return _send_tests(settings, newsletter, segments, test_to, url, locales)
@@ -88,10 +88,7 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
                              new_campaign=new_campaign, again=again)
     _print_plan(the_plan)
     if dry_run:
-        summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
-        console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
-                      "nothing sent, nothing journaled")
-        return
+        return _dry_run(settings, newsletter, segments, url, again)
     nothing = the_plan.nothing_to_do(resend_unknown)
     if nothing:
         console.print(nothing)
@@ -102,6 +99,15 @@ def send(ctx: Context, newsletter: Path, segments: tuple[str, ...], transport: s
     _print_outcome(settings, _run(settings, newsletter, segments, url, the_plan.campaign_id,
                                   resend_unknown=resend_unknown, new_campaign=new_campaign,
                                   again=again))
+
+
+def _dry_run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
+             again: bool) -> None:
+    from postbode import campaign  # loaded when sending, not for --help (see send)
+
+    summary = campaign.dry_run(settings, newsletter, segments, transport=url, again=again)
+    console.print(f"dry run: built {summary.built} messages ({summary.bytes:,} bytes); "
+                  "nothing sent, nothing journaled")
 
 
 def _run(settings: Settings, newsletter: Path, segments: tuple[str, ...], url: str,
@@ -198,7 +204,8 @@ def _import_samples_if_empty(settings: Settings) -> None:
                       f"imported the sample lists {lists}")
 
 
-def _parse_at(at: str | None, settings: Settings, transport: str | None) -> float | None:
+def _parse_at(at: str | None, transport: str | None, settings: Settings) -> float | None:
+    """The time --at names (None: send now); a scheduled send takes no other --transport."""
     if at is None:
         return None
     if transport and transport != settings.transport:
@@ -365,7 +372,8 @@ def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
     console.print(f"{count} unknown (not resent; check with your mail server or provider, "
                   "then run the same command with --resend-unknown to send them again):")
     for entry in shown:
-        console.print(f"  {printable(entry.recipient.email)}  {printable(entry.message_id or '')}")
+        address = journal.shown_address(entry.recipient.email)
+        console.print(f"  {printable(address)}  {printable(entry.message_id or '')}")
     if count > len(shown):
         console.print(f"  … and {count - len(shown)} more (report {campaign_id} --csv FILE)")
 

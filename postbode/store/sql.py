@@ -76,11 +76,19 @@ def _json_number_default(element: json_number, compiler: Any, **kw: Any) -> str:
 _COMPILED: dict[tuple[object, str], tuple[str, tuple[str, ...] | None, dict]] = {}
 
 
-def _compiled(conn: Connection, statement: Any, cache: bool) -> tuple[str, tuple[str, ...] | None, dict]:
-    """(SQL, parameter order or None for named parameters, default values) for the dialect."""
-    key = (statement, conn.dialect.name)
+def _compiled(conn: Connection, statement: Any, cache: bool,
+              columns: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...] | None, dict]:
+    """(SQL, parameter order or None for named parameters, default values) for the dialect.
+
+    `columns`: for an INSERT without values, the columns the rows give.
+    """
+    key = (statement, conn.dialect.name, columns)
     found = _COMPILED.get(key) if cache else None
     if found is None:
+        if isinstance(statement, Insert) and not statement._values and columns:
+            # only the columns the rows give: an id left out is the database's to assign
+            # (PostgreSQL refuses the NULL a compiled all-columns INSERT would send)
+            statement = statement.values({name: bindparam(name) for name in columns})
         compiled = statement.compile(dialect=conn.dialect)
         found = (str(compiled), compiled.positiontup, dict(compiled.params))
         if cache:
@@ -102,7 +110,7 @@ def execute_many(conn: Connection, statement: Any, rows: list[dict], *, cache: b
     driver as they are: SQLAlchemy's per-row parameter processing is most of the cost of a
     journal claim otherwise. Values that need a type's processing (JSON) must not use it.
     """
-    found = _compiled(conn, statement, cache)
+    found = _compiled(conn, statement, cache, tuple(rows[0]) if rows else ())
     return conn.exec_driver_sql(found[0], [_driver_params(found, row) for row in rows],
                                 execution_options={"preserve_rowcount": True})
 

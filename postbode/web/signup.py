@@ -269,11 +269,15 @@ def _consent_text(form_data: signup.SignupForm) -> str:
 # ---------------------------------------------------------------- own rights
 
 def _person(token: str) -> str | None:
-    """The address a preferences token names (the same lookup as the preferences page)."""
+    """The address a preferences token names, as the preferences page looks it up: by the
+    subscriber's opaque key (None once they are forgotten), or the address of an older link."""
     try:
-        return tokens.verify(settings(), "preferences", token)["email"]
+        payload = tokens.verify(settings(), "preferences", token)
     except tokens.InvalidToken:
         return None
+    if payload["subscriber_key"]:
+        return audience.email_for_key(get_db(), payload["subscriber_key"])
+    return payload["email"]
 
 
 @bp.get("/p/<token>/data")
@@ -303,8 +307,10 @@ def forget(token: str) -> Response:
     email = _person(token)
     if email is None:
         return _private(render_page("damaged.html", status=400, unsubscribe_address=_contact()))
+    from postbode import erasure  # the erasure `subscribers forget` does: tables, journal, files
+
     locale = _locale_of(email)
-    audience.forget(get_db(), email, source="web forget")
+    erasure.forget(get_db(), email, settings(), source="web forget")
     return _private(render_page("forgotten.html", locale=locale))
 
 

@@ -153,7 +153,7 @@ def test_reimport_never_confirms_silently_only_consent_confirmed_does(db, settin
     events = db.exec_driver_sql("SELECT kind, detail FROM audience_events WHERE email_hash IS NOT NULL"
                                 " ORDER BY id").all()
     assert [k for k, _ in events] == ["unconfirmed"] * 3 + ["subscribed"] * 3
-    assert {json.loads(d)["confirmed_by"] for _, d in events[3:]} == {"paper forms, gala 2018"}
+    assert {as_json(d)["confirmed_by"] for _, d in events[3:]} == {"paper forms, gala 2018"}
 
 
 def test_unconfirmed_and_consent_confirmed_together_are_refused(db, settings):
@@ -314,7 +314,7 @@ def _giften(tmp_path, delimiter: str, values: list[str]) -> Path:
 
 
 def _totals(db) -> dict[str, object]:
-    return {k: json.loads(r["attributes"]).get("total_given") for k, r in subscribers(db).items()}
+    return {k: as_json(r["attributes"]).get("total_given") for k, r in subscribers(db).items()}
 
 
 def test_dutch_amounts_are_read_the_dutch_way(db, settings, tmp_path):

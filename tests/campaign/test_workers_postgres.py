@@ -70,8 +70,8 @@ def start_worker(project, url: str) -> subprocess.Popen:
 
 def schedule_now(invoke, settings, url: str) -> None:
     """A campaign to everyone in the list, scheduled and then made due at once."""
-    result = invoke("send", SAMPLE, "--segment", "subscribers", "--yes", "--transport", url,
-                    "--at", "2099-01-01 10:00")
+    result = invoke("send", SAMPLE, "--segment", "subscribers", "--yes",
+                    "--at", "2099-01-01 10:00", env={"POSTBODE_TRANSPORT": url})
     assert result.exit_code == 0, result.output
     connect(settings).execute(update(schedules).values(send_at=time.time()))
 

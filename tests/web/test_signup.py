@@ -294,3 +294,17 @@ def test_a_lists_welcome_newsletter_goes_out_once_on_confirmation(client, relay,
     sign_up(client, "nieuw@example.org", ip="192.0.2.50")
     client.post(f"/confirm/{links(relay)[-1]}")
     assert len(relay.received) == 3  # the confirmation only
+
+
+def test_own_rights_pages_take_the_keyed_link_of_a_real_mail(client, relay, signup_settings):
+    sign_up(client, "nieuw@example.org")
+    client.post(f"/confirm/{links(relay)[0]}")
+    (key,), = query(signup_settings, "SELECT subscriber_key FROM subscribers")
+    token = tokens.sign(signup_settings, "preferences", subscriber_key=key)
+    data = json.loads(client.get(f"/p/{token}/data").get_data(as_text=True))
+    assert data["subscriber"]["email"] == "nieuw@example.org"
+    assert client.post(f"/p/{token}/forget").status_code == 200
+    assert consent_of(signup_settings, "nieuw@example.org") is None
+    assert client.get(f"/p/{token}/data").status_code == 400  # nobody has that key any more
+    database = signup_settings.database.read_bytes()
+    assert b"nieuw@example.org" not in database and b"Lotte Voorbeeld" not in database
