@@ -115,8 +115,13 @@ def newsletter_lock(settings: Settings, newsletter_id: str) -> Iterator[None]:
     """One snapshot at a time per newsletter: the next one waits (a snapshot takes seconds).
 
     Who already has a newsletter is decided at its snapshots; taking turns means a
-    snapshot always sees the rows of the one before it.
+    snapshot always sees the rows of the one before it. On PostgreSQL the turn is an
+    advisory lock, so senders on other machines take turns too.
     """
+    if is_database_url(settings.database):
+        with _advisory_turn(settings, lock_key(f"newsletter:{newsletter_id}")):
+            yield
+        return
     digest = hashlib.sha256(newsletter_id.encode()).hexdigest()[:16]
     path = Path(f"{settings.database}.newsletter-{digest}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +131,17 @@ def newsletter_lock(settings: Settings, newsletter_id: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_turn(settings: Settings, key: int) -> Iterator[None]:
+    """Wait for and hold an exclusive advisory lock (it goes with the connection, even killed)."""
+    conn = store.connect(settings, migrate=False)
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        yield
+    finally:
+        conn.close()
 
 
 @contextmanager

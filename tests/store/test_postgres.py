@@ -141,3 +141,22 @@ def test_the_senders_of_a_campaign_are_the_holders_of_its_advisory_lock(postgres
     finally:
         for conn in holders:
             conn.close()
+
+
+def test_snapshots_of_one_newsletter_take_turns_through_the_database(project, postgres_url,
+                                                                     monkeypatch):
+    """On PostgreSQL the turn is an advisory lock (senders on other machines wait too), not a file."""
+    from postbode.campaign import guard
+
+    monkeypatch.chdir(project)     # a lock file named after the URL would land here
+
+    settings = load_settings(project / "postbode.toml", env={"POSTBODE_DB": postgres_url})
+    key = guard.lock_key("newsletter:2018-07-resultaten")
+    other = connect(postgres_url)
+    try:
+        with guard.newsletter_lock(settings, "2018-07-resultaten"):
+            assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is False
+        assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is True
+    finally:
+        other.close()
+    assert not any(p.name.startswith("postgresql") for p in project.iterdir())
