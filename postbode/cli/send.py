@@ -200,7 +200,7 @@ def _import_samples_if_empty(settings: Settings) -> None:
         conn.close()
     if summaries:
         lists = ", ".join(f"{s.list_name} ({s.new} new)" for s in summaries)
-        console.print(f"the database {settings.database} had no subscribers: "
+        console.print(f"the database {printable(store.shown(settings))} had no subscribers: "
                       f"imported the sample lists {lists}")
 
 

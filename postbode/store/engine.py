@@ -122,6 +122,11 @@ def _cannot_open(url: str, err: BaseException) -> PostbodeError:
         "and the permissions")
 
 
+def shown(target: Target) -> str:
+    """The state database as messages name it: its path, or its URL without the password."""
+    return _display(make_url(database_url(target)).render_as_string(hide_password=True))
+
+
 def _display(url: str) -> str:
     return url.removeprefix("sqlite:///").removeprefix("file:").split("?mode=")[0]
 

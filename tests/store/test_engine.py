@@ -54,3 +54,9 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path):
     path.write_text("these are notes, not a database\n" * 100)
     with pytest.raises(PostbodeError, match="notes.sqlite3: cannot open the state database"):
         store.connect(path)
+
+
+def test_messages_name_the_database_without_its_password(tmp_path):
+    assert store.shown("postgresql://postbode:s3cret-pw@127.0.0.1:5432/news") == \
+        "postgresql+psycopg://postbode:***@127.0.0.1:5432/news"
+    assert store.shown(tmp_path / "state.sqlite3") == str((tmp_path / "state.sqlite3").resolve())
