@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,44 +20,12 @@ import pytest
 from postbode import journal, store
 from postbode.config import load_settings
 
-from conftest import REPO, SAMPLE, TEST_SECRET_KEY, free_port
+from conftest import REPO, SAMPLE, TEST_SECRET_KEY
+from fixtures.smtp import CountingHandler
 
 RECIPIENTS = 2000
 CONCURRENCY = 2
 pytestmark = pytest.mark.slow
-
-
-class CountingHandler:
-    """Accepts every mail and counts the recipients it was for; offers PIPELINING (RFC 2920)."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.received.update(envelope.rcpt_tos)
-        return "250 2.0.0 queued"
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.received.values())
-
-
-@pytest.fixture
-def sink():
-    from aiosmtpd.controller import Controller
-
-    handler = CountingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    yield handler, f"smtp://127.0.0.1:{port}?tls=none"
-    controller.stop()
 
 
 def start_send(project: Path, url: str, *extra: str) -> subprocess.Popen:
@@ -133,8 +100,8 @@ def journal_states(settings) -> dict[str, str]:
 
 
 def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, send_settings,
-                                                                    populate, sink):
-    handler, url = sink
+                                                                    populate, counting_sink):
+    handler, url = counting_sink
     readers = populate(RECIPIENTS)
     kills = interrupt_at_random(project, handler, url, random.Random(20180701),
                                 signal.SIGKILL, trials=5)
@@ -155,8 +122,8 @@ def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, sen
     assert sum(handler.received.values()) >= RECIPIENTS - len(unknown)
 
 
-def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, populate, sink):
-    handler, url = sink
+def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, populate, counting_sink):
+    handler, url = counting_sink
     readers = populate(RECIPIENTS)
     stops = interrupt_at_random(project, handler, url, random.Random(7), signal.SIGINT, trials=3)
     interrupted = [text for code, text in stops if code == 130]
@@ -169,8 +136,8 @@ def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, popul
     assert handler.received == Counter(r.email for r in readers)
 
 
-def test_sigterm_stops_like_ctrl_c(project, send_settings, populate, sink):
-    handler, url = sink
+def test_sigterm_stops_like_ctrl_c(project, send_settings, populate, counting_sink):
+    handler, url = counting_sink
     readers = populate(RECIPIENTS)
     stops = interrupt_at_random(project, handler, url, random.Random(13), signal.SIGTERM,
                                 trials=1)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from contextlib import closing
@@ -22,41 +21,13 @@ from sqlalchemy import func, select, update
 from postbode import store
 from postbode.store.schema import journal, schedules
 
-from conftest import REPO, SAMPLE, TEST_SECRET_KEY, free_port
+from conftest import REPO, SAMPLE, TEST_SECRET_KEY
 from fixtures.postgres import wait_until
 from fixtures.state import connect
 
 RECIPIENTS = 5000
 pytestmark = [pytest.mark.slow,
               pytest.mark.parametrize("database_engine", ["postgresql"], indirect=True)]
-
-
-class Counting:
-    """Accepts every mail, counting it per recipient."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.received.update(envelope.rcpt_tos)
-        return "250 2.0.0 queued"
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.received.values())
-
-
-@pytest.fixture
-def sink():
-    from aiosmtpd.controller import Controller
-
-    handler = Counting()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
-    controller.start()
-    yield handler, f"smtp://127.0.0.1:{controller.port}?tls=none"
-    controller.stop()
 
 
 def start_worker(project, url: str) -> subprocess.Popen:
@@ -102,8 +73,8 @@ def all_settled(settings) -> bool:
 
 
 def test_two_workers_split_a_campaign_each_recipient_once(invoke, project, send_settings,
-                                                          populate, sink):
-    handler, url = sink
+                                                          populate, counting_sink):
+    handler, url = counting_sink
     readers = populate(RECIPIENTS)
     schedule_now(invoke, send_settings, url)
     workers = [start_worker(project, url), start_worker(project, url)]
@@ -119,8 +90,8 @@ def test_two_workers_split_a_campaign_each_recipient_once(invoke, project, send_
 
 
 def test_a_worker_killed_mid_send_and_restarted_loses_nothing(invoke, project, send_settings,
-                                                              populate, sink):
-    handler, url = sink
+                                                              populate, counting_sink):
+    handler, url = counting_sink
     readers = populate(RECIPIENTS)
     schedule_now(invoke, send_settings, url)
     keeps, killed = start_worker(project, url), start_worker(project, url)
