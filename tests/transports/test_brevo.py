@@ -1,24 +1,14 @@
 """Brevo specifics: each message whole, with its own headers, in a call of its own."""
 from __future__ import annotations
 
-from werkzeug import Request
-
 from postbode.transports import Status, open_transport
 
 from fixtures.providers import FakeBrevo
 
 
 def test_each_message_goes_whole_with_its_headers(settings, httpserver, newsletter_messages):
-    bodies: list[dict] = []
-    fake = FakeBrevo(httpserver)
-    original = fake.recipients
-
-    def recording(request: Request) -> list[str]:
-        bodies.append(request.get_json())
-        return original(request)
-
-    fake.recipients = recording
-    fake.install()
+    fake = FakeBrevo(httpserver).install()
+    bodies = fake.bodies
     messages = newsletter_messages(2)
     with open_transport("brevo://", settings, env=fake.env()) as transport:
         results = transport.send_batch(messages)

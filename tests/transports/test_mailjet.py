@@ -34,11 +34,8 @@ def test_each_error_goes_to_its_own_message(settings, httpserver, newsletter_mes
 
 
 def test_the_message_carries_its_headers_and_custom_id(settings, httpserver, newsletter_messages):
-    bodies: list[dict] = []
-    fake = FakeMailjet(httpserver)
-    original = fake.recipients
-    fake.recipients = lambda request: bodies.append(request.get_json()) or original(request)
-    fake.install()
+    fake = FakeMailjet(httpserver).install()
+    bodies = fake.bodies
     message = newsletter_messages(1)[0]
     with open_transport("mailjet://", settings, env=fake.env()) as transport:
         (result,) = transport.send_batch([message])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from postbode.errors import TransportError
 
@@ -26,16 +26,8 @@ def _filled(body: dict, person: dict) -> tuple[str, str]:
 
 def test_each_recipient_gets_exactly_the_mail_postbode_built(settings, httpserver,
                                                              newsletter_messages):
-    bodies: list[dict] = []
-    fake = FakeSendGrid(httpserver)
-    original = fake.recipients
-
-    def recording(request: Request) -> list[str]:
-        bodies.append(request.get_json())
-        return original(request)
-
-    fake.recipients = recording
-    fake.install()
+    fake = FakeSendGrid(httpserver).install()
+    bodies = fake.bodies
     messages = newsletter_messages(3) + newsletter_messages(2, locale="en", start=3)
     with open_transport("sendgrid://", settings, env=fake.env()) as transport:
         results = transport.send_batch(messages)
