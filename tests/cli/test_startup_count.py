@@ -10,7 +10,8 @@ import pytest
 
 from conftest import REPO
 
-HEAVY = ("email_validator", "pydantic", "premailer", "flask", "lxml", "cssutils", "requests")
+# alembic too: on a database at the newest revision it is not needed
+HEAVY = ("email_validator", "pydantic", "premailer", "flask", "lxml", "cssutils", "requests", "alembic")
 
 PROBE = """
 import json, sys

@@ -98,7 +98,7 @@ def test_a_failing_upgrade_leaves_the_database_as_it_was(tmp_path: Path, monkeyp
         config.attributes["connection"].execute(text("CREATE TABLE half_done (x INTEGER)"))
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("postbode.store.upgrade.command.upgrade", broken)
+    monkeypatch.setattr("alembic.command.upgrade", broken)
     try:
         store.connect(path)
     except RuntimeError:
@@ -153,3 +153,23 @@ def test_programs_opening_a_new_database_together_migrate_it_once(tmp_path: Path
         assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(head(),)]
     finally:
         raw.close()
+
+
+def test_the_newest_revision_read_from_the_files_is_alembics_own():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(store.__file__).with_name("migrations")))
+    assert head() == ScriptDirectory.from_config(config).get_current_head()
+    assert head() in store.upgrade.known()
+
+
+def test_the_revision_check_reads_the_version_table_alembic_wrote(tmp_path):
+    conn = store.connect(tmp_path / "state.sqlite3")
+    try:
+        from alembic.migration import MigrationContext
+
+        assert current(conn) == MigrationContext.configure(conn).get_current_revision() == head()
+    finally:
+        conn.close()
