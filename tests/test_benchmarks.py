@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import socket
 import subprocess
 import sys
 import tomllib
@@ -71,3 +72,42 @@ def test_the_benchmark_sink_takes_mail_with_and_without_pipelining(sink, setting
     assert [r.status for r in results] == [Status.SENT] * 40
     assert used["mails"] == 40
     assert 0 <= used["cpu"] and used["wall"] > 0
+
+
+def _replies(reader, count: int) -> list[bytes]:
+    codes = []
+    for _ in range(count):
+        line = reader.readline()
+        while line[3:4] == b"-":
+            line = reader.readline()
+        codes.append(line[:3])
+    return codes
+
+
+def test_the_sink_finds_each_end_of_data_however_the_bytes_arrive(sink):
+    """Empty mail, dot-stuffed lines, the end mark split byte by byte, a line longer than its buffer."""
+    process, url, _pipelining = sink
+    port = int(url.split(":")[2].split("?")[0])
+    envelope = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+    _mark(process)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        reader = conn.makefile("rb")
+        assert _replies(reader, 1) == [b"220"]
+        conn.sendall(b"EHLO test\r\n")
+        _replies(reader, 1)
+        conn.sendall(envelope)
+        assert _replies(reader, 3) == [b"250", b"250", b"354"]
+        conn.sendall(b".\r\n")                                    # an empty message
+        assert _replies(reader, 1) == [b"250"]
+        conn.sendall(envelope)
+        _replies(reader, 3)
+        for byte in b"Subject: x\r\n\r\n..\r\n.. not the end\r\n.\r\n":
+            conn.sendall(bytes([byte]))                           # one byte a write
+        assert _replies(reader, 1) == [b"250"]
+        conn.sendall(b"NOOP " + b"x" * 600_000 + b"\r\n")        # longer than the read buffer
+        assert _replies(reader, 1) == [b"250"]
+        conn.sendall(envelope)
+        _replies(reader, 3)
+        conn.sendall(b"body\r\n" * 50_000 + b".\r\nQUIT\r\n")     # mail and QUIT in one write
+        assert _replies(reader, 2) == [b"250", b"221"]
+    assert _mark(process)["mails"] == 3
