@@ -21,12 +21,11 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
+import struct
 import time
 from functools import lru_cache
 from typing import Any
-
-import os
-import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -163,6 +162,7 @@ def verify(settings: Settings, purpose: str, token: str, max_age: Any = _DEFAULT
 
 
 @lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def _cipher(secret: str) -> AESGCMSIV:
     """The cipher for one configured secret (any length, any characters), derived once."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,

@@ -16,8 +16,8 @@ The order of commits that makes a send exactly-once, in `Worker.step`:
 
 A crash between 2 and 5 leaves rows `claimed`; the next run turns them into `unknown`
 and does not send them again unless asked (--resend-unknown). A worker holds at most
-one batch (one row for SMTP), which bounds the unknown rows after a crash by the
-connections. Rows whose mail never reached the transport (a stop or a local error
+one batch (one row a connection for SMTP), which bounds the unknown rows after a
+crash by the connections. Rows whose mail never reached the transport (a stop or a local error
 between 2 and 4) go back to `pending`. A transport that raises while sending leaves
 its batch `unknown`: part of it may have left.
 """
@@ -279,7 +279,8 @@ class Worker:
 
 def send_all(conn: store.Connection, job: Job, url: str) -> None:
     """Connect every worker's transport, then send until done; raise what stopped it early."""
-    transports = connect(url, job.settings, job.campaign_id, job.policy.concurrency)
+    opened = connect(url, job.settings, job.campaign_id, job.policy.concurrency)
+    transports = type(opened[0]).per_worker(opened)
     journal.set_status(conn, job.campaign_id, CampaignState.SENDING)
     job.progress.start(journal.tally(conn, job.campaign_id))
     threads = [threading.Thread(target=Worker(job, t).run, name=f"send-{i}", daemon=True)

@@ -54,6 +54,11 @@ class Transport(ABC):
     max_batch: int = 100
     campaign: str | None = None       # set by the caller; the outbox files messages under it
 
+    @classmethod
+    def per_worker(cls, opened: list["Transport"]) -> list["Transport"]:
+        """The opened transports as the send's workers take them: one worker thread each."""
+        return opened
+
     def open(self) -> None:
         """Connect, if this transport keeps a connection."""
 

@@ -61,8 +61,8 @@ def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: 
                         how: signal.Signals, trials: int) -> list[tuple[int, str]]:
     """Start `send` `trials` times, stopping it with `how` at a random moment while it sends.
 
-    After each stop, at most one row per connection may be left `claimed` (SMTP sends one
-    message per call), whatever the moment.
+    After each stop, at most one row per connection may be left `claimed` (SMTP has one
+    message in flight a connection), whatever the moment.
     """
     ended = []
     for trial in range(trials):
@@ -99,6 +99,9 @@ def journal_states(settings) -> dict[str, str]:
         conn.close()
 
 
+# With PIPELINING one worker drives both connections in step; without, a thread each.
+@pytest.mark.parametrize("counting_sink", [True, False], indirect=True,
+                         ids=["connections-in-step", "a-thread-a-connection"])
 def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, send_settings,
                                                                     populate, counting_sink):
     handler, url = counting_sink
