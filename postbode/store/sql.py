@@ -1,8 +1,7 @@
 """The few SQL constructs whose spelling differs between engines, compiled per dialect."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Float, String, Table, bindparam, exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -123,10 +122,8 @@ def driver_rows(conn: Connection, statement: Any, values: dict) -> list[tuple]:
     database does. Plain values only (no type processing), as for `execute_many`.
     """
     found = _compiled(conn, statement, True)
-    params = _driver_params(found, values)
-    with _driver_errors(conn, found[0], params) as cursor:
-        cursor.execute(found[0], params)
-        return cursor.fetchall() if cursor.description else []
+    cursor = _driver_run(conn, found[0], _driver_params(found, values))
+    return cursor.fetchall() if cursor.description else []
 
 
 def driver_many(conn: Connection, statement: Any, rows: list[dict]) -> int:
@@ -134,26 +131,30 @@ def driver_many(conn: Connection, statement: Any, rows: list[dict]) -> int:
     if not rows:
         return 0
     found = _compiled(conn, statement, True)
-    params = [_driver_params(found, row) for row in rows]
-    with _driver_errors(conn, found[0], params) as cursor:
-        cursor.executemany(found[0], params)
-        return cursor.rowcount
+    return _driver_run(conn, found[0], [_driver_params(found, row) for row in rows], many=True).rowcount
 
 
 def driver_sql(conn: Connection, sql: str) -> None:
     """One statement of plain SQL without parameters (BEGIN, COMMIT) on the driver's cursor."""
-    with _driver_errors(conn, sql, ()) as cursor:
-        cursor.execute(sql)
+    _driver_run(conn, sql, ())
 
 
-@contextmanager
-def _driver_errors(conn: Connection, sql: str, params: Any) -> Iterator[Any]:
-    """A cursor of the connection's driver; its errors raised as SQLAlchemy's, as elsewhere."""
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.dbapi_connection.cursor()
+_CURSOR = "postbode.driver_cursor"
+
+
+def _driver_run(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
+    """Run on the driver's cursor, kept with the connection; errors raised as SQLAlchemy's."""
+    dbapi_connection = conn.connection.dbapi_connection
+    kept = conn.info.get(_CURSOR)
+    if kept is None or kept[0] is not dbapi_connection:   # first use, or a new driver connection
+        kept = conn.info[_CURSOR] = (dbapi_connection, dbapi_connection.cursor())
+    cursor = kept[1]
     try:
-        yield cursor
-    except dbapi.Error as err:
-        raise exc.DBAPIError.instance(sql, params, err, dbapi.Error, dialect=conn.dialect) from err
-    finally:
-        cursor.close()
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as err:
+        raise exc.DBAPIError.instance(sql, params, err, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from err
+    return cursor
