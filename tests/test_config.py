@@ -130,7 +130,7 @@ def test_a_config_path_that_is_a_folder_says_so(tmp_path: Path):
 def test_concurrency_follows_the_transport_unless_postbode_toml_sets_it(project: Path):
     assert load_settings(project / "postbode.toml", env={}).concurrency == 1     # the outbox
     local = {"POSTBODE_TRANSPORT": "smtp://127.0.0.1:2525?tls=none"}
-    assert load_settings(project / "postbode.toml", env=local).concurrency == 1
+    assert load_settings(project / "postbode.toml", env=local).concurrency == 4   # a relay here: in step, more is faster
     smtp = {"POSTBODE_TRANSPORT": "smtp://mailer@smtp.example.org:587"}
     assert load_settings(project / "postbode.toml", env=smtp).concurrency == 4
     assert load_settings(project / "postbode.toml", env={"POSTBODE_TRANSPORT": "postmark://"}

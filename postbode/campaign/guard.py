@@ -14,9 +14,10 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from postbode import store
 from postbode.config import Settings, is_database_url
@@ -139,9 +140,22 @@ def _advisory_turn(settings: Settings, key: int) -> Iterator[None]:
     conn = store.connect(settings, migrate=False)
     try:
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        yield
+        try:
+            yield
+        finally:
+            # Unlocked here, not by closing: the server lets go of a closed session's
+            # locks only once its backend has ended, and the next snapshot would wait for it.
+            _quietly(lambda: conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key}))
     finally:
         conn.close()
+
+
+def _quietly(statement: Callable[[], object]) -> None:
+    """Run a clean-up statement; if the connection is gone, closing it lets go just the same."""
+    try:
+        statement()
+    except DBAPIError:
+        pass
 
 
 @contextmanager

@@ -115,7 +115,7 @@ def refused(entry: journal.Entry, why: str) -> journal.Outcome:
 # ---------------------------------------------------------------- one worker
 
 class Worker:
-    """One connection to the transport and one to the journal, sending batch after batch."""
+    """One transport (a connection, or SMTP connections in step) and one journal connection."""
 
     def __init__(self, job: Job, transport: Transport):
         self.job, self.transport = job, transport

@@ -4,12 +4,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 # Parallel connections when postbode.toml does not say, from benchmarks/bench_smtp.py and
-# bench_send.py: a second outbox writer only adds CPU, and so do more connections to a
-# relay on this machine, which answers at once; a transport across a network spends most
-# of its time waiting for answers, and more connections overlap that waiting.
-LOCAL_CONCURRENCY = 1
-NETWORK_CONCURRENCY = 4
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# bench_send.py: a second outbox writer only adds CPU; SMTP servers and providers answer
+# after a round trip, and more connections overlap those waits. That holds for a relay on
+# this machine too, now that one worker drives its connections in step (PIPELINING):
+# 1, 2, 4 and 8 connections to a local sink measured 924, 1,026, 1,238 and 1,462 msg/s.
+OUTBOX_CONCURRENCY = 1
+CONNECTION_CONCURRENCY = 4
 
 
 def default_concurrency(url: str) -> int:
@@ -17,8 +17,5 @@ def default_concurrency(url: str) -> int:
     try:
         parts = urlsplit(url.strip())
     except ValueError:
-        return NETWORK_CONCURRENCY
-    if parts.scheme == "outbox" or (parts.scheme in ("smtp", "smtps")
-                                    and (parts.hostname or "") in LOOPBACK_NAMES):
-        return LOCAL_CONCURRENCY
-    return NETWORK_CONCURRENCY
+        return CONNECTION_CONCURRENCY
+    return OUTBOX_CONCURRENCY if parts.scheme == "outbox" else CONNECTION_CONCURRENCY
