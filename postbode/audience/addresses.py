@@ -24,14 +24,21 @@ def now() -> str:
 
 def normalise(email: str) -> tuple[str, str]:
     """(address as shown, comparison key) of a valid address; AudienceError if invalid."""
-    # imported here: commands that only count or list never load email-validator
-    from email_validator import EmailNotValidError, validate_email
-
+    validate_email, not_valid = _email_validator()
     try:
         result = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as err:
+    except not_valid as err:
         raise AudienceError(f"{email!r} is not an email address ({err})") from None
     return result.normalized, result.normalized.lower()
+
+
+@lru_cache(maxsize=1)
+def _email_validator() -> tuple:
+    """(validate_email, EmailNotValidError), imported at first use: commands that only count
+    or list never load email-validator, and an import asks once, not per address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    return validate_email, EmailNotValidError
 
 
 def address_key(email: str) -> str:

@@ -24,13 +24,18 @@ _MONEY = re.compile(r"^\s*(?:€|EUR|eur)?\s*|\s*(?:€|EUR|eur)?\s*$")
 
 def clean_tags(cell: str) -> set[str]:
     """Tags from `"Donateur","Gala 2018"` (Mailchimp), `a, b` or `a;b|c`: lower-case, single spaces."""
+    return set(_tags_of(cell))
+
+
+@lru_cache(maxsize=4096)  # a file repeats the same few tag cells on thousands of rows
+def _tags_of(cell: str) -> frozenset[str]:
     text = cell.translate(_TAG_SEPARATORS)
     if '"' in text:
         (parts,) = csv.reader([text], skipinitialspace=True)
     else:  # the common case, without csv's cost
         parts = text.split(",")
     tags = (_SPACES.sub(" ", part.strip().strip('"').strip()).lower() for part in parts)
-    return {tag for tag in tags if tag}
+    return frozenset(tag for tag in tags if tag)
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.statuses import SUPPRESSING, FileStatus
 from postbode.errors import Problem
 from postbode.store import execute_many, insert_ignore
-from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_key, subscribers,
+from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_keys, subscribers,
                                    suppressions)
 
 # Duplicate notes kept for the summary; the rest are only counted.
@@ -66,7 +66,7 @@ def select_in(conn: Connection, name: str, values: list[str]) -> list[tuple]:
     sql, order = _IN_CACHE[key]
     by_name = {f"v{i}": v for i, v in enumerate(values)}
     params = tuple(by_name[n] for n in order) if order is not None else by_name
-    return [tuple(r) for r in conn.exec_driver_sql(sql, params)]
+    return [tuple(r) for r in conn.exec_driver_sql(sql, params).fetchall()]
 
 
 def _json(value: Any) -> Any:
@@ -132,6 +132,34 @@ class Known(NamedTuple):
     consent: str
 
 
+class JsonTexts:
+    """The JSON text of attributes and tags, made once per distinct value: an import's rows
+    repeat the same few (a donor tier, a tag), and json.dumps costs more than the insert."""
+
+    MOST = 10_000
+
+    def __init__(self) -> None:
+        self._made: dict[object, str] = {}
+
+    def attributes(self, values: dict[str, Any]) -> str:
+        try:   # the type too: True, 1 and 1.0 are equal keys but different JSON
+            key: object = ("a", *((k, type(v), v) for k, v in values.items()))
+            return self._text(key, values)
+        except TypeError:  # a value that cannot be a key (a list from listmonk's JSON)
+            return json.dumps(values)
+
+    def tags(self, tags: set[str]) -> str:
+        return self._text(frozenset(tags), sorted(tags))
+
+    def _text(self, key: object, value: object) -> str:
+        text = self._made.get(key)
+        if text is None:
+            if len(self._made) >= self.MOST:
+                self._made.clear()
+            text = self._made[key] = json.dumps(value)
+        return text
+
+
 @dataclass
 class Merge:
     """One import's merge into the database, chunk by chunk."""
@@ -143,6 +171,7 @@ class Merge:
     confirmed_by: str | None = None
     at: str = field(default_factory=now)
     list_created: bool = False
+    json: JsonTexts = field(default_factory=JsonTexts)
 
     @contextmanager
     def seen_table(self) -> Iterator[None]:
@@ -265,9 +294,9 @@ class Merge:
         source = self.confirmed_by or self.source
         consents = [self.new_consent(r) for r in rows]
         insert_rows(self.conn, subscribers, SUBSCRIBER_COLUMNS, [
-            (r.email, r.key, hashes[r.key], r.name, r.formality, r.locale, json.dumps(r.attributes),
-             json.dumps(sorted(r.tags)), self.source, self.at, str(c), self.at, source, new_subscriber_key())
-            for r, c in zip(rows, consents)])
+            (r.email, r.key, hashes[r.key], r.name, r.formality, r.locale, self.json.attributes(r.attributes),
+             self.json.tags(r.tags), self.source, self.at, str(c), self.at, source, key)
+            for r, c, key in zip(rows, consents, new_subscriber_keys(len(rows)))])
         for consent in (Consent.SUBSCRIBED, Consent.UNCONFIRMED):
             self.events(consent, [hashes[r.key] for r, c in zip(rows, consents) if c == consent],
                         confirmed_by=self.confirmed_by if consent == Consent.SUBSCRIBED else None)

@@ -9,6 +9,7 @@ segments and content fingerprint); on SQLite they are stored as text.
 """
 from __future__ import annotations
 
+import base64
 import secrets
 
 from sqlalchemy import (JSON, CheckConstraint, Column, Float, ForeignKey, Index, Integer, MetaData,
@@ -18,11 +19,19 @@ metadata = MetaData()
 
 CONSENTS = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
+KEY_BYTES = 16   # of randomness in a subscriber key (22 url-safe characters)
 
 
 def new_subscriber_key() -> str:
     """A random, url-safe subscriber key: what links carry instead of the address."""
-    return secrets.token_urlsafe(16)
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+def new_subscriber_keys(count: int) -> list[str]:
+    """`count` keys as `new_subscriber_key` makes them, from one read of the system's randomness."""
+    randomness = secrets.token_bytes(KEY_BYTES * count)
+    return [base64.urlsafe_b64encode(randomness[i:i + KEY_BYTES]).rstrip(b"=").decode("ascii")
+            for i in range(0, len(randomness), KEY_BYTES)]
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
