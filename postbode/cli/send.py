@@ -17,13 +17,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from postbode import audience, journal, store, transports
 from postbode.cli.common import EMAIL, Context, console, pass_context, printable
 from postbode.config import Settings
 from postbode.errors import CampaignError, CampaignInterrupted, CampaignPaused, TransportError
 
 if TYPE_CHECKING:
-    from postbode import campaign
+    from postbode import campaign, journal
 
 COLUMNS = ("sent", "rejected", "retried", "unknown")
 
@@ -132,6 +131,8 @@ def _send_settings(settings: Settings, url: str, rate: float | None,
                    concurrency: int | None) -> Settings:
     """The flags applied; without --concurrency or [send] concurrency, what suits `url` (--transport
     included), not the configured transport."""
+    from postbode import transports
+
     if concurrency is None and not settings.concurrency_set:
         concurrency = transports.default_concurrency(url)
     return settings.with_overrides(rate=rate, concurrency=concurrency)
@@ -139,6 +140,8 @@ def _send_settings(settings: Settings, url: str, rate: float | None,
 
 def _transport_url(flag: str | None, settings: Settings) -> str:
     """The transport URL to use, checked before anything happens; an error says where it came from."""
+    from postbode import transports
+
     url = flag or settings.transport
     try:
         transports.parse_url(url)
@@ -170,6 +173,8 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
       python send.py report
       python send.py report 2018-07-resultaten--everyone --csv sent.csv
     """
+    from postbode import journal, store
+
     if csv_path and not campaign_id:
         raise CampaignError("--csv needs a campaign: run `report` to list them, then "
                             "`report CAMPAIGN --csv FILE`")
@@ -193,6 +198,8 @@ def report(ctx: Context, campaign_id: str | None, csv_path: Path | None) -> None
 # ---------------------------------------------------------------- steps of `send`
 
 def _import_samples_if_empty(settings: Settings) -> None:
+    from postbode import audience, store
+
     conn = store.connect(settings)
     try:
         summaries = audience.import_samples_if_empty(conn, settings)
@@ -341,6 +348,8 @@ def _print_holders(p: campaign.Plan) -> None:
 
 
 def _locale_table(title: str, by_locale: dict[str | None, journal.Tally]) -> Table:
+    from postbode import journal
+
     table = Table(title=title)
     table.add_column("locale")
     for name in (*COLUMNS, "to send"):
@@ -362,6 +371,8 @@ def _print_outcome(settings: Settings, summary: campaign.SendSummary) -> None:
 
 
 def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
+    from postbode import journal, store
+
     if not count:
         return
     conn = store.connect(settings)
@@ -379,6 +390,8 @@ def _print_unknown(settings: Settings, campaign_id: str, count: int) -> None:
 
 
 def _print_summary_of_latest(settings: Settings, campaign_id: str) -> None:
+    from postbode import journal, store
+
     conn = store.connect(settings)
     try:
         if journal.get_campaign(conn, campaign_id):
@@ -425,6 +438,8 @@ def _number(settings: Settings, n: int) -> str:
 
 
 def _print_campaigns(conn, settings: Settings) -> None:
+    from postbode import journal
+
     campaigns = journal.list_campaigns(conn)
     if not campaigns:
         console.print("no campaigns yet; start one with `send NEWSLETTER --segment NAME`")
@@ -450,6 +465,8 @@ def _print_wide(table: Table) -> None:
 
 
 def _print_campaign(conn, c: journal.Campaign, settings: Settings) -> None:
+    from postbode import journal
+
     zone = settings.timezone
     console.print(f"campaign {c.id}: {c.newsletter_id} → {', '.join(c.segments)}; {c.status}; "
                   f"created {_when(c.created_at, zone)}"
@@ -469,6 +486,8 @@ def _print_campaign(conn, c: journal.Campaign, settings: Settings) -> None:
 
 def _print_transports(conn, c: journal.Campaign, settings: Settings) -> None:
     """Each transport the campaign went through, when, and how many mails left through it."""
+    from postbode import journal
+
     attempts = journal.sends(conn, c.id)
     if not attempts:
         console.print(f"transport: {printable(c.transport)} (nothing sent yet)")
@@ -481,6 +500,8 @@ def _print_transports(conn, c: journal.Campaign, settings: Settings) -> None:
 
 
 def _state_table(settings: Settings, column: str, by: dict[str | None, journal.Tally]) -> Table:
+    from postbode import journal
+
     table = Table(title=f"recipients by state and {column}")
     table.add_column(column)
     for state in journal.STATES:
