@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from postbode.audience.addresses import address_key, email_hash, normalise, now
 from postbode.audience.consent import log_event
@@ -109,10 +109,13 @@ def allow(conn: Connection, bucket: str, key: str, limit: tuple[int, int], *,
     """Count one act for `key`, if fewer than `limit` = (n, seconds) happened in the window.
 
     Call it inside the caller's transaction: on SQLite that is BEGIN IMMEDIATE, so two
-    workers cannot both take the last place.
+    workers cannot both take the last place. PostgreSQL lets both count at once, so there
+    the key's turn is an advisory lock held to the end of the transaction.
     """
     at = time.time() if at is None else at
     most, window = limit
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_number(bucket, key)})
     done = conn.execute(select(func.count()).where(
         rate_events.c.bucket == bucket, rate_events.c.key == key,
         rate_events.c.at > at - window)).scalar()
@@ -120,6 +123,12 @@ def allow(conn: Connection, bucket: str, key: str, limit: tuple[int, int], *,
         return False
     conn.execute(insert(rate_events).values(bucket=bucket, key=key, at=at))
     return True
+
+
+def _lock_number(bucket: str, key: str) -> int:
+    """A signed 64-bit advisory lock number for one rate-limit key."""
+    digest = hashlib.sha256(f"rate:{bucket}:{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def forget_old_rate_events(conn: Connection, *, at: float | None = None) -> int:

@@ -160,3 +160,30 @@ def test_snapshots_of_one_newsletter_take_turns_through_the_database(project, po
     finally:
         other.close()
     assert not any(p.name.startswith("postgresql") for p in project.iterdir())
+
+
+def test_two_web_workers_cannot_both_take_the_last_place_of_a_rate_limit(postgres_url):
+    """The second count waits for the first transaction, then sees its act."""
+    from postbode.audience import signup
+
+    first, second = connect(postgres_url), connect(postgres_url)
+    answers: list[bool] = []
+    try:
+        with store.atomic(first):
+            assert signup.allow(first, "signup-ip", "same-key", (1, 3600))
+            other = threading.Thread(target=lambda: _allow_in_transaction(second, answers))
+            other.start()
+            other.join(1.0)
+            assert other.is_alive(), "the second count should wait for the first transaction"
+        other.join(30)
+        assert answers == [False]
+    finally:
+        first.close()
+        second.close()
+
+
+def _allow_in_transaction(conn, answers: list[bool]) -> None:
+    from postbode.audience import signup
+
+    with store.atomic(conn):
+        answers.append(signup.allow(conn, "signup-ip", "same-key", (1, 3600)))
