@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import requests
 
+from postbode.errors import TransportError
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, results_for
 from postbode.transports.http import ApiTransport, values_by_part
@@ -41,8 +42,9 @@ def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "MailgunT
         raise url.error("name the Mailgun sending domain, e.g. mailgun://mg.example.org?region=eu")
     base = options.get("api") or env.get(API_VARIABLE) or REGIONS[options.get("region", "us")]
     key = secret(url, env, KEY_VARIABLE, "Mailgun API key")
-    return MailgunTransport(f"{base.rstrip('/')}/v3/{url.host}/messages", key,
-                            url.number("timeout", 60.0))
+    base = base.rstrip("/")
+    return MailgunTransport(f"{base}/v3/{url.host}/messages", key, url.number("timeout", 60.0),
+                            domain_url=f"{base}/v3/domains/{url.host}")
 
 
 class MailgunTransport(ApiTransport):
@@ -53,9 +55,19 @@ class MailgunTransport(ApiTransport):
     key_variable = KEY_VARIABLE
     max_batch = MAX_RECIPIENTS
 
-    def __init__(self, endpoint: str, key: str, timeout: float):
+    def __init__(self, endpoint: str, key: str, timeout: float, *, domain_url: str):
         super().__init__(endpoint, timeout)
         self._key = key
+        self.domain_url = domain_url
+
+    def check_key(self) -> None:
+        """GET /v3/domains/DOMAIN: 401 for a wrong key, 404 for a domain not on the account."""
+        response = self.get(self.domain_url, auth=("api", self._key))
+        if response.status_code == 404:
+            domain = self.domain_url.rsplit("/", 1)[1]
+            raise TransportError(
+                f"Mailgun knows no sending domain {domain} for this key in this region; check the "
+                "domain in mailgun://DOMAIN and ?region=eu or ?region=us (where the domain was added)")
 
     def calls(self, messages: Sequence["OutgoingMessage"]) -> Iterator[list["OutgoingMessage"]]:
         """Messages of one variant, subject and sender together, each address once per call."""

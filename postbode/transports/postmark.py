@@ -34,8 +34,9 @@ def from_url(url: "TransportUrl", settings, env: Mapping[str, str]) -> "Postmark
     options = url.options({"api": None, "stream": None, "timeout": None})
     base = options.get("api") or env.get(API_VARIABLE) or API
     token = secret(url, env, KEY_VARIABLE, "Postmark server token")
-    return PostmarkTransport(f"{base.rstrip('/')}/email/batch", token,
-                             options.get("stream", "broadcast"), url.number("timeout", 60.0))
+    base = base.rstrip("/")
+    return PostmarkTransport(f"{base}/email/batch", token, options.get("stream", "broadcast"),
+                             url.number("timeout", 60.0), server_url=f"{base}/server")
 
 
 class PostmarkTransport(ApiTransport):
@@ -46,10 +47,16 @@ class PostmarkTransport(ApiTransport):
     key_variable = KEY_VARIABLE
     max_batch = MAX_MESSAGES
 
-    def __init__(self, endpoint: str, token: str, stream: str, timeout: float):
+    def __init__(self, endpoint: str, token: str, stream: str, timeout: float, *, server_url: str):
         super().__init__(endpoint, timeout)
         self._token = token
         self.stream = stream
+        self.server_url = server_url
+
+    def check_key(self) -> None:
+        """GET /server with the token: 401 (ErrorCode 10) for a wrong one."""
+        self.get(self.server_url, headers={"X-Postmark-Server-Token": self._token,
+                                           "Accept": "application/json"})
 
     def calls(self, messages: Sequence["OutgoingMessage"]) -> Iterator[Sequence["OutgoingMessage"]]:
         for start in range(0, len(messages), MAX_MESSAGES):

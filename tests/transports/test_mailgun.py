@@ -11,11 +11,15 @@ from werkzeug import Request, Response
 from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
 
+from fixtures.providers import answer_key_check
+
 PATH = "/v3/mg.example.org/messages"
+DOMAIN_PATH = "/v3/domains/mg.example.org"     # the key check at open: GET the sending domain
 KEY = "key-test-0000"
 
 
 def _transport(settings, httpserver, **query):
+    answer_key_check(httpserver, DOMAIN_PATH, {"domain": {"name": "mg.example.org", "state": "active"}})
     options = "&".join(f"{k}={v}" for k, v in query.items())
     env = {"POSTBODE_MAILGUN_API_KEY": KEY,
            "POSTBODE_MAILGUN_API_URL": httpserver.url_for("/").rstrip("/")}
@@ -132,14 +136,44 @@ def test_no_answer_after_the_request_was_sent_is_unknown(settings, httpserver, n
     assert "may have gone out" in results[0].text
 
 
-def test_connection_refused_is_retry(settings, newsletter_messages):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_a_closed_port_fails_at_open_and_a_server_gone_later_is_a_retry(settings, httpserver,
+                                                                          newsletter_messages):
+    port = _closed_port()
     env = {"POSTBODE_MAILGUN_API_KEY": KEY}
-    with open_transport(f"mailgun://mg.example.org?api=http://127.0.0.1:{port}", settings, env=env) as transport:
+    with pytest.raises(TransportError, match="cannot reach Mailgun to check the key"):
+        open_transport(f"mailgun://mg.example.org?api=http://127.0.0.1:{port}", settings, env=env).open()
+    with _transport(settings, httpserver) as transport:
+        transport.endpoint = f"http://127.0.0.1:{port}{PATH}"
         results = transport.send_batch(newsletter_messages(2))
     assert [r.status for r in results] == [Status.RETRY] * 2
+
+
+def test_the_key_and_the_domain_are_checked_before_anything_is_sent(settings, httpserver):
+    env = {"POSTBODE_MAILGUN_API_KEY": "key-wrong",
+           "POSTBODE_MAILGUN_API_URL": httpserver.url_for("/").rstrip("/")}
+    asked: list = []
+
+    def domain(request: Request) -> Response:
+        asked.append((request.authorization.username, request.authorization.password))
+        if request.authorization.password != KEY:
+            return Response("Forbidden", status=401)
+        return Response(json.dumps({"message": "Domain not found"}), status=404,
+                        content_type="application/json")
+
+    httpserver.expect_request(DOMAIN_PATH, method="GET").respond_with_handler(domain)
+    with pytest.raises(TransportError, match="refused the key.*POSTBODE_MAILGUN_API_KEY"):
+        open_transport("mailgun://mg.example.org?region=eu", settings, env=env).open()
+    with pytest.raises(TransportError, match="no sending domain mg.example.org.*region"):
+        open_transport("mailgun://mg.example.org?region=eu", settings,
+                       env={**env, "POSTBODE_MAILGUN_API_KEY": KEY}).open()
+    assert asked == [("api", "key-wrong"), ("api", KEY)]
+    assert [r.path for r, _ in httpserver.log] == [DOMAIN_PATH, DOMAIN_PATH]   # nothing sent
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_a_message_without_its_variant_fails_loudly(settings, httpserver, outgoing):

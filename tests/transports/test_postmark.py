@@ -12,11 +12,15 @@ from werkzeug import Request, Response
 from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
 
+from fixtures.providers import answer_key_check
+
 PATH = "/email/batch"
+SERVER_PATH = "/server"          # the key check at open: GET the token's server
 TOKEN = "server-token-test-0000"
 
 
 def _transport(settings, httpserver, **query):
+    answer_key_check(httpserver, SERVER_PATH, {"ID": 1, "Name": "Nieuwsbrief"})
     options = "&".join(f"{k}={v}" for k, v in query.items())
     env = {"POSTBODE_POSTMARK_TOKEN": TOKEN,
            "POSTBODE_POSTMARK_API_URL": httpserver.url_for("/").rstrip("/")}
@@ -158,11 +162,27 @@ def test_an_answer_that_does_not_match_the_batch_is_unknown(settings, httpserver
     assert [r.status for r in results] == [Status.UNKNOWN] * 2
 
 
-def test_connection_refused_is_retry(settings, newsletter_messages):
+def test_a_closed_port_fails_at_open_and_a_server_gone_later_is_a_retry(settings, httpserver,
+                                                                          newsletter_messages):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {"POSTBODE_POSTMARK_TOKEN": TOKEN}
-    with open_transport(f"postmark://?api=http://127.0.0.1:{port}", settings, env=env) as transport:
+    with pytest.raises(TransportError, match="cannot reach Postmark to check the key"):
+        open_transport(f"postmark://?api=http://127.0.0.1:{port}", settings, env=env).open()
+    with _transport(settings, httpserver) as transport:
+        transport.endpoint = f"http://127.0.0.1:{port}{PATH}"
         results = transport.send_batch(newsletter_messages(2))
     assert [r.status for r in results] == [Status.RETRY] * 2
+
+
+def test_a_wrong_token_is_refused_at_open_before_anything_is_sent(settings, httpserver):
+    httpserver.expect_request(SERVER_PATH, method="GET").respond_with_json(
+        {"ErrorCode": 10, "Message": "The Server Token you provided in the X-Postmark-Server-Token "
+                                     "request header was invalid."}, status=401)
+    env = {"POSTBODE_POSTMARK_TOKEN": "wrong", "POSTBODE_POSTMARK_API_URL": httpserver.url_for("/").rstrip("/")}
+    with pytest.raises(TransportError, match="refused the key.*POSTBODE_POSTMARK_TOKEN"):
+        open_transport("postmark://", settings, env=env).open()
+    ((request, _response),) = httpserver.log
+    assert request.path == SERVER_PATH and request.headers["X-Postmark-Server-Token"] == "wrong"
+
