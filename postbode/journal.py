@@ -28,7 +28,7 @@ from postbode.audience.model import Recipient
 from postbode.errors import CampaignError
 from postbode.files import write_csv
 from postbode.store import atomic, driver_many, driver_rows, execute_many, insert_ignore
-from postbode.store.schema import campaign_sends, campaigns, journal
+from postbode.store.schema import campaign_sends, campaigns, journal, suppressions
 
 
 class State(StrEnum):
@@ -114,6 +114,7 @@ class Entry:
     state: str
     attempts: int
     message_id: str | None = None
+    suppressed: bool = False        # claimed while the address is on the suppression list
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,12 +418,17 @@ _ENTRY_COLUMNS = (journal.c.id, journal.c.subscriber_id, journal.c.email, journa
                   journal.c.state, journal.c.attempts, journal.c.message_id, journal.c.subscriber_key)
 
 
+# For a claim, also whether the address is suppressed now (unsubscribed, bounced or
+# complained since the snapshot): asked in the claim's own SELECT, not in a query of its own.
+_CLAIM_COLUMNS = (*_ENTRY_COLUMNS, exists().where(suppressions.c.email_hash == journal.c.address_hash))
+
+
 def _entry(row: tuple) -> Entry:
-    """An Entry from a row of _ENTRY_COLUMNS, in their order."""
-    row_id, subscriber_id, email, name, locale, formality, view, segment, state, attempts, mid, key = row
+    """An Entry from a row of _ENTRY_COLUMNS (or _CLAIM_COLUMNS), in their order."""
+    row_id, subscriber_id, email, name, locale, formality, view, segment, state, attempts, mid, key = row[:12]
     recipient = Recipient(subscriber_id=subscriber_id, email=email, name=name, locale=locale,
                           formality=formality, view=view, segment=segment, key=key)
-    return Entry(row_id, recipient, state, attempts, mid)
+    return Entry(row_id, recipient, state, attempts, mid, bool(row[12]) if len(row) > 12 else False)
 
 
 # The send loop's statements, built once and compiled once per dialect (store.driver_rows):
@@ -430,11 +436,11 @@ def _entry(row: tuple) -> Entry:
 # the transaction of the next claim. On PostgreSQL the SELECTs lock the rows they return
 # and skip rows another worker holds (FOR UPDATE SKIP LOCKED; SQLite writes one at a time
 # and renders nothing for it).
-_DUE = (select(*_ENTRY_COLUMNS)
+_DUE = (select(*_CLAIM_COLUMNS)
         .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.RETRY,
                journal.c.next_at <= bindparam("now"))
         .order_by(journal.c.next_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
-_PENDING = (select(*_ENTRY_COLUMNS)
+_PENDING = (select(*_CLAIM_COLUMNS)
             .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.PENDING)
             .order_by(journal.c.locale, journal.c.view, journal.c.id)  # one variant per batch
             .limit(bindparam("limit")).with_for_update(skip_locked=True))
@@ -470,7 +476,7 @@ def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None =
         stamps = [stamp(entry) if stamp else None for entry in entries]
         driver_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
                                    for e, m in zip(entries, stamps)])
-    return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id)
+    return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id, e.suppressed)
             for e, m in zip(entries, stamps)]
 
 

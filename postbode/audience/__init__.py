@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from postbode.audience.addresses import address_hash, address_key, email_hash, normalise, now
 from postbode.audience.consent import (count_by_consent, email_for_key, find_subscriber, forget,
-                                       is_suppressed,
-                                       log_event, recipient_is_suppressed, suppress, suppressed_among,
+                                       is_suppressed, log_event, recipient_is_suppressed, suppress,
                                        unsubscribe)
 from postbode.audience.export import export, iter_subscribers
 from postbode.audience.importer import ImportSummary, import_csv, import_samples_if_empty
@@ -34,6 +33,6 @@ __all__ = [
     "address_key", "atomic", "count_by_consent", "email_for_key", "effective_locale", "email_hash", "export",
     "find_subscriber", "forget", "get_subscriber", "import_csv", "import_samples_if_empty",
     "is_suppressed", "iter_subscribers", "list_names", "log_event", "normalise", "now",
-    "plan_counts", "recipient_is_suppressed", "resolve", "suppress", "suppressed_among", "unsubscribe",
+    "plan_counts", "recipient_is_suppressed", "resolve", "suppress", "unsubscribe",
     "update_preferences",
 ]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from sqlalchemy import (Connection, RowMapping, Text, bindparam, cast, delete, func, insert, select,
+from sqlalchemy import (Connection, RowMapping, Text, cast, delete, func, insert, select,
                         update)
 
 from postbode.audience.addresses import address_key, email_hash, now
 from postbode.audience.model import SUPPRESSION_REASONS, WITHDRAWN, Recipient, SuppressionReason
 from postbode.errors import AudienceError
-from postbode.store import atomic, driver_rows, insert_ignore
+from postbode.store import atomic, insert_ignore
 from postbode.store.schema import audience_events, subscribers, suppressions
 
 REDACTED = "[erased]"
@@ -56,19 +56,6 @@ def recipient_is_suppressed(conn: Connection, recipient: Recipient) -> bool:
     """is_suppressed for a Recipient: its address was normalised when stored, so its key is
     its lower-case form, without validating it again (a send asks this once per mail)."""
     return _suppressed(conn, email_hash(recipient.email.lower()))
-
-
-_SUPPRESSED = select(suppressions.c.email_hash).where(suppressions.c.email_hash == bindparam("hash"))
-
-
-def suppressed_among(conn: Connection, recipients: Iterable[Recipient]) -> set[str]:
-    """The addresses of these recipients that are suppressed (a send asks per batch).
-
-    One primary-key lookup per address on the driver's cursor: a send asks before every
-    mail, and building an IN query through SQLAlchemy cost more than the mail's journal work.
-    """
-    by_hash = {email_hash(r.email.lower()): r.email for r in recipients}
-    return {by_hash[h] for h in by_hash if driver_rows(conn, _SUPPRESSED, {"hash": h})}
 
 
 def _suppressed(conn: Connection, hash_: str) -> bool:

@@ -196,11 +196,10 @@ class Worker:
 
     def build(self, batch: list[journal.Entry]) -> tuple[Built, list[journal.Outcome]]:
         """The batch's messages, and the rows refused without sending (with the reason)."""
-        suppressed = audience.suppressed_among(self.conn, [e.recipient for e in batch])
         built: Built = []
         rejected: list[journal.Outcome] = []
         for entry in batch:
-            mail = SUPPRESSED if entry.recipient.email in suppressed else self.build_one(entry)
+            mail = SUPPRESSED if entry.suppressed else self.build_one(entry)
             if isinstance(mail, str):
                 rejected.append(refused(entry, mail))
             else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from postbode import campaign, journal, message, store
+from postbode import audience, campaign, journal, message, store
 from postbode.audience import Recipient
 from postbode.campaign import sender
 from postbode.campaign.pacing import Policy
@@ -212,3 +212,31 @@ def test_a_claimed_row_carries_its_message_id_before_the_mail_is_built(send_sett
                  policy=ONE)
     assert len(seen) == 3
     assert all(state == "claimed" and stored == built for state, stored, built in seen)
+
+
+def test_someone_who_unsubscribes_during_the_send_is_not_sent_to(send_settings, populate,
+                                                                 monkeypatch):
+    """The claim asks the suppression list: a row claimed after the unsubscribe is refused."""
+    readers = populate(6)
+    real_build, built = message.build, []
+    leaving: list[str] = []
+
+    def build(variant, recipient, campaign_id, settings, **kw):
+        if not leaving:   # during the first mail, one of the others unsubscribes
+            leaving.append(next(r.email for r in readers if r.email != recipient.email))
+            with closing(store.connect(send_settings, migrate=False)) as conn:
+                with store.atomic(conn):
+                    audience.suppress(conn, leaving[0], "unsubscribed", "preferences page")
+        built.append(recipient.email)
+        return real_build(variant, recipient, campaign_id, settings, **kw)
+
+    monkeypatch.setattr(message, "build", build)
+    monkeypatch.setattr(OutboxTransport, "max_batch", 1)    # one row a claim
+    outcome = campaign.run(send_settings, Path(SAMPLE), ["everyone"], transport="outbox://outbox",
+                           policy=ONE)
+    assert outcome.totals["sent"] == 5 and outcome.totals["rejected"] == 1
+    assert leaving[0] not in built
+    with closing(store.connect(send_settings)) as conn:
+        (c,) = journal.list_campaigns(conn)
+        refused = [r for r in journal.iter_rows(conn, c.id) if r["state"] == "rejected"]
+    assert [(r["email"], r["last_text"]) for r in refused] == [(leaving[0], sender.SUPPRESSED)]
