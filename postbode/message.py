@@ -16,6 +16,7 @@ import functools
 import hashlib
 import html as html_lib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote
@@ -259,7 +260,7 @@ def _headers(variant: PreparedVariant, to: str, subject: str, message_id: str,
         *reply_to,
         ("To", to),
         ("Subject", subject),
-        ("Date", format_datetime(dt.datetime.now(variant.timezone))),
+        ("Date", date_now(variant.timezone)),
         ("Message-ID", message_id),
         ("List-Id", variant.list_id),
         ("List-Unsubscribe", unsubscribe),
@@ -276,9 +277,25 @@ def _test_header(variant: PreparedVariant) -> str:
 
 def feedback_id(campaign_id: str, segment: str | None, variant: PreparedVariant) -> str:
     """Gmail's feedback loop header, `campaign:list:sender`; its fields may not hold a colon."""
-    fields = (campaign_id, segment or "none", variant.domain)
+    return _feedback_id(campaign_id, segment or "none", variant.domain)
+
+
+@functools.lru_cache(maxsize=256)   # the same few for every mail of a campaign
+def _feedback_id(*fields: str) -> str:
     return _checked("Feedback-ID", ":".join(re.sub(r"[:\s]+", "-", f) for f in fields),
                     "the campaign id, segment name or sender domain")
+
+
+_dates: dict[Any, tuple[int, str]] = {}
+
+
+def date_now(zone: Any) -> str:
+    """The Date header for now in `zone`; it shows whole seconds, so it is formatted once a second."""
+    second = int(time.time())
+    made = _dates.get(zone)
+    if made is None or made[0] != second:
+        made = _dates[zone] = (second, format_datetime(dt.datetime.fromtimestamp(second, zone)))
+    return made[1]
 
 
 def reason(variant: PreparedVariant, segment: str | None) -> str:

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 import time
 from functools import lru_cache
@@ -126,13 +127,22 @@ def sign(settings: Settings, purpose: str, email: str | None = None, *,
         who = {}
     elif not next(iter(who.values())):
         raise ValueError("a token needs a subscriber key or an address")
-    payload = json.dumps({**who, **extra}, separators=(",", ":"), ensure_ascii=False,
-                         sort_keys=True).encode("utf-8")
+    payload = _payload_json({**who, **extra})
     issued = int(time.time()) if issued_at is None else int(issued_at)
     header = HEADER.pack(VERSION, issued, os.urandom(12))
     authenticated = header[:-12] + purpose.encode()  # version, issue time, purpose
     sealed = _cipher(secret_keys(settings)[0]).encrypt(header[-12:], payload, authenticated)
     return base64.urlsafe_b64encode(header + sealed).rstrip(b"=").decode("ascii")
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _payload_json(fields: dict[str, Any]) -> bytes:
+    """The token's JSON, compact and sorted; a mail's links (only a subscriber key) without json."""
+    if len(fields) == 1 and isinstance(fields.get("k"), str) and _PLAIN_KEY.fullmatch(fields["k"]):
+        return b'{"k":"' + fields["k"].encode("ascii") + b'"}'   # what json.dumps gives, twice a mail
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
 def verify(settings: Settings, purpose: str, token: str, max_age: Any = _DEFAULT) -> dict:

@@ -185,3 +185,12 @@ def test_the_issue_time_cannot_be_moved_to_revive_an_old_link(keyed: Settings) -
     revived = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
     with pytest.raises(tokens.InvalidToken, match="not valid"):
         tokens.verify(keyed, "preferences", revived)
+
+
+@pytest.mark.parametrize("fields", [{"k": "abc_DEF-123"}, {"k": 'a"b'}, {"k": "é"}, {"e": "x@example.org"},
+                                    {"k": "ab", "n": 1}, {"k": ""}])
+def test_the_short_way_to_a_links_payload_is_the_json_it_stands_for(fields):
+    from postbode.tokens import _payload_json
+
+    assert _payload_json(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=False,
+                                               sort_keys=True).encode("utf-8")
