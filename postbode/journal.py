@@ -21,7 +21,8 @@ from typing import Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (ColumnElement, Connection, RowMapping, ScalarSelect, and_, bindparam, case,
-                        delete, exists, func, insert, literal, or_, select, update)
+                        delete, exists, func, insert, literal, literal_column, or_, select,
+                        update)
 
 from postbode.audience.addresses import address_key, email_hash
 from postbode.audience.model import Recipient
@@ -431,17 +432,27 @@ def _entry(row: tuple) -> Entry:
     return Entry(row_id, recipient, state, attempts, mid, bool(row[12]) if len(row) > 12 else False)
 
 
+def _written(state: State) -> ColumnElement:
+    """A state as an SQL literal (a row state is a plain word: nothing to quote)."""
+    assert str(state).isalpha()
+    return literal_column(f"'{state}'")
+
+
 # The send loop's statements, built once and compiled once per dialect (store.driver_rows):
 # per message a claim is one short SELECT and one UPDATE, its settling one UPDATE, all in
 # the transaction of the next claim. On PostgreSQL the SELECTs lock the rows they return
 # and skip rows another worker holds (FOR UPDATE SKIP LOCKED; SQLite writes one at a time
 # and renders nothing for it).
+#
+# The states are written into the SQL, not bound: only then may the database use the
+# partial indexes journal_due and journal_pending for them (store.schema).
 _DUE = (select(*_CLAIM_COLUMNS)
-        .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.RETRY,
+        .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == _written(State.RETRY),
                journal.c.next_at <= bindparam("now"))
         .order_by(journal.c.next_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
 _PENDING = (select(*_CLAIM_COLUMNS)
-            .where(journal.c.campaign_id == bindparam("campaign"), journal.c.state == State.PENDING)
+            .where(journal.c.campaign_id == bindparam("campaign"),
+                   journal.c.state == _written(State.PENDING))
             .order_by(journal.c.locale, journal.c.view, journal.c.id)  # one variant per batch
             .limit(bindparam("limit")).with_for_update(skip_locked=True))
 

@@ -20,6 +20,8 @@ metadata = MetaData()
 CONSENTS = ("unconfirmed", "subscribed", "unsubscribed", "bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "forgotten", "manual")
 KEY_BYTES = 16   # of randomness in a subscriber key (22 url-safe characters)
+# The journal row states the claim's partial indexes hold (postbode.campaign.states.RowState).
+PENDING, RETRY = "pending", "retry"
 
 
 def new_subscriber_key() -> str:
@@ -169,11 +171,14 @@ journal = Table(
     # the subscriber's opaque key when the row was written: the mail's links carry it
     Column("subscriber_key", Text),
     UniqueConstraint("campaign_id", "email"),
-    Index("journal_due", "campaign_id", "state", "next_at"),
-    # Rows of one state in id order straight from the index: claiming stays O(batch).
     Index("journal_state", "campaign_id", "state"),
-    # Pending rows are claimed variant by variant, so one batch holds one variant.
-    Index("journal_variant", "campaign_id", "state", "locale", "view"),
+    # What a claim looks for: due retries by time, and pending rows variant by variant (one
+    # batch holds one variant). Partial indexes: a row is in them only while it is retry or
+    # pending, so claiming and settling it touch no other index page of theirs.
+    Index("journal_due", "campaign_id", "next_at", sqlite_where=text(f"state = '{RETRY}'"),
+          postgresql_where=text(f"state = '{RETRY}'")),
+    Index("journal_pending", "campaign_id", "locale", "view", "id",
+          sqlite_where=text(f"state = '{PENDING}'"), postgresql_where=text(f"state = '{PENDING}'")),
     Index("journal_sent_at", "sent_at", sqlite_where=text("sent_at IS NOT NULL"),
           postgresql_where=text("sent_at IS NOT NULL")),
     # Bounce and complaint events name the mail by Message-ID or the provider's id.

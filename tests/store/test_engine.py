@@ -60,3 +60,10 @@ def test_messages_name_the_database_without_its_password(tmp_path):
     assert store.shown("postgresql://postbode:s3cret-pw@127.0.0.1:5432/news") == \
         "postgresql+psycopg://postbode:***@127.0.0.1:5432/news"
     assert store.shown(tmp_path / "state.sqlite3") == str((tmp_path / "state.sqlite3").resolve())
+
+
+def test_the_schemas_claim_states_are_the_journals():
+    from postbode.journal import State
+    from postbode.store import schema
+
+    assert (schema.PENDING, schema.RETRY) == (State.PENDING, State.RETRY)

@@ -64,7 +64,7 @@ def test_a_database_made_before_alembic_keeps_every_row(tmp_path: Path, legacy: 
         assert current(conn) == head()
         assert "migrations" not in inspect(conn).get_table_names()
         indexes = {i["name"] for i in inspect(conn).get_indexes("journal")}
-        assert {"journal_state", "journal_variant", "journal_message_id"} <= indexes
+        assert {"journal_state", "journal_pending", "journal_due", "journal_message_id"} <= indexes
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     finally:
         conn.close()
@@ -171,5 +171,42 @@ def test_the_revision_check_reads_the_version_table_alembic_wrote(tmp_path):
         from alembic.migration import MigrationContext
 
         assert current(conn) == MigrationContext.configure(conn).get_current_revision() == head()
+    finally:
+        conn.close()
+
+
+def _index_sql(path: Path) -> dict[str, str]:
+    """Each index of the journal as SQLite keeps it, spelled without quotes or extra spaces."""
+    raw = sqlite3.connect(path)
+    try:
+        rows = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                           "AND tbl_name = 'journal' AND sql IS NOT NULL").fetchall()
+    finally:
+        raw.close()
+    return {name: " ".join(sql.replace('"', "").replace("\n", " ").split()).lower()
+            for name, sql in rows}
+
+
+def test_an_upgraded_journal_has_the_indexes_of_a_new_one(tmp_path: Path):
+    old, new = tmp_path / "old.sqlite3", tmp_path / "new.sqlite3"
+    shutil.copy(LEGACY, old)
+    for path in (old, new):
+        store.connect(path).close()
+    assert _index_sql(old) == _index_sql(new)
+    assert "where state = 'pending'" in _index_sql(new)["journal_pending"]
+
+
+def test_the_claim_finds_its_rows_through_the_partial_indexes(tmp_path: Path):
+    from postbode import journal
+    from postbode.store.sql import _compiled
+
+    conn = store.connect(tmp_path / "state.sqlite3")
+    try:
+        for statement, index in ((journal._PENDING, "journal_pending"), (journal._DUE, "journal_due")):
+            sql, order, _defaults = _compiled(conn, statement, True)
+            values = {"campaign": "c", "limit": 1, "now": 0.0, "param_1": 0}
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql,
+                                        tuple(values.get(name, 0) for name in order)).fetchall()
+            assert any(index in row[-1] for row in plan), (index, plan)
     finally:
         conn.close()

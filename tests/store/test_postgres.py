@@ -187,3 +187,25 @@ def _allow_in_transaction(conn, answers: list[bool]) -> None:
 
     with store.atomic(conn):
         answers.append(signup.allow(conn, "signup-ip", "same-key", (1, 3600)))
+
+
+def test_the_claim_indexes_go_down_and_up_on_postgresql_as_made_new(postgres_url):
+    from alembic import command
+
+    from postbode.store.upgrade import _config
+
+    conn = connect(postgres_url)
+    try:
+        def indexes() -> dict[str, str]:
+            return dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                          "WHERE tablename = 'journal'")).all())
+
+        made_new = indexes()
+        assert "WHERE (state = 'pending'::text)" in made_new["journal_pending"]
+        with store.atomic(conn):
+            command.downgrade(_config(conn), "0007")
+        assert "journal_variant" in indexes() and "journal_pending" not in indexes()
+        assert store.migrate(conn)
+        assert indexes() == made_new
+    finally:
+        conn.close()

@@ -1,7 +1,7 @@
 """Scheduled campaigns: `send … --at TIME` records one, `worker` starts it when it is due.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 """
 from __future__ import annotations
 
