@@ -123,8 +123,17 @@ class OutgoingMessage:
     def as_bytes(self) -> bytes:
         """RFC 5322 bytes of the whole message, built once."""
         if self._bytes is None:
-            self._bytes = _assemble(self)
+            self._bytes = b"".join(_pieces(self))
         return self._bytes
+
+    def smtp_data(self) -> bytes:
+        """The bytes SMTP sends after DATA: dot-stuffed (RFC 5321 4.5.2), ending in CRLF.CRLF.
+
+        Stuffed piece by piece: the variant's large parts once per campaign, not once a mail.
+        """
+        if self._bytes is not None:
+            return dot_stuffed([self._bytes], keep=False)
+        return dot_stuffed(_pieces(self))
 
 
 def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
@@ -517,7 +526,8 @@ def _chunks(text: str, max_bytes: int) -> list[str]:
     return chunks
 
 
-def _assemble(message: OutgoingMessage) -> bytes:
+def _pieces(message: OutgoingMessage) -> list[bytes]:
+    """The message's bytes in pieces: the variant's, shared by every mail of it, and its own."""
     variant = message.variant
     prepared = isinstance(variant, PreparedVariant)
     cache = variant.header_lines if prepared else {}
@@ -531,7 +541,7 @@ def _assemble(message: OutgoingMessage) -> bytes:
     html_cte, html_body = _body(variant.html if prepared else None, message.html,
                                 _escaped(message.values), "html")
     delimiter = f"--{boundary}\r\n".encode("ascii")
-    return b"".join([
+    return [
         *head,
         b"MIME-Version: 1.0\r\n",
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii"),
@@ -544,7 +554,44 @@ def _assemble(message: OutgoingMessage) -> bytes:
         b"Content-Transfer-Encoding: " + html_cte + b"\r\n\r\n",
         *html_body, _CRLF if html_cte == _QP else b"",   # base64 lines end in CRLF already
         f"--{boundary}--\r\n".encode("ascii"),
-    ])
+    ]
+
+
+_stuffed_pieces: dict[bytes, bytes] = {}
+_SHARED_PIECE = 512      # bytes: a piece this long is a variant's, and its stuffing is kept
+
+
+def dot_stuffed(pieces: list[bytes], keep: bool = True) -> bytes:
+    """RFC 5321 4.5.2 over bytes given in pieces: a line that starts with a dot gets one more;
+    then the end of data. A line that starts where one piece meets the next is looked at
+    where they meet. `keep`: remember the stuffing of long pieces (a variant's, the same in
+    every mail of it)."""
+    out: list[bytes] = []
+    tail = b"\r\n"          # the last two bytes so far; the data starts a line
+    for piece in pieces:
+        if not piece:
+            continue
+        stuffed = _stuffed_piece(piece) if keep else piece.replace(b"\r\n.", b"\r\n..")
+        if piece[:1] == b"." and tail == b"\r\n":
+            stuffed = b"." + stuffed
+        elif piece[:2] == b"\n." and tail[-1:] == b"\r":
+            stuffed = b"\n." + stuffed[1:]
+        out.append(stuffed)
+        tail = (tail + piece)[-2:]
+    ends_a_line = bool(out) and tail == b"\r\n"
+    out.append(b".\r\n" if ends_a_line else b"\r\n.\r\n")
+    return b"".join(out)
+
+
+def _stuffed_piece(piece: bytes) -> bytes:
+    if len(piece) < _SHARED_PIECE:
+        return piece.replace(b"\r\n.", b"\r\n..")
+    stuffed = _stuffed_pieces.get(piece)          # bytes keep their hash: a lookup is cheap
+    if stuffed is None:
+        if len(_stuffed_pieces) > 1024:
+            _stuffed_pieces.clear()
+        stuffed = _stuffed_pieces[piece] = piece.replace(b"\r\n.", b"\r\n..")
+    return stuffed
 
 
 # A body is encoded once per variant, cut at its markers; each recipient adds only the

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from postbode.errors import TransportError
-from postbode.message import OutgoingMessage, PreparedVariant
+from postbode.message import OutgoingMessage, PreparedVariant, dot_stuffed
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, Transport, results_for
 
@@ -148,7 +148,7 @@ class SmtpTransport(Transport):
         raise AssertionError("unreachable")
 
     def _transaction(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult:
-        data = _wire_bytes(message)
+        data = _smtp_data(message)
         options = self._mail_options(smtp, message, data)
         if isinstance(options, SendResult):
             return options
@@ -204,7 +204,7 @@ class SmtpTransport(Transport):
                        data: bytes) -> SendResult | None:
         """After 354: the dot-stuffed message and its end in one write (None once written)."""
         try:
-            smtp.send(_stuffed(data))
+            smtp.send(data)
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             return self._lost_in_data(message, err)
         return None
@@ -391,7 +391,7 @@ class _Exchange:
         if smtp is None or not smtp.has_extn("pipelining"):
             self.alone = True
             return
-        self.data = _wire_bytes(self.message)
+        self.data = _smtp_data(self.message)
         options = connection._mail_options(smtp, self.message, self.data)
         if isinstance(options, SendResult):
             self.result = options
@@ -458,20 +458,17 @@ def _reply(smtp: smtplib.SMTP) -> tuple[int, str]:
     return _command(smtp.getreply)
 
 
-def _wire_bytes(message: "OutgoingMessage") -> bytes:
-    """The message with CRLF line ends: `message.build` assembles them so, others are checked."""
-    data = message.as_bytes()
+def _smtp_data(message: "OutgoingMessage") -> bytes:
+    """What follows DATA: `message.build` assembles CRLF line ends and dot-stuffs its
+    mail piece by piece (`OutgoingMessage.smtp_data`); other bytes are checked first."""
     if type(message) is OutgoingMessage and isinstance(message.variant, PreparedVariant):
-        return data
-    return _crlf(data)
+        return message.smtp_data()
+    return _stuffed(_crlf(message.as_bytes()))
 
 
 def _stuffed(data: bytes) -> bytes:
     """RFC 5321 4.5.2: a line that starts with a dot gets one more; then the end-of-data line."""
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\r\n.", b"\r\n..")
-    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+    return dot_stuffed([data], keep=False)
 
 
 def _text(raw: bytes | str) -> str:

@@ -1,6 +1,8 @@
 """SMTP transport against a real aiosmtpd: STARTTLS + AUTH, implicit TLS, injected faults."""
 from __future__ import annotations
 
+import dataclasses
+import random
 import socket
 import threading
 
@@ -8,6 +10,7 @@ import pytest
 
 from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
+from postbode.message import dot_stuffed
 from postbode.transports.smtp import _stuffed, is_hard_bounce
 
 
@@ -288,6 +291,43 @@ def test_real_builder_bytes_go_out_unchanged(smtp_relay, settings, newsletter_me
 ])
 def test_dot_stuffing(data, wire):
     assert _stuffed(data) == wire
+
+
+def test_dot_stuffing_in_pieces_is_dot_stuffing_of_the_whole_however_it_is_cut():
+    rng = random.Random(2920)
+    for _ in range(2000):
+        data = b"".join(rng.choice([b"a", b".", b"\r\n", b"\r", b"\n", b".."])
+                        for _ in range(rng.randrange(0, 12)))
+        cuts = sorted(rng.sample(range(len(data) + 1), k=min(len(data) + 1, rng.randrange(0, 4))))
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        assert dot_stuffed(pieces) == dot_stuffed([data], keep=False), (data, pieces)
+    assert dot_stuffed([b"x\r\n", b".y\r\n"]) == b"x\r\n..y\r\n.\r\n"
+    assert dot_stuffed([b"x\r", b"\n.y"]) == b"x\r\n..y\r\n.\r\n"
+
+
+def test_a_built_mail_is_stuffed_as_its_whole_bytes_would_be(settings):
+    """Dots at the start of the variant's lines, of a value's, and long parts kept stuffed."""
+    from postbode import message
+    from postbode.audience import Recipient
+    from postbode.render import Rendered
+
+    filler = "Een regel tekst over de resultaten van 2018.\n" * 40
+    text = ".Begin\n__PB_GREETING__\n.midden\n..twee\n" + filler + ".eind __PB_UNSUBSCRIBE_URL__\n"
+    html = (f"<html><body><p>__PB_GREETING__</p><pre>\n.regel\n{filler}</pre>"
+            '<a href="__PB_UNSUBSCRIBE_URL__">afmelden</a></body></html>')
+    rendered = Rendered(newsletter_id="2018-07-resultaten", locale="nl", view=None, subject="Punt",
+                        preheader="", html=html, text=text, lang="nl", direction="ltr",
+                        greetings={"informal": "__PB_NAME__", "informal_anonymous": ".lezer"})
+    settings = dataclasses.replace(settings, secret_key="stuffing-test-key-0123456789")
+    variant = message.prepare(rendered, settings)
+    for n, name in enumerate([".Punt", "Lotte", None, "..twee punten"]):
+        mail = message.build(variant, Recipient(n, f"lezer{n}@example.org", name, "nl", "informal",
+                                                None, "everyone"), "campaign-1", settings)
+        whole = _stuffed(mail.as_bytes())
+        assert b"\r\n.." in whole
+        assert dot_stuffed(message._pieces(mail)) == whole      # stuffed in pieces, twice
+        assert message.dot_stuffed(message._pieces(mail)) == whole
+        assert mail.smtp_data() == whole
 
 
 def test_an_address_with_a_line_break_is_refused_before_any_command(smtp_relay, settings, outgoing):
