@@ -23,7 +23,7 @@ from postbode.audience.importrows import Row
 from postbode.audience.model import WITHDRAWN, Consent
 from postbode.audience.statuses import SUPPRESSING, FileStatus
 from postbode.errors import Problem
-from postbode.store import execute_many, insert_ignore
+from postbode.store import driver_fetch, execute_many, insert_ignore
 from postbode.store.schema import (audience_events, lists, memberships, new_subscriber_keys, subscribers,
                                    suppressions)
 
@@ -39,7 +39,7 @@ seen = Table("postbode_import_seen", _temp, Column("email_key", Text, primary_ke
 
 # Statements with a fixed number of IN parameters, compiled once per (query, size, dialect):
 # SQLAlchemy's expanding IN costs more per chunk than the lookup itself.
-_IN_CACHE: dict[tuple[str, int, str], tuple[str, tuple[str, ...] | None]] = {}
+_IN_CACHE: dict[tuple[str, int, str], tuple[str, tuple[str, ...] | None, bool]] = {}
 _KNOWN_COLUMNS = (subscribers.c.id, subscribers.c.email_key, subscribers.c.name, subscribers.c.formality,
                   subscribers.c.locale, subscribers.c.attributes, subscribers.c.tags, subscribers.c.consent)
 
@@ -62,11 +62,17 @@ def select_in(conn: Connection, name: str, values: list[str]) -> list[tuple]:
     key = (name, len(values), conn.dialect.name)
     if key not in _IN_CACHE:
         compiled = _query(name, len(values)).compile(dialect=conn.dialect)
-        _IN_CACHE[key] = (str(compiled), compiled.positiontup)
-    sql, order = _IN_CACHE[key]
-    by_name = {f"v{i}": v for i, v in enumerate(values)}
-    params = tuple(by_name[n] for n in order) if order is not None else by_name
-    return [tuple(r) for r in conn.exec_driver_sql(sql, params).fetchall()]
+        order = compiled.positiontup
+        # positional parameters in the values' own order (the usual case): hand them as they are
+        in_order = order is not None and list(order) == [f"v{i}" for i in range(len(values))]
+        _IN_CACHE[key] = (str(compiled), None if in_order else order, in_order)
+    sql, order, in_order = _IN_CACHE[key]
+    if in_order:
+        params: Any = tuple(values)
+    else:
+        by_name = {f"v{i}": v for i, v in enumerate(values)}
+        params = tuple(by_name[n] for n in order) if order is not None else by_name
+    return driver_fetch(conn, sql, params)
 
 
 def _json(value: Any) -> Any:

@@ -134,6 +134,12 @@ def driver_many(conn: Connection, statement: Any, rows: list[dict]) -> int:
     return _driver_run(conn, found[0], [_driver_params(found, row) for row in rows], many=True).rowcount
 
 
+def driver_fetch(conn: Connection, sql: str, params: Any) -> list[tuple]:
+    """SQL compiled elsewhere, with the driver's parameters, on the driver's cursor; its rows."""
+    cursor = _driver_run(conn, sql, params)
+    return cursor.fetchall() if cursor.description else []
+
+
 def driver_sql(conn: Connection, sql: str) -> None:
     """One statement of plain SQL without parameters (BEGIN, COMMIT) on the driver's cursor."""
     _driver_run(conn, sql, ())
