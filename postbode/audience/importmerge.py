@@ -149,7 +149,7 @@ class JsonTexts:
 
     def attributes(self, values: dict[str, Any]) -> str:
         try:   # the type too: True, 1 and 1.0 are equal keys but different JSON
-            key: object = ("a", *((k, type(v), v) for k, v in values.items()))
+            key: object = (tuple(values.items()), tuple(map(type, values.values())))
             return self._text(key, values)
         except TypeError:  # a value that cannot be a key (a list from listmonk's JSON)
             return json.dumps(values)
