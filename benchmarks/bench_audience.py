@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import resource
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -90,14 +91,15 @@ def write_csv(path: Path, megabytes: float) -> int:
 
 
 SUBSCRIBER_SQL = ("INSERT INTO subscribers(email, email_key, email_hash, name, formality, locale, attributes,"
-                  " tags, source, created, consent, consent_at, consent_source)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'bench', ?, 'subscribed', ?, 'bench')")
+                  " tags, source, created, consent, consent_at, consent_source, subscriber_key)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'bench', ?, 'subscribed', ?, 'bench', ?)")
 
 
 def baseline_import_validated(path: Path, db: Path) -> None:
     """The floor for a validating import: csv.reader, email-validator with the same per-domain
-    cache, and the same inserts (subscribers, memberships, events) in the same 1,000-row
-    transactions, with one lookup of known and one of suppressed addresses per transaction."""
+    cache, and the same inserts (subscribers with their link keys, memberships, events) in the
+    same 1,000-row transactions, with one lookup of known and one of suppressed addresses per
+    transaction."""
     connect(db).close()  # the schema, as postbode makes it
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:  # the same durability settings as postbode's connections
@@ -115,7 +117,7 @@ def baseline_import_validated(path: Path, db: Path) -> None:
                 key = shown.lower()
                 rows.append((shown, key, audience.email_hash(key), f"{r[1]} {r[2]}", formality.get(r[4]),
                              r[3].replace("-", "_"), json.dumps({"donor_tier": r[5]}), json.dumps([r[6]]),
-                             now, now))
+                             now, now, secrets.token_urlsafe(16)))   # the key links carry
             marks = ", ".join("?" * len(rows))
             conn.execute("BEGIN IMMEDIATE")
             # the merge's two questions: who is known already, and who is suppressed
