@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
 
 from fixtures.providers import answer_key_check
+from fixtures.smtp import free_port
 
 PATH = "/v3/mg.example.org/messages"
 DOMAIN_PATH = "/v3/domains/mg.example.org"     # the key check at open: GET the sending domain
@@ -138,7 +138,7 @@ def test_no_answer_after_the_request_was_sent_is_unknown(settings, httpserver, n
 
 def test_a_closed_port_fails_at_open_and_a_server_gone_later_is_a_retry(settings, httpserver,
                                                                           newsletter_messages):
-    port = _closed_port()
+    port = free_port()          # nothing listens there
     env = {"POSTBODE_MAILGUN_API_KEY": KEY}
     with pytest.raises(TransportError, match="cannot reach Mailgun to check the key"):
         open_transport(f"mailgun://mg.example.org?api=http://127.0.0.1:{port}", settings, env=env).open()
@@ -168,12 +168,6 @@ def test_the_key_and_the_domain_are_checked_before_anything_is_sent(settings, ht
                        env={**env, "POSTBODE_MAILGUN_API_KEY": KEY}).open()
     assert asked == [("api", "key-wrong"), ("api", KEY)]
     assert [r.path for r, _ in httpserver.log] == [DOMAIN_PATH, DOMAIN_PATH]   # nothing sent
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_message_without_its_variant_fails_loudly(settings, httpserver, outgoing):

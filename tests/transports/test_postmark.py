@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import socket
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from postbode.errors import TransportError
 from postbode.transports import Status, open_transport
 
 from fixtures.providers import answer_key_check
+from fixtures.smtp import free_port
 
 PATH = "/email/batch"
 SERVER_PATH = "/server"          # the key check at open: GET the token's server
@@ -164,9 +164,7 @@ def test_an_answer_that_does_not_match_the_batch_is_unknown(settings, httpserver
 
 def test_a_closed_port_fails_at_open_and_a_server_gone_later_is_a_retry(settings, httpserver,
                                                                           newsletter_messages):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()          # nothing listens there
     env = {"POSTBODE_POSTMARK_TOKEN": TOKEN}
     with pytest.raises(TransportError, match="cannot reach Postmark to check the key"):
         open_transport(f"postmark://?api=http://127.0.0.1:{port}", settings, env=env).open()

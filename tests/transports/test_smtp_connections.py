@@ -6,6 +6,8 @@ import socket
 from postbode.transports import Status, open_transport
 from postbode.transports.smtp import SmtpConnections, SmtpTransport
 
+from fixtures.smtp import free_port
+
 DOTTED_TEXT = ".first line starts with a dot\n..two dots\n.\nlast line\n"
 
 
@@ -100,14 +102,8 @@ def test_a_server_gone_for_good_leaves_only_that_connections_message_for_a_retry
     (worker,) = SmtpTransport.per_worker(opened)
     with worker:
         opened[0]._drop()
-        opened[0].server = type(opened[0].server)(**{**vars(opened[0].server), "port": _closed_port()})
+        opened[0].server = type(opened[0].server)(**{**vars(opened[0].server), "port": free_port()})
         results = worker.send_batch([outgoing("a@example.org", 1), outgoing("b@example.org", 2)])
     assert [str(r.status) for r in results] == ["retry", "sent"]
     assert "nothing was sent" in results[0].text
     assert [m.rcpt_tos[0] for m in smtp_server.received] == ["b@example.org"]
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
