@@ -127,8 +127,7 @@ class SmtpTransport(Transport):
             try:
                 results.append(self._send_one(message))
             except _Unreachable as err:
-                text = f"cannot reach the SMTP server ({err}); nothing was sent"
-                return results + results_for(messages[index:], Status.RETRY, None, text)
+                return results + results_for(messages[index:], Status.RETRY, None, _unreachable(err))
         return results
 
     # -- one message ---------------------------------------------------------------
@@ -400,8 +399,7 @@ class _Exchange:
 
     def read_envelope(self) -> None:
         smtp = self.connection._smtp
-        self._before_data(lambda: setattr(self, "result",
-                                          self.connection._envelope_replies(smtp, self.message)))
+        self.result = self._before_data(lambda: self.connection._envelope_replies(smtp, self.message))
 
     def write_content(self) -> None:
         self.result = self.connection._write_content(self.connection._smtp, self.message, self.data)
@@ -409,20 +407,24 @@ class _Exchange:
     def read_result(self) -> None:
         self.result = self.connection._content_reply(self.connection._smtp, self.message)
 
-    def _before_data(self, step: Callable[[], None]) -> None:
+    def _before_data(self, step: Callable[[], SendResult | None]) -> SendResult | None:
         """A drop before the data costs nothing: the message goes again on its own."""
         try:
-            step()
+            return step()
         except _Reconnect:
             self.connection._drop()
             self.alone, self.tries = True, 1
+            return None
 
     def on_its_own(self) -> SendResult:
         try:
             return self.connection._send_one(self.message, self.tries)
         except _Unreachable as err:
-            return SendResult(self.message.message_id, Status.RETRY, None,
-                              f"cannot reach the SMTP server ({err}); nothing was sent")
+            return SendResult(self.message.message_id, Status.RETRY, None, _unreachable(err))
+
+
+def _unreachable(err: Exception) -> str:
+    return f"cannot reach the SMTP server ({err}); nothing was sent"
 
 
 def is_hard_bounce(code: int, reply: str, stage: str) -> bool:

@@ -325,8 +325,8 @@ def test_a_built_mail_is_stuffed_as_its_whole_bytes_would_be(settings):
                                                 None, "everyone"), "campaign-1", settings)
         whole = _stuffed(mail.as_bytes())
         assert b"\r\n.." in whole
-        assert dot_stuffed(message._pieces(mail)) == whole      # stuffed in pieces, twice
-        assert message.dot_stuffed(message._pieces(mail)) == whole
+        for _fresh_then_kept in range(2):   # the long pieces stuffed, then taken from what was kept
+            assert dot_stuffed(message._pieces(mail)) == whole
         assert mail.smtp_data() == whole
 
 
