@@ -97,6 +97,35 @@ class PreparedVariant:
     reasons: Mapping[str, str] = field(default_factory=dict)  # segment → why ("" any other)
 
 
+class _Body:
+    """A mail's HTML or text: as given, or filled in from its variant when first read.
+
+    SMTP and the outbox never read them: they join the variant's pre-encoded pieces
+    with the recipient's values (`_pieces`), so a campaign does not fill two 30 KB
+    strings a mail only to take them apart again. Providers' APIs read them.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.given, self.index = f"_{name}_given", ("html", "text").index(name)
+
+    def __get__(self, mail: "OutgoingMessage | None", owner: type | None = None) -> Any:
+        if mail is None:
+            return None                  # the dataclass default: fill from the variant
+        given = mail.__dict__.get(self.given)
+        if given is not None:
+            return given
+        filled = mail.__dict__.get("_filled")
+        if filled is None:
+            variant = mail.variant
+            filled = fill(variant, mail.values) if isinstance(variant, PreparedVariant) else ("", "")
+            mail.__dict__["_filled"] = filled
+        return filled[self.index]
+
+    def __set__(self, mail: "OutgoingMessage", value: str | None) -> None:
+        mail.__dict__[self.given] = value
+        mail.__dict__.pop("_filled", None)
+
+
 @dataclass
 class OutgoingMessage:
     """One personalised mail, ready for a transport."""
@@ -107,8 +136,8 @@ class OutgoingMessage:
     rcpt_to: str                          # envelope recipient (bare address)
     subject: str
     headers: list[tuple[str, str]]        # every header, in order, values already checked
-    html: str
-    text: str
+    html: _Body = _Body()                 # left out: the variant filled with `values`
+    text: _Body = _Body()
     variant: Any = None                   # the PreparedVariant it was built from
     values: Mapping[str, str] = field(default_factory=dict)  # marker → raw value
     return_path: str | None = None        # VERP envelope sender for SMTP ([bounces] domain)
@@ -119,6 +148,10 @@ class OutgoingMessage:
     def needs_smtputf8(self) -> bool:
         """True when an envelope address is not ASCII (the SMTP server must offer SMTPUTF8)."""
         return not (self.mail_from.isascii() and self.rcpt_to.isascii())
+
+    def given(self, kind: str) -> str | None:
+        """The HTML or text as given to the message (None: the variant filled with `values`)."""
+        return self.__dict__.get(f"_{kind}_given")
 
     def as_bytes(self) -> bytes:
         """RFC 5322 bytes of the whole message, built once."""
@@ -212,7 +245,6 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
         **{marker: personal.value(placeholder, spec, recipient, variant.rendered.locale)
            for marker, placeholder, spec in variant.fields},
     }
-    html, text = fill(variant, values)
     who = f"subscriber {recipient.subscriber_id} ({recipient.email!r})"
     to = _checked("To", _address(shown, rcpt_to), f"the name or address of {who}")
     message_id = make_message_id(campaign_id, recipient.email, variant.domain)
@@ -222,7 +254,7 @@ def build(variant: PreparedVariant, recipient: Recipient, campaign_id: str, sett
                            "or [mail] unsubscribe_mailto")
     return OutgoingMessage(recipient=recipient, message_id=message_id,
                            mail_from=variant.mail_from, rcpt_to=rcpt_to,
-                           subject=subject, html=html, text=text, variant=variant, values=values,
+                           subject=subject, variant=variant, values=values,
                            headers=_headers(variant, to, subject, message_id, unsubscribe, test)
                            + [("Feedback-ID", feedback_id(campaign_id, recipient.segment, variant))],
                            return_path=verp.envelope_sender(settings, message_id),
@@ -314,12 +346,17 @@ def reason(variant: PreparedVariant, segment: str | None) -> str:
 
 def fill(variant: PreparedVariant, values: Mapping[str, str]) -> tuple[str, str]:
     """(html, text) of a variant with raw marker values filled in, escaped for HTML."""
+    values = completed(variant, values)
+    return variant.html.fill(_escaped(values)), variant.text.fill(values)
+
+
+def completed(variant: PreparedVariant, values: Mapping[str, str]) -> Mapping[str, str]:
+    """The values with the general reason and the fields' fallbacks where none is given."""
     if REASON not in values:  # a reader we do not know (web versions): the general reason
         values = {**values, REASON: reason(variant, None)}
     if variant.fields:  # a personal field without a value shows its fallback (web versions)
         values = {**{marker: p.fallback or "" for marker, p, _ in variant.fields}, **values}
-    escaped = {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
-    return variant.html.fill(escaped), variant.text.fill(values)
+    return values
 
 
 def greeting(variant: PreparedVariant, formality: str | None, name: str | None) -> str:
@@ -536,15 +573,14 @@ def _pieces(message: OutgoingMessage) -> list[bytes]:
     utf8 = message.needs_smtputf8
     own = message._lines
     head = [own.get(h) or cache.get(h) or _header_line(h[0], h[1], utf8) for h in message.headers]
-    text_cte, text_body = _body(variant.text if prepared else None, message.text, message.values,
-                                "text")
-    html_cte, html_body = _body(variant.html if prepared else None, message.html,
-                                _escaped(message.values), "html")
+    values = completed(variant, message.values) if prepared else message.values
+    text_cte, text_body = _body(variant.text if prepared else None, message, values, "text")
+    html_cte, html_body = _body(variant.html if prepared else None, message, _escaped(values), "html")
     delimiter = f"--{boundary}\r\n".encode("ascii")
+    head += [b"MIME-Version: 1.0\r\n",
+             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii")]
     return [
-        *head,
-        b"MIME-Version: 1.0\r\n",
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii"),
+        b"".join(head),      # one piece: fewer for dot_stuffed to look at
         delimiter,
         b'Content-Type: text/plain; charset="utf-8"\r\n'
         b"Content-Transfer-Encoding: " + text_cte + b"\r\n\r\n",
@@ -577,7 +613,7 @@ def dot_stuffed(pieces: list[bytes], keep: bool = True) -> bytes:
         elif piece[:2] == b"\n." and tail[-1:] == b"\r":
             stuffed = b"\n." + stuffed[1:]
         out.append(stuffed)
-        tail = (tail + piece)[-2:]
+        tail = piece[-2:] if len(piece) > 1 else (tail + piece)[-2:]  # never copy a long piece
     ends_a_line = bool(out) and tail == b"\r\n"
     out.append(b".\r\n" if ends_a_line else b"\r\n.\r\n")
     return b"".join(out)
@@ -602,6 +638,9 @@ def _stuffed_piece(piece: bytes) -> bytes:
 _QP, _B64 = b"quoted-printable", b"base64"
 # Printable ASCII but "=", spaces only inside, at most 75 characters: its own QP encoding.
 _QP_AS_IS = re.compile(r"[!-<>-~](?:[ !-<>-~]{0,73}[!-<>-~])?")
+# Printable ASCII without "=" or spaces (a link with its token): cut into lines as it is.
+_QP_PLAIN_RUN = re.compile(r"[!-<>-~]+")
+_QP_ROOM = 75            # characters of a soft-broken line before its "="
 
 
 @dataclass(frozen=True)
@@ -612,11 +651,18 @@ class _EncodedBody:
     literals: tuple
 
 
-def _body(template: Template | None, filled: str, values: Mapping[str, str],
+def _body(template: Template | None, message: OutgoingMessage, values: Mapping[str, str],
           kind: str) -> tuple[bytes, list[bytes]]:
     """(Content-Transfer-Encoding, the encoded body in pieces) of one part of one message."""
-    pieces = _values_in(template, filled, values) if template is not None else None
+    given = message.given(kind)
+    if template is None:
+        pieces = None
+    elif given is None:       # the template filled with the values, as `fill` does
+        pieces = [values.get(marker, "") for marker in template.parts[1::2]]
+    else:
+        pieces = _values_in(template, given, values)
     if pieces is None:   # not built from this template: encode the whole text
+        filled = getattr(message, kind)
         if kind == "text":
             return _QP, [_qp_piece(filled, soft_end=False)]
         return _B64, [_b64_lines(_canonical(filled))]
@@ -696,8 +742,11 @@ def _join_b64(literals: tuple, values: list[str]) -> list[bytes]:
 
 def _qp_piece(text: str, soft_end: bool) -> bytes:
     """Quoted-printable of a piece; with `soft_end` it ends in a line break a decoder removes."""
-    if soft_end and _QP_AS_IS.fullmatch(text):   # most links and greetings: nothing to encode
+    if soft_end and _QP_AS_IS.fullmatch(text):   # most greetings and short links: as they are
         return text.encode("ascii") + b"=\r\n"
+    if soft_end and _QP_PLAIN_RUN.fullmatch(text):   # a long link: nothing to encode, only cut
+        data = text.encode("ascii")
+        return b"".join(data[i:i + _QP_ROOM] + b"=\r\n" for i in range(0, len(data), _QP_ROOM))
     encoded = binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
     soft_end = soft_end and not encoded.endswith(_CRLF) and bool(encoded)
     if len(encoded) > 75:

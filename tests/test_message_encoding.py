@@ -1,6 +1,7 @@
 """Message MIME encoding: bodies encoded once per variant, each recipient's values joined in."""
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import random
@@ -97,3 +98,33 @@ def test_a_body_changed_after_build_is_encoded_as_it_is() -> None:
     mail = message.build(variant, reader(), "campaign-1", settings)
     mail.html = mail.html.replace("Café", "Koffie")
     assert "Koffie" in _decoded(_parsed(mail).get_body(("html",)))
+
+
+def test_smtp_and_outbox_bytes_never_fill_the_bodies(monkeypatch) -> None:
+    settings = make_settings()
+    variant = message.prepare(make_rendered(), settings)
+    mail = message.build(variant, reader(name="Zoë <b>"), "campaign-1", settings)
+    filled = message.fill(variant, mail.values)
+
+    def refuse(*_args):
+        raise AssertionError("a body was filled for SMTP or the outbox")
+
+    monkeypatch.setattr(message, "fill", refuse)
+    raw, data = mail.as_bytes(), mail.smtp_data()
+    monkeypatch.undo()
+    assert data.endswith(b"\r\n.\r\n") and len(data) >= len(raw)
+    assert (mail.html, mail.text) == filled          # a provider reads them: filled on demand
+    assert _decoded(_parsed(mail).get_body(("html",))) == filled[0]
+    mail.text = "Anders"
+    assert mail.text == "Anders" and mail.html == filled[0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_long_link_is_cut_into_soft_broken_lines_that_decode_to_it(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = [chr(c) for c in range(33, 127) if chr(c) != "="]
+    link = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400)))
+    encoded = message._qp_piece(link, soft_end=True)
+    lines = encoded.split(b"\r\n")
+    assert lines[-1] == b"" and all(line.endswith(b"=") and len(line) <= 76 for line in lines[:-1])
+    assert binascii.a2b_qp(encoded) == link.encode("ascii")
