@@ -64,7 +64,8 @@ def test_a_database_made_before_alembic_keeps_every_row(tmp_path: Path, legacy: 
         assert current(conn) == head()
         assert "migrations" not in inspect(conn).get_table_names()
         indexes = {i["name"] for i in inspect(conn).get_indexes("journal")}
-        assert {"journal_state", "journal_pending", "journal_due", "journal_message_id"} <= indexes
+        assert {"journal_unsettled", "journal_pending", "journal_due", "journal_message_id"} <= indexes
+        assert "journal_state" not in indexes
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     finally:
         conn.close()
@@ -210,3 +211,41 @@ def test_the_claim_finds_its_rows_through_the_partial_indexes(tmp_path: Path):
             assert any(index in row[-1] for row in plan), (index, plan)
     finally:
         conn.close()
+
+
+def test_recovery_resends_and_counts_find_their_rows_through_the_partial_indexes(tmp_path: Path):
+    from postbode import journal
+
+    conn = store.connect(tmp_path / "state.sqlite3")
+    try:
+        queries = {"journal_unsettled": [journal.recover, journal.requeue_unknown, journal.unknown_entries],
+                   "journal_pending": [journal.open_count], "journal_due": [journal.open_count,
+                                                                            journal.next_retry_at]}
+        for index, functions in queries.items():
+            for function in functions:
+                plans = _plans_of(conn, lambda: function(conn, "c"))
+                assert any(index in step for plan in plans for step in plan), (function, index, plans)
+        plans = _plans_of(conn, lambda: journal.sent_or_claimed_since(conn, 0.0))
+        assert all("SCAN journal" not in step.replace("USING", "") or "INDEX" in step
+                   for plan in plans for step in plan), plans
+    finally:
+        conn.close()
+
+
+def _plans_of(conn, call) -> list[list[str]]:
+    """EXPLAIN QUERY PLAN of every journal statement `call` runs (the statements still run)."""
+    from sqlalchemy import event
+
+    plans: list[list[str]] = []
+
+    def explain(connection, cursor, statement, parameters, context, executemany):
+        if "journal" in statement and not executemany and statement.lstrip()[:6] in ("SELECT", "UPDATE"):
+            raw = connection.connection.dbapi_connection.cursor()
+            plans.append([row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters)])
+
+    event.listen(conn, "before_cursor_execute", explain)
+    try:
+        call()
+    finally:
+        event.remove(conn, "before_cursor_execute", explain)
+    return plans

@@ -189,7 +189,7 @@ def _allow_in_transaction(conn, answers: list[bool]) -> None:
         answers.append(signup.allow(conn, "signup-ip", "same-key", (1, 3600)))
 
 
-def test_the_claim_indexes_go_down_and_up_on_postgresql_as_made_new(postgres_url):
+def test_the_journal_indexes_go_down_and_up_on_postgresql_as_made_new(postgres_url):
     from alembic import command
 
     from postbode.store.upgrade import _config
@@ -202,6 +202,12 @@ def test_the_claim_indexes_go_down_and_up_on_postgresql_as_made_new(postgres_url
 
         made_new = indexes()
         assert "WHERE (state = 'pending'::text)" in made_new["journal_pending"]
+        assert "<> ALL (ARRAY['pending'::text, 'sent'::text])" in made_new["journal_unsettled"]
+        assert "state" not in made_new["journal_by_address"]
+        with store.atomic(conn):
+            command.downgrade(_config(conn), "0008")
+        assert "journal_state" in indexes() and "journal_unsettled" not in indexes()
+        assert "state" in indexes()["journal_by_address"]
         with store.atomic(conn):
             command.downgrade(_config(conn), "0007")
         assert "journal_variant" in indexes() and "journal_pending" not in indexes()
