@@ -1,12 +1,13 @@
 """SMTP benchmark: postbode against a bare smtplib loop, same sink, same connections.
 
     .venv/bin/python benchmarks/bench_smtp.py [--messages 3000] [--repeat 3]
-        [--connections 1,2,4] [--delay-ms 0] [--no-pipelining]
+        [--connections 1,2,4] [--delay-ms 0] [--no-pipelining | --chunking]
 
 Needs only what `./scripts/demo.sh` installs into .venv (no test extras).
 
 The sink (benchmarks/smtp_sink.py) is a separate process that accepts and
-discards every mail and offers PIPELINING; its CPU share during every run is
+discards every mail and offers PIPELINING (with `--chunking` CHUNKING too: postbode
+then sends each message with its envelope in BDAT, RFC 3030; smtplib cannot); its CPU share during every run is
 printed, so one can see it is not what limits the figures (it should stay well
 under 50% of one core). For each number of connections, in turns and repeated
 (median and range printed):
@@ -49,10 +50,12 @@ SENDER = "nieuwsbrief@example.org"
 class Sink:
     """benchmarks/smtp_sink.py in its own process, asked for its CPU use around each run."""
 
-    def __init__(self, pipelining: bool, delay_ms: float) -> None:
+    def __init__(self, pipelining: bool, delay_ms: float, chunking: bool = False) -> None:
         command = [sys.executable, str(HERE / "smtp_sink.py"), "--delay-ms", str(delay_ms)]
         if not pipelining:
             command.append("--no-pipelining")
+        if chunking:
+            command.append("--chunking")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)
         self.port = int(self.process.stdout.readline().split()[1])
@@ -131,13 +134,13 @@ def raw_pipelined(port: int, blobs: list[tuple[str, bytes]]) -> float:
 
 
 def bench(folder: Path, count: int, repeat: int, connections: list[int], pipelining: bool,
-          delay_ms: float) -> None:
+          delay_ms: float, chunking: bool = False) -> None:
     runs = CampaignRuns(folder, count)
     variants = campaign.prepare_variants(runs.settings, folder / NEWSLETTER,
                                          [(loc, None) for loc in LOCALES])
     blobs = [(r.email, message.build(variants[(r.locale, None)], r, "bare", runs.settings).as_bytes())
              for r in readers(count)]
-    sink = Sink(pipelining, delay_ms)
+    sink = Sink(pipelining, delay_ms, chunking)
     figures: dict[tuple[str, int], list[tuple[float, float]]] = {}   # (rate, CPU ms a message)
 
     def bare(n: int) -> float:
@@ -163,11 +166,13 @@ def bench(folder: Path, count: int, repeat: int, connections: list[int], pipelin
                     (sink.measured(lambda: raw_pipelined(sink.port, blobs))[0], 0.0))
     finally:
         sink.close()
-    report(figures, connections, sink.shares, count, blobs, pipelining, delay_ms)
+    offers = ("PIPELINING and CHUNKING" if chunking else "PIPELINING, without CHUNKING") \
+        if pipelining else "neither PIPELINING nor CHUNKING"
+    report(figures, connections, sink.shares, count, blobs, offers, delay_ms)
 
 
 def report(figures: dict, connections: list[int], shares: list[float], count: int,
-           blobs: list[tuple[str, bytes]], pipelining: bool, delay_ms: float) -> None:
+           blobs: list[tuple[str, bytes]], offers: str, delay_ms: float) -> None:
     def rates(key) -> list[float]:
         return [rate for rate, _cpu in figures[key]]
 
@@ -175,15 +180,15 @@ def report(figures: dict, connections: list[int], shares: list[float], count: in
         return f"{statistics.median(c for _rate, c in figures[key]):.2f} ms CPU a message"
 
     size = sum(len(b) for _, b in blobs) / count / 1024
-    print(f"SMTP to a discarding sink in its own process ({'with' if pipelining else 'without'} "
-          f"PIPELINING, {delay_ms:g} ms added per answer), {count} messages of {size:.0f} KB a run")
+    print(f"SMTP to a discarding sink in its own process (offering {offers}, {delay_ms:g} ms "
+          f"added per answer), {count} messages of {size:.0f} KB a run")
     for n in connections:
         ratio = statistics.median(rates(("postbode", n))) / statistics.median(rates(("bare", n)))
         print(f"  {n} connection{'s' if n > 1 else ' '}: bare smtplib {summary(rates(('bare', n)))}, "
               f"{cpu(('bare', n))}")
         print(f"                postbode     {summary(rates(('postbode', n)))}, "
               f"{cpu(('postbode', n))} = {ratio:.2f}x bare")
-    print(f"  target: postbode >= 0.8x bare at each{', above 1x with PIPELINING' if pipelining else ''}"
+    print(f"  target: postbode >= 0.8x bare at each{', above 1x with PIPELINING' if 'neither' not in offers else ''}"
           "; postbode's CPU includes its journal and building every message")
     if ("raw", 1) in figures:
         print(f"  raw pipelining client, 1 connection (the limit here): {summary(rates(('raw', 1)))}")
@@ -198,6 +203,7 @@ def main() -> None:
     parser.add_argument("--connections", default="1,2,4")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--no-pipelining", action="store_true")
+    parser.add_argument("--chunking", action="store_true", help="the sink offers CHUNKING too")
     parser.add_argument("--on-disk", action="store_true")
     args = parser.parse_args()
     scratch = scratch_root(args.on_disk)
@@ -205,7 +211,8 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}, temporary folders on {scratch or tempfile.gettempdir()}")
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         bench(Path(folder), args.messages, args.repeat,
-              [int(n) for n in args.connections.split(",")], not args.no_pipelining, args.delay_ms)
+              [int(n) for n in args.connections.split(",")], not args.no_pipelining, args.delay_ms,
+              args.chunking and not args.no_pipelining)
 
 
 if __name__ == "__main__":

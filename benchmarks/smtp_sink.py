@@ -1,9 +1,10 @@
 """A lean SMTP sink for the benchmarks: accepts every mail and throws it away.
 
-    python benchmarks/smtp_sink.py [--port 0] [--no-pipelining] [--delay-ms 0]
+    python benchmarks/smtp_sink.py [--port 0] [--no-pipelining] [--chunking] [--delay-ms 0]
 
 Runs in its own process, so its CPU is not the sender's. It offers PIPELINING
-(RFC 2920), 8BITMIME and SMTPUTF8, reads commands and message data in whatever
+(RFC 2920), 8BITMIME and SMTPUTF8, with `--chunking` also CHUNKING (RFC 3030:
+BDAT), reads commands and message data in whatever
 pieces they arrive and answers every group of pipelined commands in one write.
 It keeps its own work per read small (see SinkProtocol), so that the figures
 measure the client.
@@ -51,6 +52,8 @@ class SinkProtocol(asyncio.BufferedProtocol):
         self.filled = 0           # bytes of the buffer that hold unread input
         self.in_data = False
         self.data_begins = False  # DATA was just accepted: nothing of the message read yet
+        self.chunk_left = 0       # bytes of a BDAT chunk still to come
+        self.last_chunk = False   # that chunk ends the message (BDAT … LAST)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -87,6 +90,14 @@ class SinkProtocol(asyncio.BufferedProtocol):
     def _step(self, start: int, replies: list[bytes]) -> int | None:
         """Handle one command or one message from `start`; where the next begins, or None."""
         buffer, filled = self.buffer, self.filled
+        if self.chunk_left:
+            taken = min(self.chunk_left, filled - start)
+            if not taken:
+                return None
+            self.chunk_left -= taken
+            if not self.chunk_left:
+                replies.append(self._chunk_done())
+            return start + taken
         if self.in_data:
             if self.data_begins:                         # an empty message is a lone ".\r\n"
                 if filled - start < 3:
@@ -107,10 +118,28 @@ class SinkProtocol(asyncio.BufferedProtocol):
         line_end = buffer.find(b"\r\n", start, filled)
         if line_end == -1:
             return None
-        replies.append(self._reply(bytes(buffer[start:start + 4]).upper()))
+        replies.append(self._reply(bytes(buffer[start:line_end])))
         return line_end + 2
 
-    def _reply(self, verb: bytes) -> bytes:
+    def _chunk_done(self) -> bytes:
+        if self.last_chunk:
+            self.counter.mails += 1
+            return b"250 2.0.0 discarded\r\n"
+        return b"250 2.0.0 chunk received\r\n"
+
+    def _bdat(self, line: bytes) -> bytes | None:
+        """BDAT <size> [LAST]: the next <size> bytes are message data; None once they are in."""
+        words = line.split()
+        if len(words) not in (2, 3) or not words[1].isdigit():
+            return b"501 5.5.4 syntax: BDAT <size> [LAST]\r\n"
+        self.chunk_left, self.last_chunk = int(words[1]), len(words) == 3
+        return None if self.chunk_left else self._chunk_done()
+
+    def _reply(self, line: bytes) -> bytes:
+        verb = line[:4].upper()
+        if verb == b"BDAT" and b"CHUNKING" in self.ehlo:
+            reply = self._bdat(line)
+            return reply or b""          # answered once the chunk is in
         if verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
             return b"250 2.0.0 ok\r\n"
         if verb == b"DATA":
@@ -138,8 +167,9 @@ class SinkProtocol(asyncio.BufferedProtocol):
             self.transport.close()
 
 
-def ehlo_reply(pipelining: bool) -> bytes:
-    features = ["sink", "8BITMIME", "SMTPUTF8", "SIZE 52428800"] + (["PIPELINING"] if pipelining else [])
+def ehlo_reply(pipelining: bool, chunking: bool = False) -> bytes:
+    features = (["sink", "8BITMIME", "SMTPUTF8", "SIZE 52428800"] + (["PIPELINING"] if pipelining else [])
+                + (["CHUNKING"] if chunking else []))
     lines = [f"250-{f}" for f in features[:-1]] + [f"250 {features[-1]}"]
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
@@ -156,9 +186,9 @@ def report_marks(counter: Counter) -> None:
         cpu, wall, mails = now_cpu, now_wall, now_mails
 
 
-async def serve(port: int, pipelining: bool, delay: float) -> None:
+async def serve(port: int, pipelining: bool, delay: float, chunking: bool = False) -> None:
     counter = Counter()
-    ehlo = ehlo_reply(pipelining)
+    ehlo = ehlo_reply(pipelining, chunking)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SinkProtocol(counter, ehlo, delay), "127.0.0.1", port)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
@@ -172,9 +202,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-pipelining", action="store_true")
+    parser.add_argument("--chunking", action="store_true", help="offer CHUNKING (BDAT) too")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, not args.no_pipelining, args.delay_ms / 1000))
+    asyncio.run(serve(args.port, not args.no_pipelining, args.delay_ms / 1000, args.chunking))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import socket
@@ -42,17 +43,25 @@ def test_benchmarks_import_nothing_beyond_the_runtime_dependencies():
                     f"{path.name} imports {name}, which ./scripts/demo.sh does not install"
 
 
-@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
-def sink(request):
-    command = [sys.executable, str(REPO / "benchmarks" / "smtp_sink.py")]
-    process = subprocess.Popen(command + ([] if request.param else ["--no-pipelining"]),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+SINK_OFFERS = {"pipelining": [], "no-pipelining": ["--no-pipelining"], "chunking": ["--chunking"]}
+
+
+@contextlib.contextmanager
+def _running_sink(offers: str):
+    command = [sys.executable, str(REPO / "benchmarks" / "smtp_sink.py"), *SINK_OFFERS[offers]]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         port = int(process.stdout.readline().split()[1])
-        yield process, f"smtp://127.0.0.1:{port}?tls=none", request.param
+        yield process, f"smtp://127.0.0.1:{port}?tls=none", offers
     finally:
         process.stdin.close()
         process.wait(timeout=30)
+
+
+@pytest.fixture(params=list(SINK_OFFERS))
+def sink(request):
+    with _running_sink(request.param) as running:
+        yield running
 
 
 def _mark(process) -> dict:
@@ -62,11 +71,12 @@ def _mark(process) -> dict:
 
 
 def test_the_benchmark_sink_takes_mail_with_and_without_pipelining(sink, settings, outgoing):
-    process, url, pipelining = sink
+    process, url, offers = sink
     messages = [outgoing(f"lezer{n}@example.org", n, text=".dot\n" * n) for n in range(40)]
     _mark(process)
     with open_transport(url, settings, env={}) as transport:
-        assert transport._smtp.has_extn("pipelining") is pipelining
+        assert transport._smtp.has_extn("pipelining") is (offers != "no-pipelining")
+        assert transport._smtp.has_extn("chunking") is (offers == "chunking")
         results = transport.send_batch(messages)
     used = _mark(process)
     assert [r.status for r in results] == [Status.SENT] * 40
@@ -86,7 +96,7 @@ def _replies(reader, count: int) -> list[bytes]:
 
 def test_the_sink_finds_each_end_of_data_however_the_bytes_arrive(sink):
     """Empty mail, dot-stuffed lines, the end mark split byte by byte, a line longer than its buffer."""
-    process, url, _pipelining = sink
+    process, url, _offers = sink
     port = int(url.split(":")[2].split("?")[0])
     envelope = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
     _mark(process)
@@ -111,3 +121,26 @@ def test_the_sink_finds_each_end_of_data_however_the_bytes_arrive(sink):
         conn.sendall(b"body\r\n" * 50_000 + b".\r\nQUIT\r\n")     # mail and QUIT in one write
         assert _replies(reader, 2) == [b"250", b"221"]
     assert _mark(process)["mails"] == 3
+
+
+def test_the_sink_takes_bdat_chunks_however_the_bytes_arrive():
+    """BDAT (RFC 3030) with the chunk in the same write, byte by byte, in two chunks, empty."""
+    envelope = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+    with _running_sink("chunking") as (process, url, _offers):
+        port = int(url.split(":")[2].split("?")[0])
+        _mark(process)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            reader = conn.makefile("rb")
+            _replies(reader, 1)
+            conn.sendall(b"EHLO test\r\n")
+            _replies(reader, 1)
+            conn.sendall(envelope + b"BDAT 7 LAST\r\n\r\n.\r\nab")   # dots mean nothing in a chunk
+            assert _replies(reader, 3) == [b"250", b"250", b"250"]
+            conn.sendall(envelope + b"BDAT 9\r\n")
+            for byte in b"Subject: ":                                 # one byte a write
+                conn.sendall(bytes([byte]))
+            conn.sendall(b"BDAT 5 LAST\r\nx\r\n\r\n")
+            assert _replies(reader, 4) == [b"250", b"250", b"250", b"250"]
+            conn.sendall(b"MAIL FROM:<a@example.org>\r\nBDAT 0 LAST\r\nBDAT x\r\nQUIT\r\n")
+            assert _replies(reader, 4) == [b"250", b"250", b"501", b"221"]
+        assert _mark(process)["mails"] == 3

@@ -99,9 +99,10 @@ def journal_states(settings) -> dict[str, str]:
         conn.close()
 
 
-# With PIPELINING one worker drives both connections in step; without, a thread each.
-@pytest.mark.parametrize("counting_sink", [True, False], indirect=True,
-                         ids=["connections-in-step", "a-thread-a-connection"])
+# With PIPELINING one worker drives both connections in step; without, a thread each;
+# with CHUNKING too, each message goes out in one write with its envelope.
+@pytest.mark.parametrize("counting_sink", ["pipelining", "nothing", "chunking"], indirect=True,
+                         ids=["connections-in-step", "a-thread-a-connection", "chunked-in-step"])
 def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, send_settings,
                                                                     populate, counting_sink):
     handler, url = counting_sink

@@ -236,6 +236,8 @@ def test_a_relay_with_or_without_pipelining_gets_every_mail_intact(smtp_relay, s
     assert [r.status for r in results] == [Status.SENT] * 30
     # Pipelined: DATA had arrived with RCPT TO. Without PIPELINING, never before its reply.
     assert smtp_relay.handler.data_was_waiting == [smtp_relay.handler.pipelining] * 30
+    # With CHUNKING the message went with its envelope in BDAT, else after DATA.
+    assert {mail.chunked for mail in smtp_relay.received} == {smtp_relay.handler.chunking}
     received = {mail.rcpt_tos[0]: mail for mail in smtp_relay.received}
     for message in messages:
         mail = received[message.rcpt_to]
