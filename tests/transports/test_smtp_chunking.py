@@ -6,6 +6,7 @@ and what a refused envelope, a 421 and a dropped connection leave behind.
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -99,3 +100,28 @@ def test_a_server_without_pipelining_gets_data_even_if_it_offers_chunking(settin
         controller.stop()
     assert [r.status for r in results] == [Status.SENT] * 2
     assert [mail.chunked for mail in handler.received] == [False, False]
+
+
+@pytest.mark.slow
+def test_a_real_postfix_takes_each_mail_in_one_bdat_exactly_as_built(postfix, settings, outgoing):
+    from fixtures.postfix import EXISTING, EXISTING_TOO
+
+    mta = postfix()
+    messages = [outgoing(EXISTING, 0, text=".dot first\n..two\n"), outgoing(EXISTING_TOO, 1)]
+    with open_transport(mta.smtp_url, settings, env={}) as transport:
+        assert transport.chunks(transport._smtp)        # Postfix offers PIPELINING and CHUNKING
+        results = transport.send_batch(messages)
+    assert [r.status for r in results] == [Status.SENT] * 2 and all(r.provider_id for r in results)
+    for user, message in (("reader", messages[0]), ("lotte", messages[1])):
+        deadline = time.monotonic() + 60
+        while not mta.delivered(user) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (stored,) = mta.delivered(user)
+        # Postfix puts its own trace headers in front and stores LF line ends
+        got, sent = stored.read_bytes(), message.as_bytes().replace(b"\r\n", b"\n")
+        # Postfix adds its trace headers (and a Date to a mail without one), stores LF ends
+        got_head, _, got_body = got.partition(b"\n\n")
+        sent_head, _, sent_body = sent.partition(b"\n\n")
+        assert got_body == sent_body, mta.log()
+        ours = sent_head.split(b"\n")
+        assert [line for line in got_head.split(b"\n") if line in ours] == ours
