@@ -65,8 +65,9 @@ class CampaignKind(StrEnum):
 
 STATES = tuple(State)
 OUTCOME_STATES = (State.SENT, State.REJECTED, State.RETRY, State.UNKNOWN)
-# States a bounce or complaint may move on from (the mail left, or may have left)
-FEEDBACK_FROM = (State.SENT, State.UNKNOWN, State.BOUNCED)
+# States a bounce or complaint may move on from: the mail left, may have left, or is
+# leaving (a local MTA's bounce can come back before the sender has settled the row)
+FEEDBACK_FROM = (State.SENT, State.UNKNOWN, State.BOUNCED, State.CLAIMED)
 FEEDBACK_STATES = (State.BOUNCED, State.COMPLAINED)
 # A person has a newsletter when a row of any of its campaigns is in one of these states
 # (the mail left, may have left, or left and bounced or drew a complaint) ...
@@ -508,8 +509,13 @@ def record(conn: Connection, outcomes: Iterable[Outcome]) -> None:
         _record(conn, outcomes)
 
 
+# A bounce or complaint that came back while the row was still claimed keeps its state
+# and its words when the sender then settles the row.
+_HAS_FEEDBACK = journal.c.state.in_([_written(state) for state in FEEDBACK_STATES])
 _RECORD = (update(journal).where(journal.c.id == bindparam("row_id"))
-           .values(state=bindparam("new_state"), last_code=bindparam("code"), last_text=bindparam("text"),
+           .values(state=case((_HAS_FEEDBACK, journal.c.state), else_=bindparam("new_state")),
+                   last_code=case((_HAS_FEEDBACK, journal.c.last_code), else_=bindparam("code")),
+                   last_text=case((_HAS_FEEDBACK, journal.c.last_text), else_=bindparam("text")),
                    provider_id=func.coalesce(bindparam("provider"), journal.c.provider_id),
                    next_at=bindparam("next"),
                    message_id=func.coalesce(bindparam("stamped"), journal.c.message_id),

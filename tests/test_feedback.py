@@ -66,3 +66,18 @@ def test_feedback_does_not_load_flask():
     script = "import sys, postbode.feedback; print('flask' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_bounce_back_before_the_sender_settles_the_row_is_kept_when_it_does(db):
+    # A local MTA can bounce a mail before the worker commits its outcome (with its next claim).
+    campaign = journal.create_campaign(db, "x", ["everyone"], PARTS, "smtp://mta")
+    journal.snapshot(db, campaign.id, [Recipient(None, "ana@example.org", "Ana", "nl", "formal",
+                                                 None, "everyone")])
+    (entry,) = journal.claim(db, campaign.id, 10, stamp=lambda e: "<m1@example.org>")
+    with store.atomic(db):
+        assert journal.note_feedback(db, "ana@example.org", 550, "bounced: no such user",
+                                     message_id="<m1@example.org>", state="bounced") == 1
+    journal.record(db, [journal.Outcome(entry.row_id, journal.State.SENT, 250, "2.0.0 queued")])
+    state, code, text = note(db)
+    assert (state, code, text) == ("bounced", 550, "bounced: no such user")
+    assert db.execute(select(journal_table.c.sent_at)).scalar() is not None

@@ -13,8 +13,9 @@ from sqlalchemy import Connection, Row, RowMapping, func, insert, select
 from postbode.store import insert_ignore
 from postbode.store.schema import bounce_events, bounce_messages, journal
 
-# journal states of a mail that left (or may have): only those can bounce
-SENT_STATES = ("sent", "unknown", "bounced", "complained")
+# journal states of a mail that left, may have left or is leaving: only those can bounce
+# (a local MTA's bounce can come back before the sender has settled the row)
+SENT_STATES = ("sent", "unknown", "bounced", "complained", "claimed")
 
 
 @dataclass(frozen=True)
