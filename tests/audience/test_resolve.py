@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from postbode import audience
 from postbode.audience.segments import MAX_REFERENCE_DEPTH, SegmentsError, load_segments
+
+from fixtures.state import executed
 
 # state tests: once on a SQLite file, once on PostgreSQL (tests/fixtures/state.py)
 pytestmark = pytest.mark.both_engines
@@ -31,17 +32,7 @@ def test_recipients_carry_the_attribute_fields_segments_yaml_declares(samples, s
 
 
 def statements_of(conn, run) -> list[str]:
-    seen: list[str] = []
-
-    def keep(_conn, _cursor, statement, *_):
-        seen.append(statement)
-
-    event.listen(conn, "before_cursor_execute", keep)
-    try:
-        run()
-    finally:
-        event.remove(conn, "before_cursor_execute", keep)
-    return seen
+    return [statement for statement, _parameters, _many in executed(conn, run)]
 
 
 def test_a_segment_named_twice_is_one_shared_sub_query(samples, settings):

@@ -14,6 +14,8 @@ from postbode import store
 from postbode.store import schema
 from postbode.store.upgrade import current, head
 
+from fixtures.state import executed
+
 # Made by postbode before Alembic, at commit 68e6240 and at bf20dbc (with the bounce
 # tables): the sample lists imported, the sample newsletter sent to funders and donors
 # through the outbox, one address unsubscribed and one forgotten.
@@ -233,19 +235,8 @@ def test_recovery_resends_and_counts_find_their_rows_through_the_partial_indexes
 
 
 def _plans_of(conn, call) -> list[list[str]]:
-    """EXPLAIN QUERY PLAN of every journal statement `call` runs (the statements still run)."""
-    from sqlalchemy import event
-
-    plans: list[list[str]] = []
-
-    def explain(connection, cursor, statement, parameters, context, executemany):
-        if "journal" in statement and not executemany and statement.lstrip()[:6] in ("SELECT", "UPDATE"):
-            raw = connection.connection.dbapi_connection.cursor()
-            plans.append([row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters)])
-
-    event.listen(conn, "before_cursor_execute", explain)
-    try:
-        call()
-    finally:
-        event.remove(conn, "before_cursor_execute", explain)
-    return plans
+    """EXPLAIN QUERY PLAN of every journal SELECT and UPDATE `call` runs (they still run)."""
+    raw = conn.connection.dbapi_connection.cursor()
+    return [[row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            for statement, parameters, many in executed(conn, call)
+            if "journal" in statement and not many and statement.lstrip()[:6] in ("SELECT", "UPDATE")]
