@@ -96,6 +96,11 @@ class PreparedVariant:
     fields: tuple[tuple[str, personal.Placeholder, personal.FieldSpec | None], ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)  # segment → why ("" any other)
 
+    @functools.cached_property
+    def utf8_headers(self) -> bool:
+        """True when a constant header is raw UTF-8 (a sender address that is not ASCII)."""
+        return not all(line.isascii() for line in self.header_lines.values())
+
 
 class _Body:
     """A mail's HTML or text: as given, or filled in from its variant when first read.
@@ -148,6 +153,17 @@ class OutgoingMessage:
     def needs_smtputf8(self) -> bool:
         """True when an envelope address is not ASCII (the SMTP server must offer SMTPUTF8)."""
         return not (self.mail_from.isascii() and self.rcpt_to.isascii())
+
+    @property
+    def eight_bit(self) -> bool:
+        """True when the mail's bytes are not all ASCII (SMTP then says BODY=8BITMIME).
+
+        A built mail knows without being assembled: its bodies are quoted-printable or
+        base64 and its headers encoded words, unless an address asks for UTF-8.
+        """
+        if type(self) is OutgoingMessage and isinstance(self.variant, PreparedVariant):
+            return self.needs_smtputf8 or self.variant.utf8_headers
+        return not self.as_bytes().isascii()
 
     def given(self, kind: str) -> str | None:
         """The HTML or text as given to the message (None: the variant filled with `values`)."""
@@ -522,14 +538,17 @@ def subject_line(subject: str) -> bytes:
 
 
 def _fold_at_spaces(name: str, value: str) -> bytes:
-    """An ASCII header folded before spaces, the first part on the name's line (unfolds to `value`)."""
+    """A header folded before spaces, the first part on the name's line (unfolds to `value`).
+
+    ASCII but for an address that is UTF-8 itself (sent with SMTPUTF8).
+    """
     line, lines = f"{name}:", []
     for word in value.split(" "):
         if len(line) + 1 + len(word) > _MAX_SHORT and line != f"{name}:":
             lines.append(line)
             line = ""
         line += " " + word
-    return ("\r\n".join([*lines, line]) + "\r\n").encode("ascii")
+    return ("\r\n".join([*lines, line]) + "\r\n").encode("utf-8")
 
 
 def _address_line(name: str, display: str, address: str) -> bytes:

@@ -324,3 +324,9 @@ def test_a_sender_name_in_postbode_toml_that_would_add_a_bcc_is_refused(invoke, 
     assert "From header" in said and "[sender] name" in said and "postbode.toml" in said
     assert "Traceback" not in result.output
     assert list((project / "uit").iterdir()) == []
+
+
+def test_an_address_that_is_not_ascii_with_a_name_that_is_builds() -> None:
+    mail = one(reader(email_address="jürgen@example.org", name="Jurgen Muller"))
+    assert mail.needs_smtputf8 and mail.eight_bit
+    assert "To: Jurgen Muller <jürgen@example.org>\r\n".encode() in mail.as_bytes()

@@ -128,3 +128,16 @@ def test_a_long_link_is_cut_into_soft_broken_lines_that_decode_to_it(seed: int) 
     lines = encoded.split(b"\r\n")
     assert lines[-1] == b"" and all(line.endswith(b"=") and len(line) <= 76 for line in lines[:-1])
     assert binascii.a2b_qp(encoded) == link.encode("ascii")
+
+
+@pytest.mark.parametrize("sender", ["nieuwsbrief@example.org", "nieuwsbrief@bücher.example",
+                                    "nieuwsbrïef@example.org"])
+def test_a_built_mail_knows_whether_its_bytes_are_8bit_without_assembling_them(sender: str) -> None:
+    # SMTP says BODY=8BITMIME in MAIL FROM, before the mail's data is made
+    settings = make_settings(sender_email=sender, sender_name="Coalitie — Ünïcode")
+    variant = message.prepare(make_rendered(subject="Résultats 🙂", html=HTML + "فاطمة"), settings)
+    for address in ("lezer@example.org", "lezer@bücher.example", "jürgen@example.org"):
+        for name in NAMES:
+            mail = message.build(variant, reader(address, name=name), "campaign-1", settings)
+            assert mail.eight_bit == (not mail.as_bytes().isascii()), (sender, address, name)
+    assert message.build(variant, reader(), "c", settings).eight_bit == (not sender.isascii())

@@ -153,15 +153,16 @@ class SmtpTransport(Transport):
     def _transaction(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult:
         if self.chunks(smtp):
             return self._chunked(smtp, message)
-        data = _smtp_data(message)
-        options = self._mail_options(smtp, message, data)
+        options = self._mail_options(smtp, message)
         if isinstance(options, SendResult):
             return options
         if smtp.has_extn("pipelining"):
             self._write_envelope(smtp, message, options)
+            data = _smtp_data(message)           # made while the server answers the envelope
             refused = self._envelope_replies(smtp, message)
         else:
             refused = self._envelope_stepwise(smtp, message, options)
+            data = b"" if refused else _smtp_data(message)
         return refused or self._write_content(smtp, message, data) or self._content_reply(smtp, message)
 
     @staticmethod
@@ -171,11 +172,10 @@ class SmtpTransport(Transport):
 
     def _chunked(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult:
         """MAIL FROM, RCPT TO and BDAT LAST with the message in one write, then their replies."""
-        data = _chunk_data(message)
-        options = self._mail_options(smtp, message, data)
+        options = self._mail_options(smtp, message)
         if isinstance(options, SendResult):
             return options
-        self._write_chunk(smtp, message, options, data)
+        self._write_chunk(smtp, message, options, _chunk_data(message))
         return self._chunk_replies(smtp, message)
 
     def _write_chunk(self, smtp: smtplib.SMTP, message: "OutgoingMessage", options: list[str],
@@ -271,8 +271,7 @@ class SmtpTransport(Transport):
         return SendResult(message.message_id, Status.UNKNOWN, None,
                           f"connection lost during DATA ({err}); the message may have been delivered")
 
-    def _mail_options(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
-                      data: bytes) -> list[str] | SendResult:
+    def _mail_options(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> list[str] | SendResult:
         """MAIL FROM parameters: SMTPUTF8 for a non-ASCII address, 8BITMIME for 8-bit content."""
         options: list[str] = []
         if _LINE_BREAK.search(message.mail_from + message.rcpt_to):
@@ -286,7 +285,7 @@ class SmtpTransport(Transport):
                     "send these addresses through a server that supports it",
                 )
             options.append("SMTPUTF8")
-        if (options or not data.isascii()) and smtp.has_extn("8bitmime"):
+        if (options or message.eight_bit) and smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         return options
 
@@ -438,20 +437,23 @@ class _Exchange:
             self.alone = True
             return
         self.chunked = connection.chunks(smtp)
-        self.data = (_chunk_data if self.chunked else _smtp_data)(self.message)
-        options = connection._mail_options(smtp, self.message, self.data)
+        options = connection._mail_options(smtp, self.message)
         if isinstance(options, SendResult):
             self.result = options
         elif self.chunked:
-            self._before_data(lambda: connection._write_chunk(smtp, self.message, options, self.data))
+            data = _chunk_data(self.message)
+            self._before_data(lambda: connection._write_chunk(smtp, self.message, options, data))
         else:
             self._before_data(lambda: connection._write_envelope(smtp, self.message, options))
 
     def read_envelope(self) -> None:
         """The envelope's replies; with CHUNKING the message's result."""
         smtp = self.connection._smtp
-        replies = self.connection._chunk_replies if self.chunked else self.connection._envelope_replies
-        self.result = self._before_data(lambda: replies(smtp, self.message))
+        if self.chunked:
+            self.result = self._before_data(lambda: self.connection._chunk_replies(smtp, self.message))
+            return
+        self.data = _smtp_data(self.message)     # made while the server answers the envelope
+        self.result = self._before_data(lambda: self.connection._envelope_replies(smtp, self.message))
 
     def write_content(self) -> None:
         self.result = self.connection._write_content(self.connection._smtp, self.message, self.data)
