@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, column, inspect, select, table, text
 
 from postbode.errors import PostbodeError
-from postbode.store.schema import metadata
+from postbode.store.schema import metadata, with_postgresql_where
 from postbode.store.transaction import atomic
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -110,6 +110,8 @@ def migrate(conn: Connection) -> bool:
         if inspect(conn).get_table_names():
             command.upgrade(_config(conn), "head")
         else:
+            if conn.dialect.name == "postgresql":
+                with_postgresql_where()
             metadata.create_all(conn)
             command.stamp(_config(conn), "head")
     return True
