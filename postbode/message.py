@@ -155,13 +155,18 @@ class OutgoingMessage:
         return not (self.mail_from.isascii() and self.rcpt_to.isascii())
 
     @property
+    def built(self) -> bool:
+        """True for a mail `build` made from a variant: CRLF line ends, headers checked."""
+        return type(self) is OutgoingMessage and isinstance(self.variant, PreparedVariant)
+
+    @property
     def eight_bit(self) -> bool:
         """True when the mail's bytes are not all ASCII (SMTP then says BODY=8BITMIME).
 
         A built mail knows without being assembled: its bodies are quoted-printable or
         base64 and its headers encoded words, unless an address asks for UTF-8.
         """
-        if type(self) is OutgoingMessage and isinstance(self.variant, PreparedVariant):
+        if self.built:
             return self.needs_smtputf8 or self.variant.utf8_headers
         return not self.as_bytes().isascii()
 

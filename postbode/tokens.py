@@ -172,7 +172,6 @@ def verify(settings: Settings, purpose: str, token: str, max_age: Any = _DEFAULT
 
 
 @lru_cache(maxsize=16)
-@lru_cache(maxsize=8)
 def _cipher(secret: str) -> AESGCMSIV:
     """The cipher for one configured secret (any length, any characters), derived once."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,

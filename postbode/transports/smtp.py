@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from postbode.errors import TransportError
-from postbode.message import OutgoingMessage, PreparedVariant, dot_stuffed
+from postbode.message import dot_stuffed
 from postbode.transports import secret
 from postbode.transports.base import SendResult, Status, Transport, results_for
 
 if TYPE_CHECKING:
+    from postbode.message import OutgoingMessage
     from postbode.transports import TransportUrl
 
 TLS_MODES = ("starttls", "tls", "none")
@@ -517,14 +518,14 @@ def _reply(smtp: smtplib.SMTP) -> tuple[int, str]:
 def _smtp_data(message: "OutgoingMessage") -> bytes:
     """What follows DATA: `message.build` assembles CRLF line ends and dot-stuffs its
     mail piece by piece (`OutgoingMessage.smtp_data`); other bytes are checked first."""
-    if type(message) is OutgoingMessage and isinstance(message.variant, PreparedVariant):
+    if message.built:
         return message.smtp_data()
     return _stuffed(_crlf(message.as_bytes()))
 
 
 def _chunk_data(message: "OutgoingMessage") -> bytes:
     """What follows BDAT: the message's bytes as they are, with CRLF line ends."""
-    if type(message) is OutgoingMessage and isinstance(message.variant, PreparedVariant):
+    if message.built:
         return message.as_bytes()      # built with CRLF line ends
     return _crlf(message.as_bytes())
 
