@@ -1,6 +1,7 @@
 """The audience's types: who a campaign sends to, and a person as the preferences page shows them.
 
-This module imports nothing of postbode, so every stage may use these types.
+This module imports nothing of postbode but `counting` (a plan's counts, which must load
+without SQLAlchemy), so every stage may use these types.
 """
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, Mapping
+
+from postbode.counting import PlanCounts  # noqa: F401 - a type of the audience, defined there
 
 Formality = Literal["formal", "informal"]
 # Formality when neither the segment nor the subscriber says: "u" is never rude.
@@ -73,14 +76,3 @@ class Subscriber:
     lists: tuple[str, ...]
 
 
-@dataclass
-class PlanCounts:
-    """What a send to some segments would reach: recipients per segment × locale, and who is left out."""
-
-    recipients: dict[tuple[str, str], int] = field(default_factory=dict)
-    left_out: dict[str, int] = field(default_factory=dict)
-    marked: dict[str, int] = field(default_factory=dict)    # by the caller's mark (see plan_counts)
-
-    @property
-    def total(self) -> int:
-        return sum(self.recipients.values())

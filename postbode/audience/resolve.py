@@ -1,11 +1,11 @@
 """Who a send reaches: the recipients of some segments, streamed, and the counts of a plan."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import ColumnElement, Connection, case, exists, func, select
 
+from postbode import counting, store
 from postbode.audience.model import DEFAULT_FORMALITY, Consent, PlanCounts, Recipient
 from postbode.audience.segments import Segment, SegmentsFile, attribute, find_in, load_file
 from postbode.errors import AudienceError
@@ -20,11 +20,11 @@ BATCH_SIZE = 1000
 
 def effective_locale(locale: str | None, settings: "Settings") -> str:
     """The subscriber's own locale when its language is one we send in, else the default."""
-    if locale:
-        languages = {loc.split("_")[0] for loc in settings.locales}
-        if locale.split("_")[0] in languages:
-            return locale
-    return settings.default_locale
+    return counting.sent_locale(locale, _languages(settings), settings.default_locale)
+
+
+def _languages(settings: "Settings") -> tuple[str, ...]:
+    return tuple(sorted({loc.split("_")[0] for loc in settings.locales}))
 
 
 class _Locales(dict):
@@ -101,11 +101,13 @@ def _in_batches(conn: Connection, query, key) -> Iterator:
 
 def plan_counts(conn: Connection, segments: list[str], settings: "Settings", *,
                 mark: ColumnElement[str | None] | None = None,
-                leave_out_marked: bool = True) -> PlanCounts:
+                leave_out_marked: bool = True, keep: bool = False) -> PlanCounts:
     """Recipients per (segment, locale) and members left out by consent state or suppression.
 
     `mark` (a text expression over `subscribers`, NULL for most) sorts recipients further:
     `marked` counts them per value, and with `leave_out_marked` they are not recipients.
+    `keep`: on SQLite, leave the query with `counting`, so the next count of the same
+    segments runs without loading SQLAlchemy (`subscribers list --count`).
     """
     _, chosen = _chosen(segments, settings)
     marks = () if mark is None else (mark.label("mark"),)
@@ -115,20 +117,11 @@ def plan_counts(conn: Connection, segments: list[str], settings: "Settings", *,
     if mark is not None:
         columns.append(inner.c.mark)
     query = select(*columns, func.count()).where(inner.c.seg.is_not(None)).group_by(*columns)
-    recipients: Counter[tuple[str, str]] = Counter()
-    left_out: Counter[str] = Counter()
-    marked: Counter[str] = Counter()
-    for row in conn.execute(query):
-        seg, locale, consent, suppressed, count = (*row[:4], row[-1])
-        found = row[4] if mark is not None else None
-        if consent != Consent.SUBSCRIBED:
-            left_out[consent] += count
-        elif suppressed:
-            left_out["suppressed"] += count
-        else:
-            if found is not None:
-                marked[found] += count
-            if found is None or not leave_out_marked:
-                recipients[(chosen[seg].name, effective_locale(locale, settings))] += count
-    return PlanCounts(dict(sorted(recipients.items())), dict(sorted(left_out.items())),
-                      dict(sorted(marked.items())))
+    rules = counting.TallyRules(tuple(s.name for s in chosen), str(Consent.SUBSCRIBED),
+                                _languages(settings), settings.default_locale)
+    if keep and mark is None and conn.dialect.name == "sqlite":
+        rows, sql, params = store.run_seen(conn, query)
+        counting.keep(settings, segments, store.current(conn), sql, params, rules)
+    else:
+        rows = conn.execute(query).all()
+    return counting.tally(rows, rules, marks=mark is not None, leave_out_marked=leave_out_marked)

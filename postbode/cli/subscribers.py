@@ -1,18 +1,25 @@
-"""`subscribers …`: import, suppress, list, export, forget and unsubscribe; each delegates to postbode.audience."""
+"""`subscribers …`: import, suppress, list, export, forget and unsubscribe; each delegates to postbode.audience.
+
+postbode.audience and postbode.store are imported in the commands that use them:
+`list --count` answers from `postbode.counting` without loading SQLAlchemy when it can.
+"""
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 from rich.table import Table
 
-from postbode import audience, store
-from postbode.audience import ImportSummary
-from postbode.audience.segments import load_segments
+from postbode import counting
 from postbode.cli.common import EMAIL, Context, console, pass_context, printable
+from postbode.errors import AudienceError
+
+if TYPE_CHECKING:
+    from postbode import store
+    from postbode.audience import ImportSummary
 
 MAX_SHOWN_PROBLEMS = 20
 
@@ -20,6 +27,8 @@ MAX_SHOWN_PROBLEMS = 20
 @contextmanager
 def _db(ctx: Context) -> Iterator[store.Connection]:
     """The state database for one command, closed when it is done."""
+    from postbode import store
+
     conn = store.connect(ctx.settings)
     try:
         yield conn
@@ -66,6 +75,8 @@ def import_(ctx: Context, file: Path, list_name: str, dry_run: bool, unconfirmed
       python send.py subscribers import subscribers/donors.csv --list donors --dry-run
       python send.py subscribers import unsubscribed_members_export.csv --list subscribers
     """
+    from postbode import audience
+
     with _db(ctx) as conn:
         summary = audience.import_csv(conn, file, list_name, ctx.settings, dry_run=dry_run,
                                       unconfirmed=unconfirmed, consent_confirmed=consent_confirmed)
@@ -162,9 +173,12 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
       python send.py subscribers list --segment donors
       python send.py subscribers list --segment everyone --count
     """
+    if count and segments:
+        _print_plan(_plan(ctx, list(segments)))
+        return
     with _db(ctx) as conn:
         if count:
-            _print_counts(conn, list(segments), ctx)
+            _print_consent_counts(conn)
         elif segments:
             _print_recipients(conn, list(segments), ctx, limit)
         else:
@@ -172,6 +186,8 @@ def list_(ctx: Context, segments: tuple[str, ...], count: bool, limit: int) -> N
 
 
 def _print_recipients(conn: store.Connection, segments: list[str], ctx: Context, limit: int) -> None:
+    from postbode import audience
+
     table = _table("segment", "view")
     shown = 0
     for r in audience.resolve(conn, segments, ctx.settings):
@@ -183,6 +199,8 @@ def _print_recipients(conn: store.Connection, segments: list[str], ctx: Context,
 
 
 def _print_subscribers(conn: store.Connection, limit: int) -> None:
+    from postbode import audience
+
     table = _table("consent", "lists")
     shown = 0
     for row in audience.iter_subscribers(conn):
@@ -208,14 +226,27 @@ def _print_table(table: Table, total: int, limit: int) -> None:
         console.print(f"… {total - limit} more ({total} in all); use `subscribers export` for everything")
 
 
-def _print_counts(conn: store.Connection, segments: list[str], ctx: Context) -> None:
-    if not segments:
-        table = Table("consent", "subscribers")
-        for consent, n in audience.count_by_consent(conn).items():
-            table.add_row(consent, str(n))
-        console.print(table)
-        return
-    plan = audience.plan_counts(conn, segments, ctx.settings)
+def _plan(ctx: Context, segments: list[str]) -> counting.PlanCounts:
+    """The counts from the last count's SQL when it still holds, else counted in full."""
+    plan = counting.recall(ctx.settings, segments)
+    if plan is None:
+        from postbode import audience
+
+        with _db(ctx) as conn:
+            plan = audience.plan_counts(conn, segments, ctx.settings, keep=True)
+    return plan
+
+
+def _print_consent_counts(conn: store.Connection) -> None:
+    from postbode import audience
+
+    table = Table("consent", "subscribers")
+    for consent, n in audience.count_by_consent(conn).items():
+        table.add_row(consent, str(n))
+    console.print(table)
+
+
+def _print_plan(plan: counting.PlanCounts) -> None:
     table = Table("segment", "locale", "recipients")
     for (segment, locale), n in plan.recipients.items():
         table.add_row(segment, locale, str(n))
@@ -236,6 +267,8 @@ def export(ctx: Context, file: Path, segments: tuple[str, ...]) -> None:
     Example:
       python send.py subscribers export --segment funders funders-export.csv
     """
+    from postbode import audience
+
     with _db(ctx) as conn:
         n = audience.export(conn, file, ctx.settings, list(segments) or None)
     console.print(f"{n} rows written to {file}")
@@ -276,6 +309,8 @@ def unsubscribe(ctx: Context, email: str) -> None:
     Example:
       python send.py subscribers unsubscribe someone@example.org
     """
+    from postbode import audience
+
     with _db(ctx) as conn:
         audience.unsubscribe(conn, email, source="cli unsubscribe")
     console.print(f"{email}: unsubscribed; it receives no more mail and imports will not subscribe it again")
@@ -290,6 +325,9 @@ def segments_(ctx: Context) -> None:
     Example:
       python send.py subscribers segments
     """
+    from postbode import audience
+    from postbode.audience.segments import load_segments
+
     table = Table("segment", "view", "formality", "recipients", "description")
     with _db(ctx) as conn:
         for name, segment in load_segments(ctx.settings).items():
@@ -315,7 +353,7 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
     with _db(ctx) as conn:
         data = person_data(conn, email)
     if data is None:
-        raise audience.AudienceError(f"{email}: nothing is held on this address")
+        raise AudienceError(f"{email}: nothing is held on this address")
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
@@ -335,6 +373,7 @@ def consent(ctx: Context, email: str) -> None:
     Example:
       python send.py subscribers consent someone@example.org
     """
+    from postbode import audience
     from postbode.audience.rights import consent_proof
 
     with _db(ctx) as conn:

@@ -16,12 +16,12 @@ from postbode.store.engine import (Target, checkpoint, database_url, engine_for,
                                    shown, wait_briefly)
 from postbode.store.upgrade import current, head, migrate
 from postbode.store.sql import (driver_fetch, driver_many, driver_rows, execute_many, insert_ignore,
-                                json_items, json_number, json_text)
+                                json_items, json_number, json_text, run_seen)
 from postbode.store.transaction import atomic, in_atomic, read_snapshot
 
 __all__ = ["Connection", "atomic", "checkpoint", "connect", "current", "database_url", "driver_fetch", "driver_many",
            "driver_rows", "engine_for", "execute_many", "head", "in_atomic", "insert_ignore",
-           "json_items", "json_number", "json_text", "migrate", "read_snapshot", "shown",
+           "json_items", "json_number", "json_text", "migrate", "read_snapshot", "run_seen", "shown",
            "upgrade_schema", "wait_briefly"]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Float, String, Table, bindparam, exc
+from sqlalchemy import Connection, Float, String, Table, bindparam, event, exc
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.functions import FunctionElement
@@ -167,3 +167,23 @@ def _driver_run(conn: Connection, sql: str, params: Any, *, many: bool = False) 
         raise exc.DBAPIError.instance(sql, params, err, conn.dialect.loaded_dbapi.Error,
                                       dialect=conn.dialect) from err
     return cursor
+
+
+def run_seen(conn: Connection, statement: Any) -> tuple[list, str, tuple]:
+    """Run a Core statement; its rows, with the SQL and parameters the driver was given.
+
+    Seen on the way to the driver (after SQLAlchemy's processing of every value), so
+    that SQL run again with those parameters is this very query (`postbode.counting`).
+    """
+    seen: list[tuple[str, Any]] = []
+
+    def before(_conn, _cursor, sql, parameters, _context, _many) -> None:
+        seen.append((sql, parameters))
+
+    event.listen(conn, "before_cursor_execute", before)
+    try:
+        rows = conn.execute(statement).all()
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+    sql, parameters = seen[-1]
+    return rows, sql, tuple(parameters)
