@@ -196,7 +196,9 @@ def prepare(rendered: "Rendered", settings: Settings) -> PreparedVariant:
     html_t, text_t = Template.split(rendered.html), Template.split(rendered.text)
     _check_markers(label, html_t, text_t)
     constant = _constant_headers(rendered, settings, label)
-    utf8_sender = not settings.sender_email.isascii()
+    # Only a local part that is not ASCII keeps the From line in UTF-8: an internationalised
+    # domain goes out as punycode, and a name then as RFC 2047 words, as for any sender.
+    utf8_sender = not wire_address(settings.sender_email).isascii()
     return PreparedVariant(
         rendered=rendered, html=html_t, text=text_t,
         greetings={kind: Template.split(text, _NAME_SPLIT)

@@ -140,4 +140,5 @@ def test_a_built_mail_knows_whether_its_bytes_are_8bit_without_assembling_them(s
         for name in NAMES:
             mail = message.build(variant, reader(address, name=name), "campaign-1", settings)
             assert mail.eight_bit == (not mail.as_bytes().isascii()), (sender, address, name)
-    assert message.build(variant, reader(), "c", settings).eight_bit == (not sender.isascii())
+    # an internationalised domain is punycode on the wire: only a non-ASCII local part is UTF-8
+    assert message.build(variant, reader(), "c", settings).eight_bit == (sender == "nieuwsbrïef@example.org")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 import base64
+import dataclasses
 import re
 
 from postbode import message
@@ -19,8 +20,9 @@ TEXT = "__PB_GREETING__\n\nAfmelden: __PB_UNSUBSCRIBE_URL__\n"
 GREETINGS = {"formal": "Geachte __PB_NAME__,", "formal_anonymous": "Geachte lezer,"}
 
 
-def _variant(sender_email: str = "nieuwsbrief@example.org") -> message.PreparedVariant:
-    settings = _settings(sender_email)
+def _variant(sender_email: str = "nieuwsbrief@example.org",
+             settings: Settings | None = None) -> message.PreparedVariant:
+    settings = settings or _settings(sender_email)
     rendered = Rendered(newsletter_id="2018-07-resultaten", locale="nl", view=None,
                         subject="Resultaten 2018", preheader="", html=HTML, text=TEXT, lang="nl",
                         direction="ltr", greetings=GREETINGS)
@@ -102,6 +104,22 @@ def test_an_idn_domain_goes_out_as_punycode_in_envelope_and_headers(smtp_relay):
     assert b" <user@xn--bcher-kva.example>\r\n" in head
     assert b"<nieuws@xn--bcher-kva.example>" in head
     assert "bücher".encode() not in got.raw
+
+
+def test_an_idn_sender_with_a_non_ascii_name_sends_ascii_headers(smtp_relay):
+    # a server without SMTPUTF8 must not get raw UTF-8 in From: the name goes as RFC 2047 words
+    settings = _settings("nieuws@bücher.example")
+    settings = dataclasses.replace(settings, sender_name="Coalitie Kinderbescherming — Één")
+    variant = _variant("nieuws@bücher.example", settings)
+    mail = message.build(variant, Recipient(1, "user@example.org", None, "nl", "formal", None, "everyone"),
+                         "c1", settings)
+    assert not mail.eight_bit
+    got = _sent(smtp_relay, settings, mail)["user@example.org"]
+    head = _header_block(got.raw)
+    assert head.isascii() and b"=?utf-8?" in head
+    parsed = message_from_bytes(got.raw, policy=policy.SMTP)
+    assert parsed["From"].addresses[0].display_name == "Coalitie Kinderbescherming — Één"
+    assert parsed["From"].addresses[0].addr_spec == "nieuws@xn--bcher-kva.example"
 
 
 def test_a_non_ascii_local_part_keeps_needing_smtputf8(smtp_relay):
