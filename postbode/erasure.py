@@ -9,6 +9,7 @@ the write-ahead log is emptied afterwards, so the bytes are gone from both files
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -33,6 +34,12 @@ class Erased:
     journal_rows: int
     files: int
     log_emptied: bool
+    in_flight: int = 0      # mails still being written to an outbox when forget gave up waiting
+
+
+# A mail claimed before the erasure may still be written to an outbox: wait this long
+# (seconds) for it to settle, so its file is deleted with the others.
+IN_FLIGHT_WAIT = 30.0
 
 
 def forget(conn: Connection, email: str, settings: Settings, source: str = "postbode") -> Erased:
@@ -48,8 +55,29 @@ def forget(conn: Connection, email: str, settings: Settings, source: str = "post
         names |= journal_names
         known = consent.forget(conn, email, source, names=names)
         _redact_bounce_events(conn, hash_, typed | names)
+    in_flight = _wait_for_outbox_mails(conn, settings, rows)
     files = _remove_files(conn, settings, rows, typed)
-    return Erased(known, len(rows), files, store.checkpoint(conn))
+    return Erased(known, len(rows), files, store.checkpoint(conn), in_flight)
+
+
+def _wait_for_outbox_mails(conn: Connection, settings: Settings, rows: list[journal.ErasedRow]) -> int:
+    """Wait until the person's mails being written to an outbox are written (or the wait ends).
+
+    A sender that claimed a row before the erasure writes its file afterwards; deleting
+    the files first would leave that one. Returns how many are still on their way.
+    """
+    ids = [r.row_id for r in rows if r.claimed and _writes_files(conn, settings, r.campaign_id)]
+    deadline = time.monotonic() + IN_FLIGHT_WAIT
+    left = journal.still_claimed(conn, ids)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = journal.still_claimed(conn, ids)
+    return left
+
+
+def _writes_files(conn: Connection, settings: Settings, campaign_id: str) -> bool:
+    campaign = journal.get_campaign(conn, campaign_id)
+    return campaign is not None and _outbox_folder(campaign.transport, settings) is not None
 
 
 def _redact_bounce_events(conn: Connection, hash_: str, needles: set[str]) -> None:

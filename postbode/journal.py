@@ -731,6 +731,8 @@ class ErasedRow:
     campaign_id: str
     message_id: str | None
     provider_id: str | None
+    row_id: int = 0
+    claimed: bool = False       # its mail was being sent when the row was erased
 
 
 def erase(conn: Connection, key: str, hash_: str, subscriber_id: int | None,
@@ -753,8 +755,18 @@ def erase(conn: Connection, key: str, hash_: str, subscriber_id: int | None,
         if r["state"] in NOT_YET_SENT:  # never to be sent now: it says why
             values.update(state=State.REJECTED, next_at=None, last_text=ERASED_BEFORE_SENDING)
         conn.execute(update(journal).where(journal.c.id == r["id"]).values(values))
-    erased = [ErasedRow(r["campaign_id"], r["message_id"], r["provider_id"]) for r in rows]
+    erased = [ErasedRow(r["campaign_id"], r["message_id"], r["provider_id"], r["id"],
+                        r["state"] == State.CLAIMED) for r in rows]
     return erased, names
+
+
+def still_claimed(conn: Connection, row_ids: Iterable[int]) -> int:
+    """How many of these rows are still `claimed` (their mail still on its way)."""
+    ids = list(row_ids)
+    if not ids:
+        return 0
+    return conn.execute(select(func.count()).select_from(journal).where(
+        journal.c.id.in_(ids), journal.c.state == State.CLAIMED)).scalar_one()
 
 
 def _rows_of(conn: Connection, key: str, subscriber_id: int | None) -> list[RowMapping]:

@@ -294,6 +294,9 @@ def forget(ctx: Context, email: str) -> None:
     state = "deleted" if done.known else "was not a subscriber"
     console.print(f"{printable(email)}: {state}; {done.journal_rows} journal row(s) made anonymous, "
                   f"{done.files} outbox file(s) deleted; a later import cannot add it again")
+    if done.in_flight:
+        console.print(f"note: {done.in_flight} mail(s) to this address were still being written to the "
+                      "outbox; when that send has finished, run this command again to delete them")
     if not done.log_emptied:
         console.print("note: another program has the database open, so its write-ahead log "
                       "could not be emptied yet; it is emptied when that program closes it")

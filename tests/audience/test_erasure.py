@@ -135,3 +135,50 @@ def test_rows_not_yet_sent_are_never_sent_after_forget_and_unknown_ones_never_re
     states = dict(db.execute(select(journal_table.c.email, journal_table.c.state)).all())
     assert states[journal.ERASED + audience.address_hash("wacht@example.org")] == "rejected"
     assert states[journal.ERASED + audience.address_hash("onbekend@example.org")] == "unknown"
+
+
+def _claimed_outbox_mail(db, settings, email: str):
+    """A row of an outbox campaign claimed for `email`, as a sender holds it while writing its file."""
+    from postbode.audience import Recipient
+
+    campaign = journal.create_campaign(db, "x", ["everyone"], {"a": "b"}, "outbox://outbox")
+    journal.snapshot(db, campaign.id, [Recipient(None, email, "Wacht Even", "nl", "formal", None, "everyone")])
+    (entry,) = journal.claim(db, campaign.id, 1, stamp=lambda e: "<wacht.1@example.org>")
+    folder = settings.root / "outbox" / campaign.id
+    return campaign, entry, folder
+
+
+def test_forget_waits_for_a_mail_being_written_to_the_outbox_and_deletes_it(db, settings, monkeypatch):
+    import threading
+
+    from postbode import erasure
+    from postbode.campaign.states import RowState
+
+    email = "wacht.even@example.org"
+    campaign, entry, folder = _claimed_outbox_mail(db, settings, email)
+
+    def sender_finishes() -> None:     # the sender, in its own connection: file first, then settle
+        conn = store.connect(settings)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "wacht.eml").write_text(f"To: Wacht Even <{email}>\r\n\r\nhallo\r\n", encoding="utf-8")
+            journal.record(conn, [journal.Outcome(entry.row_id, RowState.SENT, 250, "ok")])
+        finally:
+            conn.close()
+
+    later = threading.Timer(0.5, sender_finishes)
+    later.start()
+    try:
+        done = erasure.forget(db, email, settings)
+    finally:
+        later.join()
+    assert done.in_flight == 0 and done.files == 1
+    assert not list(folder.glob("*.eml"))
+
+
+def test_forget_says_so_when_a_claimed_mail_never_settles(db, settings, monkeypatch):
+    from postbode import erasure
+
+    monkeypatch.setattr(erasure, "IN_FLIGHT_WAIT", 0.3)
+    _claimed_outbox_mail(db, settings, "hangt@example.org")   # a sender that died while holding it
+    assert erasure.forget(db, "hangt@example.org", settings).in_flight == 1
