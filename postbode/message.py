@@ -183,10 +183,17 @@ class OutgoingMessage:
     def smtp_data(self) -> bytes:
         """The bytes SMTP sends after DATA: dot-stuffed (RFC 5321 4.5.2), ending in CRLF.CRLF.
 
-        Stuffed piece by piece: the variant's large parts once per campaign, not once a mail.
+        A built mail has nothing to stuff: no line of it starts with a dot. Its headers
+        are checked for line breaks and folded before a space, its quoted-printable
+        (`_qp_piece`) writes a dot at the start of a line as =2E, and base64 and the MIME
+        lines have none. Scanning 30 KB for one would cost more than the rest of SMTP's
+        work on it; tests/test_message_encoding.py holds the promise. Other mails are
+        stuffed piece by piece, a variant's large parts once per campaign.
         """
         if self._bytes is not None:
             return dot_stuffed([self._bytes], keep=False)
+        if self.built:
+            return b"".join([*_pieces(self), _END_OF_DATA])
         return dot_stuffed(_pieces(self))
 
 
@@ -619,6 +626,7 @@ def _pieces(message: OutgoingMessage) -> list[bytes]:
     ]
 
 
+_END_OF_DATA = b".\r\n"    # after the mail's last CRLF
 _stuffed_pieces: dict[bytes, bytes] = {}
 _SHARED_PIECE = 512      # bytes: a piece this long is a variant's, and its stuffing is kept
 
@@ -767,33 +775,52 @@ def _join_b64(literals: tuple, values: list[str]) -> list[bytes]:
 
 
 def _qp_piece(text: str, soft_end: bool) -> bytes:
-    """Quoted-printable of a piece; with `soft_end` it ends in a line break a decoder removes."""
-    if soft_end and _QP_AS_IS.fullmatch(text):   # most greetings and short links: as they are
+    """Quoted-printable of a piece; with `soft_end` it ends in a line break a decoder removes.
+
+    No line of it starts with a dot (it is written =2E there), so SMTP need not
+    dot-stuff a mail made of such pieces (`OutgoingMessage.smtp_data`).
+    """
+    if soft_end and _QP_AS_IS.fullmatch(text) and text[0] != ".":   # most greetings and short links
         return text.encode("ascii") + b"=\r\n"
     if soft_end and _QP_PLAIN_RUN.fullmatch(text):   # a long link: nothing to encode, only cut
         data = text.encode("ascii")
-        return b"".join(data[i:i + _QP_ROOM] + b"=\r\n" for i in range(0, len(data), _QP_ROOM))
+        lines = [data[i:i + _QP_ROOM] for i in range(0, len(data), _QP_ROOM)]
+        if not any(line[:1] == b"." for line in lines):
+            return b"".join(line + b"=\r\n" for line in lines)
+        return _recut(data) + b"=\r\n"
     encoded = binascii.b2a_qp(_lf_bytes(text), istext=True).replace(b"\n", _CRLF)
     soft_end = soft_end and not encoded.endswith(_CRLF) and bool(encoded)
-    if len(encoded) > 75:
+    if len(encoded) > 75 or b"\n." in encoded or encoded[:1] == b".":
         lines = encoded.split(_CRLF)
-        # b2a_qp lets a line whose trailing blank it encodes reach 77 characters, and a
-        # soft break at the end needs room for one "=": break such lines up.
-        if max(map(len, lines)) > 76 or (soft_end and len(lines[-1]) > 75):
-            last = len(lines) - 1
-            encoded = _CRLF.join(b"=\r\n".join(_qp_folded(line, 75 if soft_end and i == last else 76))
-                                 for i, line in enumerate(lines))
+        last = len(lines) - 1
+        # b2a_qp lets a line whose trailing blank it encodes reach 77 characters, a soft
+        # break at the end needs room for one "=", and a line may start with a dot.
+        encoded = _CRLF.join(_recut(line) if len(line) > 76 or line[:1] == b"." or
+                             (soft_end and i == last and len(line) > 75) else line
+                             for i, line in enumerate(lines))
     return encoded + b"=\r\n" if soft_end else encoded
 
 
-def _qp_folded(line: bytes, room: int) -> list[bytes]:
-    """One encoded line cut into pieces that fit with their soft break, never inside =XX."""
-    pieces = []
-    while len(line) > room:
-        cut = 72 - (1 if line[71:72] == b"=" else 2 if line[70:71] == b"=" else 0)
-        pieces.append(line[:cut])
-        line = line[cut:]
-    return pieces + [line]
+_QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|[^=]", re.DOTALL)
+
+
+def _recut(line: bytes) -> bytes:
+    """One encoded line cut again at soft breaks: at most 75 characters before each "=",
+    never inside an =XX escape, and no line starting with a dot (it becomes =2E)."""
+    soft = line.endswith(b"=")      # b2a_qp's own soft break: an escape never ends in "="
+    pieces: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for token in _QP_TOKEN.findall(line[:-1] if soft else line):
+        if size + len(token) > _QP_ROOM:
+            pieces.append(b"".join(current))
+            current, size = [], 0
+        if not current and token == b".":
+            token = b"=2E"
+        current.append(token)
+        size += len(token)
+    pieces.append(b"".join(current) + (b"=" if soft else b""))
+    return b"=\r\n".join(pieces)
 
 
 def _b64_lines(data: bytes) -> bytes:

@@ -14,7 +14,8 @@ from postbode.build import build_variants
 from test_message import HTML, TEXT, make_rendered, make_settings, reader
 
 PIECES = ["tekst ", "Café ", ".", "..", " ", "\t", "=", "==3D", "\n", "\n.", "\n\n", "a" * 90,
-          "woord " * 30, "ʻokina ", "فاطمة ", "🙂", "x\r\ny", "end "]
+          "woord " * 30, "ʻokina ", "فاطمة ", "🙂", "x\r\ny", "end ",
+          "b" * 74 + ".", "." * 80, "é" * 25 + ".", "c" * 75 + " ."]   # dots where soft breaks fall
 NAMES = [None, "Anna", "Jürgen Müller", "Zoë <b>&</b>", "فاطمة الزهراء", "a" * 120, "Dot . Name"]
 
 
@@ -52,6 +53,8 @@ def test_random_variants_and_names_decode_to_exactly_the_filled_text(seed: int) 
         raw = mail.as_bytes()
         assert all(len(line) <= 76 for line in _body_lines(raw))
         assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+        # no line starts with a dot, so SMTP sends the bytes as they are (nothing to stuff)
+        assert b"\n." not in raw and mail.smtp_data() == raw + b".\r\n"
 
 
 def test_dutch_goes_quoted_printable_and_arabic_base64() -> None:
@@ -122,11 +125,12 @@ def test_smtp_and_outbox_bytes_never_fill_the_bodies(monkeypatch) -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_a_long_link_is_cut_into_soft_broken_lines_that_decode_to_it(seed: int) -> None:
     rng = random.Random(seed)
-    alphabet = [chr(c) for c in range(33, 127) if chr(c) != "="]
+    alphabet = [chr(c) for c in range(33, 127) if chr(c) != "="] + ["."] * 20   # dots often
     link = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400)))
     encoded = message._qp_piece(link, soft_end=True)
     lines = encoded.split(b"\r\n")
     assert lines[-1] == b"" and all(line.endswith(b"=") and len(line) <= 76 for line in lines[:-1])
+    assert not any(line.startswith(b".") for line in lines)
     assert binascii.a2b_qp(encoded) == link.encode("ascii")
 
 
