@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (ColumnElement, Connection, RowMapping, ScalarSelect, and_, bindparam, case,
@@ -472,6 +472,8 @@ _CLAIM = (update(journal).where(journal.c.id == bindparam("row_id"))
           .values(state=State.CLAIMED, attempts=journal.c.attempts + 1, claimed_at=bindparam("now"),
                   updated_at=bindparam("now"),
                   message_id=func.coalesce(bindparam("stamped"), journal.c.message_id)))
+# The row looked at in the last claim (claim_ahead), if it is still waiting to be sent.
+_CLAIM_IF_PENDING = _CLAIM.where(journal.c.state.in_([_written(State.PENDING), _written(State.RETRY)]))
 
 
 def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None = None,
@@ -487,18 +489,53 @@ def claim(conn: Connection, campaign_id: str, limit: int, *, now: float | None =
     first now and then, not before every message).
     """
     now = time.time() if now is None else now
-    due = {"campaign": campaign_id, "now": now, "limit": limit}
     with atomic(conn):
         _record(conn, settle)
-        rows = driver_rows(conn, _DUE, due) if retries_first else []
-        if len(rows) < limit:
-            rows += driver_rows(conn, _PENDING, {"campaign": campaign_id, "limit": limit - len(rows)})
-        if not retries_first and len(rows) < limit:
-            rows += driver_rows(conn, _DUE, {**due, "limit": limit - len(rows)})
-        entries = [_entry(r) for r in rows]
-        stamps = [stamp(entry) if stamp else None for entry in entries]
-        driver_many(conn, _CLAIM, [{"row_id": e.row_id, "now": now, "stamped": m}
-                                   for e, m in zip(entries, stamps)])
+        return _claim_rows(conn, _due(conn, campaign_id, limit, now, retries_first), stamp, now)
+
+
+def claim_ahead(conn: Connection, campaign_id: str, first: Entry | None, *,
+                stamp: Callable[[Entry], str | None] | None = None, settle: Iterable[Outcome] = (),
+                retries_first: bool = True) -> tuple[list[Entry], Entry | None]:
+    """Claim one row, and look at the one due after it without claiming it (committed).
+
+    For a connection that opens the next mail's transaction with this mail's data
+    (SMTP PIPELINING): `first` is the row looked at last time, claimed if it is still
+    pending (nobody took it meanwhile), else the next due row is. Returns the claimed
+    rows (none: nothing is due) and the row to open next (None: none).
+    """
+    now = time.time()
+    with atomic(conn):
+        _record(conn, settle)
+        claimed = _claim_rows(conn, [first], stamp, now, _CLAIM_IF_PENDING) if first else []
+        if not claimed:
+            claimed = _claim_rows(conn, _due(conn, campaign_id, 1, now, retries_first), stamp, now)
+        ahead = _due(conn, campaign_id, 1, now, retries_first) if claimed else []
+    return claimed, (ahead[0] if ahead else None)
+
+
+def _due(conn: Connection, campaign_id: str, limit: int, now: float, retries_first: bool) -> list[Entry]:
+    """Up to `limit` rows to send now: due retries first (or when pending rows run short)."""
+    due = {"campaign": campaign_id, "now": now, "limit": limit}
+    rows = driver_rows(conn, _DUE, due) if retries_first else []
+    if len(rows) < limit:
+        rows += driver_rows(conn, _PENDING, {"campaign": campaign_id, "limit": limit - len(rows)})
+    if not retries_first and len(rows) < limit:
+        rows += driver_rows(conn, _DUE, {**due, "limit": limit - len(rows)})
+    return [_entry(r) for r in rows]
+
+
+def _claim_rows(conn: Connection, entries: list[Entry], stamp: Callable[[Entry], str | None] | None,
+                now: float, statement: Any = None) -> list[Entry]:
+    """Mark the rows claimed, each with its mail's Message-ID; the entries as claimed.
+
+    `statement` _CLAIM_IF_PENDING claims one row only if it still waits: [] if not.
+    """
+    stamps = [stamp(entry) if stamp else None for entry in entries]
+    changed = driver_many(conn, statement if statement is not None else _CLAIM,
+                          [{"row_id": e.row_id, "now": now, "stamped": m} for e, m in zip(entries, stamps)])
+    if statement is _CLAIM_IF_PENDING and changed != len(entries):
+        return []
     return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id, e.suppressed)
             for e, m in zip(entries, stamps)]
 

@@ -166,3 +166,33 @@ def test_states_are_str_enums_equal_to_their_names(conn, campaign):
     assert journal.get_campaign(conn, campaign.id).status == journal.CampaignStatus.SENDING
     with pytest.raises(ValueError):
         journal.set_status(conn, campaign.id, "sent-ish")
+
+
+def test_claim_ahead_claims_the_row_looked_at_and_looks_at_the_next(conn, campaign):
+    from postbode.campaign.states import RowState
+
+    claimed, ahead = journal.claim_ahead(conn, campaign.id, None, stamp=lambda e: f"<{e.row_id}@x>")
+    assert [e.recipient.email for e in claimed] == ["r1@example.org"]
+    assert ahead.recipient.email == "r2@example.org" and ahead.state == "pending"   # not claimed
+    done = journal.Outcome(claimed[0].row_id, RowState.SENT, 250, "ok")
+    claimed, following = journal.claim_ahead(conn, campaign.id, ahead, settle=[done])
+    assert [e.row_id for e in claimed] == [ahead.row_id] and claimed[0].state == "claimed"
+    assert following.recipient.email == "r3@example.org"
+    assert journal.tally(conn, campaign.id)[RowState.SENT] == 1
+
+
+def test_claim_ahead_takes_the_next_due_row_when_another_sender_took_the_one_looked_at(conn, campaign):
+    _, ahead = journal.claim_ahead(conn, campaign.id, None)
+    (taken,) = journal.claim(conn, campaign.id, 1)          # someone else claims r2 meanwhile
+    assert taken.row_id == ahead.row_id
+    claimed, following = journal.claim_ahead(conn, campaign.id, ahead)
+    assert [e.recipient.email for e in claimed] == ["r3@example.org"]
+    assert following.recipient.email == "r4@example.org"
+
+
+def test_claim_ahead_on_the_last_row_looks_at_nothing(conn, campaign):
+    claimed = journal.claim(conn, campaign.id, 9)
+    assert len(claimed) == 9
+    last, ahead = journal.claim_ahead(conn, campaign.id, None)
+    assert len(last) == 1 and ahead is None
+    assert journal.claim_ahead(conn, campaign.id, None) == ([], None)

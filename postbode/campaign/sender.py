@@ -14,6 +14,12 @@ The order of commits that makes a send exactly-once, in `Worker.step`:
              retry at a time, unknown), committed with the next claim or when the
              worker ends.
 
+On one SMTP connection with PIPELINING (`looks_ahead`), step 2 also looks at the row
+due next without claiming it (`journal.claim_ahead`), and step 4 opens that row's SMTP
+transaction with this batch's data: its envelope only. Its content leaves in the next
+step, after step 2 has claimed it and COMMITTED; a stop or another row first drops the
+connection, and the server delivers nothing of it. So the bound below still holds.
+
 A crash between 2 and 5 leaves rows `claimed`; the next run turns them into `unknown`
 and does not send them again unless asked (--resend-unknown). A worker holds at most
 one batch (one row a connection for SMTP), which bounds the unknown rows after a
@@ -122,6 +128,8 @@ class Worker:
         self.conn: store.Connection | None = None  # opened in the worker's own thread
         self.unsettled: list[journal.Outcome] = []   # outcomes not yet committed
         self.retries_due_at = 0.0                      # monotonic time to put retries first
+        self.ahead: journal.Entry | None = None        # the row due next, not claimed (claim_ahead)
+        self.opened: message.OutgoingMessage | None = None  # its mail, if sent ahead of its claim
 
     def run(self) -> None:
         """Send until nothing is left or the Gate stops the send; a failure stops every worker."""
@@ -166,11 +174,24 @@ class Worker:
         with self.job.gate.reserve(self.transport.max_batch, self.count_sent) as slot:
             if not slot:
                 return None
-            batch = journal.claim(self.conn, self.job.campaign_id, slot.size, stamp=self.stamp,
-                                  settle=self.unsettled, retries_first=self.retries_first())
+            if self.looks_ahead():
+                batch, self.ahead = journal.claim_ahead(
+                    self.conn, self.job.campaign_id, self.ahead, stamp=self.stamp,
+                    settle=self.unsettled, retries_first=self.retries_first())
+            else:
+                self.ahead = None
+                batch = journal.claim(self.conn, self.job.campaign_id, slot.size, stamp=self.stamp,
+                                      settle=self.unsettled, retries_first=self.retries_first())
             slot.use(len(batch), settled=len(self.unsettled))
             self.unsettled = []
         return batch
+
+    def looks_ahead(self) -> bool:
+        """True when the next mail's transaction may open with this one's data (one
+        round trip a mail on one SMTP connection with PIPELINING): only this worker sends
+        the campaign and no rate makes a claimed row wait."""
+        return (self.transport.opens_next and self.transport.max_batch == 1
+                and self.job.lock_key is None and not self.job.policy.rate)
 
     def retries_first(self) -> bool:
         """True about once a second: due retries go before pending rows in this claim."""
@@ -208,6 +229,9 @@ class Worker:
 
     def build_one(self, entry: journal.Entry) -> message.OutgoingMessage | str:
         """The entry's mail, or why it cannot be built."""
+        opened, self.opened = self.opened, None
+        if opened is not None and opened.message_id == entry.message_id:
+            return opened               # built when its transaction was opened
         recipient = entry.recipient
         variant = self.job.variants.get(variant_key(recipient))
         if variant is None:
@@ -217,11 +241,29 @@ class Worker:
         except PostbodeError as err:
             return f"not built: {err}"
 
+    def following(self) -> message.OutgoingMessage | None:
+        """The mail of the row due next, whose transaction opens with this batch's data.
+
+        Nothing of it is delivered before its row is claimed: its content goes out only
+        after the claim commits, and a connection dropped before that delivers nothing.
+        """
+        entry = self.ahead
+        if entry is None or entry.suppressed:
+            return None
+        mail = self.build_one(entry)
+        self.opened = mail if not isinstance(mail, str) else None
+        return self.opened
+
     def send(self, built: Built, rejected: list[journal.Outcome]) -> list[SendResult]:
         """One transport call; if it raises, the batch is recorded unknown (part may have left)."""
         messages = [mail for _, mail in built]
+        following = self.following() if messages and self.ahead is not None else None
         try:
-            return complete(built, self.transport.send_batch(messages)) if messages else []
+            if not messages:
+                return []
+            if following is not None:
+                return complete(built, self.transport.send_batch(messages, following=following))
+            return complete(built, self.transport.send_batch(messages))
         except BaseException as err:
             self.record(rejected + [journal.Outcome(entry.row_id, RowState.UNKNOWN, None,
                                                     f"sending failed: {err}")

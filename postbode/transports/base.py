@@ -54,6 +54,12 @@ class Transport(ABC):
     max_batch: int = 100
     campaign: str | None = None       # set by the caller; the outbox files messages under it
 
+    @property
+    def opens_next(self) -> bool:
+        """True when `send_batch(messages, following=mail)` may open `mail`'s transaction
+        with the last write of the batch (SMTP PIPELINING); the next call then sends it."""
+        return False
+
     @classmethod
     def per_worker(cls, opened: list["Transport"]) -> list["Transport"]:
         """The opened transports as the send's workers take them: one worker thread each."""

@@ -106,6 +106,12 @@ class SmtpTransport(Transport):
     def __init__(self, server: SmtpServer):
         self.server = server
         self._smtp: smtplib.SMTP | None = None
+        # The next mail's transaction, opened with the last mail's data (RFC 2920: the end
+        # of data, then MAIL, RCPT and DATA, in one write): its envelope accepted and DATA
+        # answered 354, its content not sent. Only that content may follow. Dropping the
+        # connection abandons it and the server delivers nothing; QUIT or RSET now would
+        # be read as the mail's content.
+        self._opened: "OutgoingMessage | None" = None
 
     def open(self) -> None:
         if self._smtp is None:
@@ -118,6 +124,8 @@ class SmtpTransport(Transport):
                 ) from err
 
     def close(self) -> None:
+        if self._opened is not None:
+            self._drop()                   # never QUIT inside DATA
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
@@ -126,24 +134,41 @@ class SmtpTransport(Transport):
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def send_batch(self, messages: Sequence["OutgoingMessage"]) -> list[SendResult]:
+    def send_batch(self, messages: Sequence["OutgoingMessage"], *,
+                   following: "OutgoingMessage | None" = None) -> list[SendResult]:
         results: list[SendResult] = []
         for index, message in enumerate(messages):
             try:
-                results.append(self._send_one(message))
+                results.append(self._send_one(message, following=following
+                                              if index == len(messages) - 1 else None))
             except _Unreachable as err:
                 return results + results_for(messages[index:], Status.RETRY, None, _unreachable(err))
         return results
 
+    @property
+    def opens_next(self) -> bool:
+        """The connection's server offers PIPELINING but not CHUNKING (which needs no opening)."""
+        smtp = self._smtp
+        return smtp is not None and bool(smtp.has_extn("pipelining")) and not self.chunks(smtp)
+
     # -- one message ---------------------------------------------------------------
 
-    def _send_one(self, message: "OutgoingMessage", tries: int = 2) -> SendResult:
-        """Send one message; a drop before DATA is retried once on a fresh connection."""
+    def _send_one(self, message: "OutgoingMessage", tries: int = 2, *,
+                  following: "OutgoingMessage | None" = None) -> SendResult:
+        """Send one message; a drop before DATA is retried once on a fresh connection.
+
+        `following`: open that mail's transaction with this one's data, if the server allows.
+        """
+        if self._opened is not None and self._opened is not message:
+            self._drop()                   # another mail goes first: abandon the opened one
         for attempt in range(1, tries + 1):
             if self._smtp is None:
                 self._smtp = self._connect()
             try:
-                return self._transaction(self._smtp, message)
+                if self._opened is message:
+                    self._opened = None    # its envelope went out with the last mail's data
+                    return self._content(self._smtp, message, _smtp_data(message), following)
+                return self._transaction(self._smtp, message, following)
             except _Reconnect as lost:
                 self._drop()
                 if attempt == tries:
@@ -151,7 +176,8 @@ class SmtpTransport(Transport):
                                       f"connection lost before the message was sent: {lost.text}")
         raise AssertionError("unreachable")
 
-    def _transaction(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult:
+    def _transaction(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
+                     following: "OutgoingMessage | None" = None) -> SendResult:
         if self.chunks(smtp):
             return self._chunked(smtp, message)
         options = self._mail_options(smtp, message)
@@ -163,8 +189,44 @@ class SmtpTransport(Transport):
             refused = self._envelope_replies(smtp, message)
         else:
             refused = self._envelope_stepwise(smtp, message, options)
-            data = b"" if refused else _smtp_data(message)
-        return refused or self._write_content(smtp, message, data) or self._content_reply(smtp, message)
+            data, following = (b"" if refused else _smtp_data(message)), None
+        return refused or self._content(smtp, message, data, following)
+
+    def _content(self, smtp: smtplib.SMTP, message: "OutgoingMessage", data: bytes,
+                 following: "OutgoingMessage | None") -> SendResult:
+        """The message's data (and the next mail's envelope, pipelined after it), its reply."""
+        opening = self._opening(smtp, following)
+        result = self._write_content(smtp, message, data + opening) or self._content_reply(smtp, message)
+        if opening and self._smtp is smtp:
+            self._read_opening(smtp, following)
+        return result
+
+    def _opening(self, smtp: smtplib.SMTP, following: "OutgoingMessage | None") -> bytes:
+        """MAIL FROM, RCPT TO and DATA of the next mail, to go right after this one's data."""
+        if following is None or not smtp.has_extn("pipelining"):
+            return b""
+        options = self._mail_options(smtp, following)
+        if isinstance(options, SendResult):
+            return b""                     # refused before any command: it goes the usual way
+        return _envelope_bytes(following, options)
+
+    def _read_opening(self, smtp: smtplib.SMTP, following: "OutgoingMessage") -> None:
+        """The replies to the next mail's envelope: its transaction is open, or set aside.
+
+        A refusal is not its result: the mail goes the usual way when it is sent and
+        gets its own answer then (a lost connection or a 421 only means a new one).
+        """
+        try:
+            replies = [_reply(smtp) for _stage in ENVELOPE]
+        except _Reconnect:
+            self._drop()
+            return
+        if all(code in accepted for (_stage, accepted), (code, _text) in zip(ENVELOPE, replies)):
+            self._opened = following
+        elif replies[-1][0] == 354:
+            self._drop()                   # DATA open for a refused envelope: end the connection
+        else:
+            self._reset(smtp)
 
     @staticmethod
     def chunks(smtp: smtplib.SMTP) -> bool:
@@ -220,9 +282,7 @@ class SmtpTransport(Transport):
     def _write_envelope(self, smtp: smtplib.SMTP, message: "OutgoingMessage",
                         options: list[str]) -> None:
         """RFC 2920: MAIL FROM, RCPT TO and DATA in one write; their replies are read after."""
-        params = "".join(" " + option for option in options)
-        _write(smtp, f"MAIL FROM:<{_envelope_sender(message)}>{params}\r\nRCPT TO:<{message.rcpt_to}>"
-                     "\r\nDATA\r\n".encode("utf-8"))
+        _write(smtp, _envelope_bytes(message, options))
 
     def _envelope_replies(self, smtp: smtplib.SMTP, message: "OutgoingMessage") -> SendResult | None:
         """The three replies to a pipelined envelope: None when the data may follow."""
@@ -370,7 +430,7 @@ class SmtpTransport(Transport):
             self._drop()
 
     def _drop(self) -> None:
-        smtp, self._smtp = self._smtp, None
+        smtp, self._smtp, self._opened = self._smtp, None, None
         _quietly_close(smtp)
 
 
@@ -513,6 +573,13 @@ def _write(smtp: smtplib.SMTP, commands: bytes) -> None:
 def _reply(smtp: smtplib.SMTP) -> tuple[int, str]:
     """The next reply to an envelope command (see `_command` for 421 and lost connections)."""
     return _command(smtp.getreply)
+
+
+def _envelope_bytes(message: "OutgoingMessage", options: list[str]) -> bytes:
+    """MAIL FROM, RCPT TO and DATA as one pipelined group (RFC 2920)."""
+    params = "".join(" " + option for option in options)
+    return (f"MAIL FROM:<{_envelope_sender(message)}>{params}\r\nRCPT TO:<{message.rcpt_to}>"
+            "\r\nDATA\r\n").encode("utf-8")
 
 
 def _smtp_data(message: "OutgoingMessage") -> bytes:

@@ -28,12 +28,12 @@ CONCURRENCY = 2
 pytestmark = pytest.mark.slow
 
 
-def start_send(project: Path, url: str, *extra: str) -> subprocess.Popen:
+def start_send(project: Path, url: str, *extra: str, concurrency: int = CONCURRENCY) -> subprocess.Popen:
     env = dict(os.environ, POSTBODE_SECRET_KEY=TEST_SECRET_KEY, PYTHONUNBUFFERED="1")
     env.pop("POSTBODE_DB", None)
     command = [sys.executable, str(REPO / "send.py"), "--config", str(project / "postbode.toml"),
                "send", SAMPLE, "--segment", "everyone", "--yes", "--transport", url,
-               "--concurrency", str(CONCURRENCY), *extra]
+               "--concurrency", str(concurrency), *extra]
     return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -58,7 +58,8 @@ def claimed_now(project: Path) -> int:
 
 
 def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: random.Random,
-                        how: signal.Signals, trials: int) -> list[tuple[int, str]]:
+                        how: signal.Signals, trials: int,
+                        concurrency: int = CONCURRENCY) -> list[tuple[int, str]]:
     """Start `send` `trials` times, stopping it with `how` at a random moment while it sends.
 
     After each stop, at most one row per connection may be left `claimed` (SMTP has one
@@ -66,7 +67,7 @@ def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: 
     """
     ended = []
     for trial in range(trials):
-        process = start_send(project, url)
+        process = start_send(project, url, concurrency=concurrency)
         if trial == 0 and how == signal.SIGKILL:
             time.sleep(rng.uniform(0.1, 1.5))  # anywhere: start-up, snapshot or sending
         else:
@@ -77,14 +78,14 @@ def interrupt_at_random(project: Path, handler: CountingHandler, url: str, rng: 
         out, err = process.communicate(timeout=120)
         ended.append((process.returncode, out + err))
         left = claimed_now(project)
-        assert left <= CONCURRENCY, (trial, process.returncode, left)
+        assert left <= concurrency, (trial, process.returncode, left)
         if how != signal.SIGKILL:
             assert left == 0, (trial, out + err)
     return ended
 
 
-def finish(project: Path, url: str) -> str:
-    process = start_send(project, url)
+def finish(project: Path, url: str, concurrency: int = CONCURRENCY) -> str:
+    process = start_send(project, url, concurrency=concurrency)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 0, out + err
     return out
@@ -100,22 +101,27 @@ def journal_states(settings) -> dict[str, str]:
 
 
 # With PIPELINING one worker drives both connections in step; without, a thread each;
-# with CHUNKING too, each message goes out in one write with its envelope.
-@pytest.mark.parametrize("counting_sink", ["pipelining", "nothing", "chunking"], indirect=True,
-                         ids=["connections-in-step", "a-thread-a-connection", "chunked-in-step"])
+# with CHUNKING too, each message goes out in one write with its envelope. On one
+# connection with PIPELINING, each mail's data goes with the next mail's envelope.
+@pytest.mark.parametrize("counting_sink, concurrency",
+                         [("pipelining", 2), ("nothing", 2), ("chunking", 2), ("pipelining", 1)],
+                         indirect=["counting_sink"],
+                         ids=["connections-in-step", "a-thread-a-connection", "chunked-in-step",
+                              "one-connection-opening-the-next"])
 def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, send_settings,
-                                                                    populate, counting_sink):
+                                                                    populate, counting_sink,
+                                                                    concurrency):
     handler, url = counting_sink
     readers = populate(RECIPIENTS)
     kills = interrupt_at_random(project, handler, url, random.Random(20180701),
-                                signal.SIGKILL, trials=5)
+                                signal.SIGKILL, trials=5, concurrency=concurrency)
     assert sum(code == -signal.SIGKILL for code, _ in kills) >= 4, kills
-    finish(project, url)
+    finish(project, url, concurrency)
     states = journal_states(send_settings)
     assert len(states) == RECIPIENTS
     unknown = {email for email, state in states.items() if state == "unknown"}
     assert set(states.values()) <= {"sent", "unknown"}
-    assert len(unknown) <= CONCURRENCY * len(kills)
+    assert len(unknown) <= concurrency * len(kills)
 
     for reader in readers:
         got = handler.received[reader.email]
@@ -126,15 +132,18 @@ def test_sigkill_at_random_moments_then_resume_sends_each_mail_once(project, sen
     assert sum(handler.received.values()) >= RECIPIENTS - len(unknown)
 
 
-def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, populate, counting_sink):
+@pytest.mark.parametrize("concurrency", [2, 1], ids=["connections-in-step", "one-connection-opening-the-next"])
+def test_ctrl_c_stops_cleanly_with_nothing_unknown(project, send_settings, populate, counting_sink,
+                                                   concurrency):
     handler, url = counting_sink
     readers = populate(RECIPIENTS)
-    stops = interrupt_at_random(project, handler, url, random.Random(7), signal.SIGINT, trials=3)
+    stops = interrupt_at_random(project, handler, url, random.Random(7), signal.SIGINT, trials=3,
+                                concurrency=concurrency)
     interrupted = [text for code, text in stops if code == 130]
     assert interrupted, stops
     assert all("run the same command again" in " ".join(t.split()) for t in interrupted)
     assert all(code in (0, 130) for code, _ in stops), stops
-    finish(project, url)
+    finish(project, url, concurrency)
     states = journal_states(send_settings)
     assert Counter(states.values()) == {"sent": RECIPIENTS}
     assert handler.received == Counter(r.email for r in readers)
