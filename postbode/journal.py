@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (ColumnElement, Connection, RowMapping, ScalarSelect, and_, bindparam, case,
@@ -507,7 +507,7 @@ def claim_ahead(conn: Connection, campaign_id: str, first: Entry | None, *,
     now = time.time()
     with atomic(conn):
         _record(conn, settle)
-        claimed = _claim_rows(conn, [first], stamp, now, _CLAIM_IF_PENDING) if first else []
+        claimed = _claim_rows(conn, [first], stamp, now, if_waiting=True) if first else []
         if not claimed:
             claimed = _claim_rows(conn, _due(conn, campaign_id, 1, now, retries_first), stamp, now)
         ahead = _due(conn, campaign_id, 1, now, retries_first) if claimed else []
@@ -526,15 +526,16 @@ def _due(conn: Connection, campaign_id: str, limit: int, now: float, retries_fir
 
 
 def _claim_rows(conn: Connection, entries: list[Entry], stamp: Callable[[Entry], str | None] | None,
-                now: float, statement: Any = None) -> list[Entry]:
+                now: float, *, if_waiting: bool = False) -> list[Entry]:
     """Mark the rows claimed, each with its mail's Message-ID; the entries as claimed.
 
-    `statement` _CLAIM_IF_PENDING claims one row only if it still waits: [] if not.
+    `if_waiting`: one row looked at in an earlier transaction, claimed only if it still
+    waits to be sent ([] if not).
     """
     stamps = [stamp(entry) if stamp else None for entry in entries]
-    changed = driver_many(conn, statement if statement is not None else _CLAIM,
+    changed = driver_many(conn, _CLAIM_IF_PENDING if if_waiting else _CLAIM,
                           [{"row_id": e.row_id, "now": now, "stamped": m} for e, m in zip(entries, stamps)])
-    if statement is _CLAIM_IF_PENDING and changed != len(entries):
+    if if_waiting and not changed:
         return []
     return [Entry(e.row_id, e.recipient, State.CLAIMED, e.attempts + 1, m or e.message_id, e.suppressed)
             for e, m in zip(entries, stamps)]
